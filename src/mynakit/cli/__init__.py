@@ -1,0 +1,1 @@
+"""The ``mynakit`` command line: one module per command group, one error boundary (main.py)."""

@@ -1,0 +1,77 @@
+"""The CLI's lazy connection: the reader is resolved only when a command touches the card
+(style anchors, practice 8), so commands that need no card never wait on pcscd.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from mynakit.iso7816.protocol import ApduProtocol
+    from mynakit.transport.base import Connection
+    from mynakit.transport.trace import TracingConnection
+
+VIRTUAL_PREFIX = "virtual:"
+
+
+def mynakit_home() -> Path:
+    """Where virtual cards and the sandbox issuer live: ``$MYNAKIT_HOME`` or the data dir."""
+    configured = os.environ.get("MYNAKIT_HOME")
+    if configured:
+        return Path(configured)
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "mynakit"
+
+
+class CliContext:
+    def __init__(self, reader: str | None, trace: bool) -> None:
+        self.reader = reader
+        self.trace = trace
+        self._connection: TracingConnection | None = None
+
+    @property
+    def home(self) -> Path:
+        return mynakit_home()
+
+    def connection(self) -> TracingConnection:
+        """Open (once) the connection to the card named by ``--reader``, always traced so that
+        ``--trace`` and APDU counts work for every command."""
+        if self._connection is None:
+            from mynakit.transport.trace import TracingConnection
+
+            sink = (lambda line: click.echo(line, err=True)) if self.trace else None
+            self._connection = TracingConnection(self._open_raw(), sink=sink)
+        return self._connection
+
+    def protocol(self) -> ApduProtocol:
+        from mynakit.iso7816.protocol import ApduProtocol
+
+        connection = self.connection()
+        return ApduProtocol(connection, extended_length=connection.extended_length)
+
+    def _open_raw(self) -> Connection:
+        if self.reader and self.reader.startswith(VIRTUAL_PREFIX):
+            from mynakit.emulator.state import load_card
+            from mynakit.transport.in_process import InProcessConnection
+
+            name = self.reader.removeprefix(VIRTUAL_PREFIX)
+            card = load_card(self.home / "cards", name)
+            return InProcessConnection(card, reader_name=f"mynakit virtual reader ({name})")
+        from mynakit.transport.pcsc import PcscConnection
+
+        return PcscConnection.open(self.reader)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def get_context(ctx: click.Context) -> CliContext:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliContext)
+    return obj

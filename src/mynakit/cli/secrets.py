@@ -1,0 +1,53 @@
+"""Reading PINs and passwords for CLI commands: from an environment variable (scripts), from
+stdin (``--pin-stdin``), or from a hidden prompt on stderr; never from the command line
+(ARCHITECTURE.md conventions)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from mynakit.errors import UsageError
+
+# One environment variable per secret, so a script can hold several without confusion.
+ENVIRONMENT_VARIABLES = {
+    "auth_pin": "MYNAKIT_AUTH_PIN",
+    "sign_password": "MYNAKIT_SIGN_PASSWORD",
+    "text_pin": "MYNAKIT_TEXT_PIN",
+    "check_code_a": "MYNAKIT_CHECK_CODE_A",
+    "check_code_b": "MYNAKIT_CHECK_CODE_B",
+    "card_pin": "MYNAKIT_CARD_PIN",
+    "new_pin": "MYNAKIT_NEW_PIN",
+}
+
+pin_stdin_option = click.option(
+    "--pin-stdin",
+    is_flag=True,
+    help="Read the PIN/password from the first line of standard input.",
+)
+force_option = click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Allow spending the last PIN try (a wrong entry then blocks the PIN).",
+)
+
+
+def read_secret(key_name: str, label: str, *, from_stdin: bool = False) -> str:
+    """The secret for ``key_name``; raises ``UsageError`` when none can be had (no stdin)."""
+    variable = ENVIRONMENT_VARIABLES.get(key_name)
+    if variable and os.environ.get(variable):
+        return os.environ[variable]
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise UsageError(f"--pin-stdin given but standard input had no {label}")
+        return line
+    if not sys.stdin.isatty():
+        hint = f" or set {variable}" if variable else ""
+        raise UsageError(f"the {label} is needed: use --pin-stdin{hint} (no terminal to prompt)")
+    value = click.prompt(label, hide_input=True, err=True)
+    assert isinstance(value, str)
+    return value

@@ -1,0 +1,149 @@
+"""APDU trace with secrets redacted (style anchors, practice 6; ARCHITECTURE.md privacy rules).
+
+``TracingConnection`` wraps any ``Connection`` and logs every exchange at ``TRAFFIC`` (5, below
+DEBUG) on the ``mynakit.apdu`` logger, and optionally hands each line to a sink (``--trace``).
+It redacts the data of VERIFY, CHANGE REFERENCE DATA and CHANGE KEY (PINs, passwords, and check
+code A, which is the My Number), and the responses read from files the card profile marks
+``personal`` (My Number, basic-4 information, card face, signature certificate), including any
+GET RESPONSE continuing them. It follows SELECT commands to know which file is current.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from mynakit.iso7816.apdu import ApduParseError, CommandApdu, ResponseApdu
+from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
+from mynakit.transport.base import Connection
+
+TRAFFIC = 5
+logging.addLevelName(TRAFFIC, "TRAFFIC")
+logger = logging.getLogger("mynakit.apdu")
+
+INS_SELECT = 0xA4
+INS_READ_BINARY = 0xB0
+INS_READ_RECORD = 0xB2
+INS_GET_RESPONSE = 0xC0
+# (CLA & 0x80, INS) pairs whose data is a secret: VERIFY, CHANGE REFERENCE DATA (ISO), and
+# JICSAP CHANGE KEY 80 32 (protocol reference §5).
+_SECRET_DATA = {(0x00, 0x20), (0x00, 0x24), (0x80, 0x32)}
+REDACTED = "<redacted>"
+
+
+class TraceCounter:
+    """Counts exchanges; benchmarks and tests read APDU counts from it."""
+
+    def __init__(self) -> None:
+        self.commands: list[CommandApdu | bytes] = []
+
+    def __len__(self) -> int:
+        return len(self.commands)
+
+    def clear(self) -> None:
+        self.commands.clear()
+
+
+class TracingConnection:
+    """A ``Connection`` decorator that logs redacted APDUs and counts them."""
+
+    def __init__(
+        self,
+        inner: Connection,
+        *,
+        sink: Callable[[str], None] | None = None,
+        profile: CardProfile | None = None,
+    ) -> None:
+        self.inner = inner
+        self.sink = sink
+        self.counter = TraceCounter()
+        self._personal_files = _personal_files(profile or load_profile(DEFAULT_PROFILE))
+        self._current_application: bytes | None = None
+        self._current_file: int | None = None
+        self._continuing_personal_read = False
+
+    @property
+    def atr(self) -> bytes:
+        return self.inner.atr
+
+    @property
+    def reader_name(self) -> str:
+        return self.inner.reader_name
+
+    @property
+    def extended_length(self) -> bool | None:
+        return self.inner.extended_length
+
+    def transmit(self, command: bytes) -> bytes:
+        try:
+            parsed: CommandApdu | None = CommandApdu.decode(command)
+        except ApduParseError:
+            parsed = None
+        self.counter.commands.append(parsed if parsed is not None else command)
+        command_text, response_is_personal = self._describe_command(parsed, command)
+        self._emit(f"> {command_text}")
+        response = self.inner.transmit(command)
+        self._emit(f"< {self._describe_response(response, response_is_personal)}")
+        self._continuing_personal_read = response_is_personal and response[-2:-1] == b"\x61"
+        return response
+
+    def reset(self, *, cold: bool = False) -> bytes:
+        self._current_application = None
+        self._current_file = None
+        atr = self.inner.reset(cold=cold)
+        self._emit(f"reset, ATR {atr.hex(' ').upper()}")
+        return atr
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _emit(self, line: str) -> None:
+        logger.log(TRAFFIC, "%s", line)
+        if self.sink is not None:
+            self.sink(line)
+
+    def _describe_command(self, parsed: CommandApdu | None, raw: bytes) -> tuple[str, bool]:
+        if parsed is None:
+            # Unparseable bytes may still hold a PIN: show only the header.
+            return f"{raw[:4].hex(' ').upper()} {REDACTED} (malformed)", False
+        header = bytes((parsed.cla, parsed.ins, parsed.p1, parsed.p2)).hex(" ").upper()
+        if (parsed.cla & 0x80, parsed.ins) in _SECRET_DATA and parsed.data:
+            return f"{header} Lc={len(parsed.data)} {REDACTED}", False
+        personal = False
+        if parsed.ins == INS_SELECT and parsed.p1 == 0x04:
+            self._current_application = bytes(parsed.data)
+            self._current_file = None
+        elif parsed.ins == INS_SELECT and parsed.p1 == 0x02 and len(parsed.data) == 2:
+            self._current_file = int.from_bytes(parsed.data, "big")
+        elif parsed.ins == INS_READ_BINARY:
+            file_id = parsed.p1 & 0x1F if parsed.p1 & 0x80 else self._current_file
+            personal = self._is_personal(file_id)
+        elif parsed.ins == INS_READ_RECORD:
+            file_id = parsed.p2 >> 3 if parsed.p2 >> 3 else self._current_file
+            personal = self._is_personal(file_id)
+        elif parsed.ins == INS_GET_RESPONSE:
+            personal = self._continuing_personal_read
+        return str(parsed), personal
+
+    def _is_personal(self, file_id: int | None) -> bool:
+        return (self._current_application, file_id) in self._personal_files
+
+    @staticmethod
+    def _describe_response(raw: bytes, personal: bool) -> str:
+        try:
+            response = ResponseApdu.decode(raw)
+        except ApduParseError:
+            return f"{len(raw)} bytes (malformed)"
+        status = f"{response.sw:04X}"
+        if personal and response.data:
+            return f"{REDACTED} ({len(response.data)} bytes) {status}"
+        return f"{response.data.hex(' ').upper()} {status}".strip()
+
+
+def _personal_files(profile: CardProfile) -> set[tuple[bytes | None, int | None]]:
+    return {
+        (application.aid, file.file_id)
+        for application in profile.applications.values()
+        for file in application.files.values()
+        if file.personal
+    }

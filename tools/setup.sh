@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Set up mynakit from a fresh clone: Debian packages (when root), a virtualenv, the package.
+#   tools/setup.sh            what the CLI and the in-process virtual card need
+#   tools/setup.sh --pcsc     also pcscd, the vpcd driver and OpenSC (the PC/SC test tier)
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_pcsc=0
+for argument in "$@"; do
+  case "$argument" in
+    --pcsc) want_pcsc=1 ;;
+    *) echo "usage: tools/setup.sh [--pcsc]" >&2; exit 2 ;;
+  esac
+done
+
+# pyscard compiles from source on Linux: it needs swig and libpcsclite-dev (measured.md).
+packages=(swig libpcsclite-dev libpcsclite1 openssl)
+if [ "$want_pcsc" = 1 ]; then
+  packages+=(pcscd vsmartcard-vpcd opensc)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run as root, or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "$python" -m venv .venv
+fi
+stamp=.venv/.mynakit-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing mynakit and its test tools into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
