@@ -32,7 +32,7 @@ class Sex(enum.Enum):
         try:
             return _CARD_SEX_CODES[code]
         except KeyError:
-            raise DataError(f"unknown sex code {code!r} on the card") from None
+            raise DataError("the sex code on the card is not one of 0, 1, 2, 9") from None
 
     @property
     def card_code(self) -> str:
@@ -43,7 +43,7 @@ class Sex(enum.Enum):
         try:
             return _CERTIFICATE_SEX_CODES[code]
         except KeyError:
-            raise DataError(f"unknown sex code {code!r} in the certificate") from None
+            raise DataError("the sex code in the certificate is not one of 1, 2, 3") from None
 
     @property
     def certificate_code(self) -> str:
@@ -126,15 +126,16 @@ class EraDate:
         The four year digits hold the Gregorian year; the leading digit names the era.
         """
         if len(value) != 9 or not value.isdigit():
-            raise DataError(f"birth date {value!r} is not of the form EYYYYMMDD")
+            # The value is personal data: keep it out of the message (privacy rules).
+            raise DataError("the birth date is not of the form EYYYYMMDD")
         era_code = int(value[0])
         try:
             date = dt.date(int(value[1:5]), int(value[5:7]), int(value[7:9]))
         except ValueError as error:
-            raise DataError(f"birth date {value!r} is not a calendar date") from error
+            raise DataError("the birth date is not a calendar date") from error
         derived = cls.from_date(date)
         if era_code != 0 and era_code != derived.era:
-            raise DataError(f"birth date {value!r} names era {era_code}, not {derived.era.value}")
+            raise DataError("the birth date's era code does not match its year")
         return derived
 
     def certificate_value(self) -> str:
