@@ -100,8 +100,14 @@ class ApplicationSession:
 
     def _read_binary_all(self, file_id: int, known_size: int | None) -> bytes:
         first_length = known_size if known_size is not None else FIRST_READ_LENGTH
-        if known_size is None and self.protocol.extended_length:
-            first_length = self.protocol.max_response_length
+        if (
+            known_size is None
+            and self.profile.extended_length
+            and self.protocol.extended_length is not False
+        ):
+            # The card takes extended Le (profile); when the reader's support is unknown the
+            # protocol probes once and falls back to short APDUs for good (§1, user needs §4.4).
+            first_length = 65536
         data = self._read_binary(file_id, 0, first_length)
         total = known_size if known_size is not None else _tlv_total_length(data)
         while len(data) < total:

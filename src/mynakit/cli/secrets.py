@@ -19,6 +19,7 @@ ENVIRONMENT_VARIABLES = {
     "check_code_a": "MYNAKIT_CHECK_CODE_A",
     "check_code_b": "MYNAKIT_CHECK_CODE_B",
     "card_pin": "MYNAKIT_CARD_PIN",
+    "birth_date_code": "MYNAKIT_BIRTH_DATE_CODE",
     "new_pin": "MYNAKIT_NEW_PIN",
 }
 
@@ -28,7 +29,6 @@ pin_stdin_option = click.option(
     help="Read the PIN/password from the first line of standard input.",
 )
 force_option = click.option(
-    "-f",
     "--force",
     is_flag=True,
     help="Allow spending the last PIN try (a wrong entry then blocks the PIN).",

@@ -44,7 +44,7 @@ from mynakit.jpki.validation import (
 )
 
 if TYPE_CHECKING:
-    from mynakit.card.jpki import JpkiAp
+    from mynakit.card.jpki import HashName, JpkiAp
 
 NONCE_LENGTH = 32
 DEFAULT_NONCE_LIFETIME = dt.timedelta(minutes=5)
@@ -59,6 +59,8 @@ AUTHENTICATION_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
+
+_CARD_HASH_NAMES: dict[str, HashName] = {"sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
 
 RevocationMode = Literal["ocsp", "crl", "none"]
 
@@ -416,7 +418,7 @@ def card_respond(
     hasher.update(challenge.nonce)
     digest = hasher.finalize()
     session.verify_auth_pin(pin, force=force)
-    signature = session.sign_digest("auth", name, digest)  # type: ignore[arg-type]
+    signature = session.sign_digest("auth", _CARD_HASH_NAMES[name], digest)
     certificate_der = session.read_certificate("auth")
     return ChallengeResponse(
         challenge_id=challenge.challenge_id,

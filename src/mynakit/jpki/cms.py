@@ -197,7 +197,8 @@ def load_cms(data: bytes) -> asn1_cms.ContentInfo:
     try:
         content_info = asn1_cms.ContentInfo.load(der)
         content_type = content_info["content_type"].native
-        content_info["content"].parse()
+        # asn1crypto parses lazily; parse everything now so malformed input fails here.
+        content_info["content"].native  # noqa: B018
     except (ValueError, TypeError) as error:
         raise DataError(f"not a CMS structure: {error}") from error
     if content_type != "signed_data":
@@ -261,7 +262,8 @@ def verify_cms(
 
     ``content`` is required for a detached signature; for an attached one it may be given and
     must then equal the signed content. The certificate is validated at ``at``, else at the
-    signed signingTime, else now. Signature problems raise :class:`CmsVerificationError`,
+    signed signingTime, else now. signingTime is what the signer claims; a relying party with
+    a trusted time for the signature (a timestamp, its own receipt time) passes it as ``at``. Signature problems raise :class:`CmsVerificationError`,
     certificate problems ``CertificateValidationError``.
     """
     signed_data = load_cms(signature)["content"]
@@ -316,8 +318,7 @@ def verify_cms(
         )
     except InvalidSignature:
         raise CmsVerificationError(
-            f"the signature does not verify with the key of certificate "
-            f"{signer.serial_number:#x}"
+            f"the signature does not verify with the key of certificate {signer.serial_number:#x}"
         ) from None
 
     if signer.kind not in (CertificateKind.AUTH, CertificateKind.SIGN):
@@ -465,4 +466,3 @@ def _asn1_certificate(
     except ValueError as error:
         raise DataError(f"malformed certificate: {error}") from error
     return parsed
-

@@ -116,11 +116,15 @@ class TracingConnection:
         elif parsed.ins == INS_SELECT and parsed.p1 == 0x02 and len(parsed.data) == 2:
             self._current_file = int.from_bytes(parsed.data, "big")
         elif parsed.ins == INS_READ_BINARY:
-            file_id = parsed.p1 & 0x1F if parsed.p1 & 0x80 else self._current_file
-            personal = self._is_personal(file_id)
+            if parsed.p1 & 0x80:
+                # A read by SFI makes that file current (ISO 7816-4 §7.2.2): the reads by offset
+                # that follow it are of the same file and must stay redacted.
+                self._current_file = parsed.p1 & 0x1F
+            personal = self._is_personal(self._current_file)
         elif parsed.ins == INS_READ_RECORD:
-            file_id = parsed.p2 >> 3 if parsed.p2 >> 3 else self._current_file
-            personal = self._is_personal(file_id)
+            if parsed.p2 >> 3:
+                self._current_file = parsed.p2 >> 3
+            personal = self._is_personal(self._current_file)
         elif parsed.ins == INS_GET_RESPONSE:
             personal = self._continuing_personal_read
         return str(parsed), personal

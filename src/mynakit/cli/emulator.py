@@ -1,0 +1,207 @@
+"""``mynakit emulator``: persistent virtual cards (create, list, show, insert, remove, delete).
+
+Cards live in ``<home>/cards`` (``$MYNAKIT_HOME`` or the user's data directory) and the sandbox
+issuer that certifies them in ``<home>/issuer``. ``emulator serve`` (the vpcd bridge) lives in
+its own module and is loaded only when used. Heavy imports stay inside the commands so that
+``mynakit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mynakit.cli.main import LazyGroup
+
+# Subcommands that live in other modules: name -> (module, attribute, one-line help).
+EMULATOR_LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": (
+        "mynakit.cli.emulator_serve",
+        "serve",
+        "Serve the inserted card to pcscd through vpcd.",
+    ),
+}
+
+
+class _MixedGroup(LazyGroup):
+    """A group with ordinary subcommands plus lazily imported ones."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                rows.append((name, self.commands[name].get_short_help_str(limit=70)))
+            else:
+                rows.append((name, self.lazy_commands[name][2]))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_MixedGroup, lazy_commands=EMULATOR_LAZY_COMMANDS)
+def emulator() -> None:
+    """Virtual My Number cards (仮想マイナンバーカード) with a sandbox issuer."""
+
+
+def _cards_directory(ctx: click.Context) -> Path:
+    from mynakit.cli.context import get_context
+
+    return get_context(ctx).home / "cards"
+
+
+def _parse_blocked(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    from mynakit.errors import UsageError
+
+    pairs = []
+    for value in values:
+        application, separator, key_name = value.partition(":")
+        if not separator or not application or not key_name:
+            raise UsageError(f"--blocked takes AP:KEY such as jpki:auth_pin, not {value!r}")
+        pairs.append((application, key_name))
+    return tuple(pairs)
+
+
+def _pin_counters(state: Any) -> dict[str, str]:
+    from mynakit.profiles import load_profile
+
+    profile = load_profile(state.profile_name)
+    counters = {}
+    for (application, key_id), record in sorted(state.pins.items()):
+        key = profile.application(application).keys[key_id]
+        counters[f"{application}/{key.name}"] = f"{record.tries_left}/{record.max_tries}"
+    return counters
+
+
+@emulator.command()
+@click.argument("name")
+@click.option("--profile", default="mynumber-card", show_default=True, help="Card profile name.")
+@click.option("--seed", default=None, help="Persona seed (same seed, same holder data).")
+@click.option(
+    "--blocked",
+    multiple=True,
+    metavar="AP:KEY",
+    help="Start with this PIN blocked, e.g. jpki:auth_pin (repeatable).",
+)
+@click.pass_context
+def create(
+    ctx: click.Context, name: str, profile: str, seed: str | None, blocked: tuple[str, ...]
+) -> None:
+    """Create a virtual card NAME with a new persona, keys and certificates."""
+    from mynakit.cli.output import emit, note
+    from mynakit.emulator.state import check_card_name, create_card, load_card_state
+
+    base = _cards_directory(ctx)
+    check_card_name(name)
+    note(f"Creating virtual card {name!r} (RSA keys and certificates)...")
+    directory = create_card(base, name, profile=profile, seed=seed, blocked=_parse_blocked(blocked))
+    state = load_card_state(base, name)
+    emit(
+        ctx,
+        {
+            "name": name,
+            "profile": state.profile_name,
+            "directory": str(directory),
+            "holder": state.persona.summary(),
+            "certificate_serials": {kind: f"{serial:#x}" for kind, serial in state.serials.items()},
+        },
+    )
+
+
+@emulator.command(name="list")
+@click.pass_context
+def list_command(ctx: click.Context) -> None:
+    """List the virtual cards."""
+    from mynakit.cli.output import emit
+    from mynakit.emulator.state import inserted_card, list_cards
+
+    base = _cards_directory(ctx)
+    inserted = inserted_card(base)
+    cards = [
+        {
+            "name": listing.name,
+            "profile": listing.profile,
+            "created": listing.created,
+            "inserted": listing.name == inserted,
+        }
+        for listing in list_cards(base)
+    ]
+    text = None
+    if not cards:
+        text = "No virtual cards yet: mynakit emulator create NAME"
+    emit(ctx, {"directory": str(base), "cards": cards}, text)
+
+
+@emulator.command()
+@click.argument("name")
+@click.option("--reveal", is_flag=True, help="Also print the My Number, PINs and check codes.")
+@click.pass_context
+def show(ctx: click.Context, name: str, reveal: bool) -> None:
+    """Show a card's holder (no My Number or PINs unless --reveal) and PIN counters."""
+    from mynakit.cli.output import emit, note
+    from mynakit.emulator.state import inserted_card, load_card_state
+
+    base = _cards_directory(ctx)
+    state = load_card_state(base, name)
+    if reveal:
+        note("Showing the card's My Number and PINs (sandbox data).")
+    emit(
+        ctx,
+        {
+            "name": name,
+            "profile": state.profile_name,
+            "inserted": inserted_card(base) == name,
+            "holder": state.persona.summary(reveal=reveal),
+            "certificate_serials": {kind: f"{serial:#x}" for kind, serial in state.serials.items()},
+            "pin_tries_left": _pin_counters(state),
+        },
+    )
+
+
+@emulator.command()
+@click.argument("name")
+@click.pass_context
+def insert(ctx: click.Context, name: str) -> None:
+    """Put card NAME into the virtual reader (replacing any card in it)."""
+    from mynakit.cli.output import emit
+    from mynakit.emulator.state import eject_card, insert_card
+
+    base = _cards_directory(ctx)
+    previous = eject_card(base)
+    insert_card(base, name)
+    emit(ctx, {"inserted": name, "ejected": previous if previous != name else None})
+
+
+@emulator.command()
+@click.pass_context
+def remove(ctx: click.Context) -> None:
+    """Take the card out of the virtual reader."""
+    from mynakit.cli.output import emit
+    from mynakit.emulator.state import eject_card
+
+    name = eject_card(_cards_directory(ctx))
+    emit(ctx, {"removed": name}, None if name else "The virtual reader was empty.")
+
+
+@emulator.command()
+@click.argument("name")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def delete(ctx: click.Context, name: str, force: bool) -> None:
+    """Delete card NAME with its keys (its certificates stay issued)."""
+    from mynakit.cli.output import emit
+    from mynakit.emulator.state import remove_card
+
+    if not force:
+        click.confirm(f"Delete virtual card {name!r} and its keys?", abort=True, err=True)
+    remove_card(_cards_directory(ctx), name)
+    emit(ctx, {"deleted": name})

@@ -1,0 +1,143 @@
+"""``mynakit jpki pdf sign|verify``: PAdES signatures with the card through pyHanko, as
+jpki/myna's ``jpki pdf`` offers (protocol reference §10.1). Trust for ``verify``: see
+:mod:`mynakit.cli.jpki_auth`."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from mynakit.cli.context import get_context
+from mynakit.cli.jpki_auth import certificate_facts, force_long_option, sandbox_option, trust_store
+from mynakit.cli.jpki_cms import open_card_signer, read_input
+from mynakit.cli.output import emit
+from mynakit.cli.secrets import pin_stdin_option
+from mynakit.errors import UsageError
+
+
+@click.group()
+def pdf() -> None:
+    """PDF signatures (PAdES B-B): sign with the card, verify."""
+
+
+@pdf.command("sign")
+@click.argument("input_file", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "-t",
+    "--type",
+    "key",
+    type=click.Choice(["sign", "auth"]),
+    default="sign",
+    show_default=True,
+    help="Which key: sign (signature password) or auth (4-digit PIN).",
+)
+@click.option(
+    "-d",
+    "--digest",
+    type=click.Choice(["sha256", "sha384", "sha512"]),
+    default="sha256",
+    show_default=True,
+)
+@click.option(
+    "--field", "field_name", help="Signature field name (default: first free SignatureN)."
+)
+@click.option("--reason", help="Reason shown by PDF readers.")
+@click.option("--location", help="Location shown by PDF readers.")
+@pin_stdin_option
+@force_long_option
+@click.pass_context
+def pdf_sign(
+    ctx: click.Context,
+    input_file: str,
+    output: str,
+    key: str,
+    digest: str,
+    field_name: str | None,
+    reason: str | None,
+    location: str | None,
+    pin_stdin: bool,
+    force: bool,
+) -> None:
+    """Sign the PDF INPUT with the card and write the signed PDF to OUTPUT."""
+    from mynakit.card.jpki import KeyKind
+    from mynakit.jpki.certificates import parse_certificate
+    from mynakit.jpki.pdf import JpkiPdfSigner, sign_pdf
+
+    key_kind: KeyKind = "auth" if key == "auth" else "sign"
+    source = read_input(input_file)  # before the card: a missing file costs no PIN entry
+    cli_context = get_context(ctx)
+    session, certificate, ca_certificates = open_card_signer(
+        ctx, key_kind, pin_stdin=pin_stdin, force=force
+    )
+    signer = JpkiPdfSigner(
+        session.private_key(key_kind), certificate, ca_certificates=ca_certificates
+    )
+    result = sign_pdf(
+        source,
+        output,
+        signer,
+        field_name=field_name,
+        reason=reason,
+        location=location,
+        digest_algorithm=digest,
+    )
+    data = {
+        "written": output,
+        **result.to_dict(),
+        "key": key_kind,
+        "signer": certificate_facts(parse_certificate(certificate)),
+        "apdus": len(cli_context.connection().counter),
+    }
+    emit(ctx, data, f"signed PDF written to {output} (field {result.field_name})")
+
+
+@pdf.command("verify")
+@click.argument("input_file", metavar="INPUT", type=click.Path(dir_okay=False))
+@sandbox_option
+@click.option(
+    "--production",
+    is_flag=True,
+    help="Accept only production (J-LIS) roots, even with --sandbox.",
+)
+@click.pass_context
+def pdf_verify(ctx: click.Context, input_file: str, sandbox: bool, production: bool) -> None:
+    """Verify every signature of a PDF: integrity, the CMS signature, the chain to a trusted
+    root (no network fetching) and the JPKI certificate profile."""
+    from mynakit.jpki.pdf import PdfVerificationError, verify_pdf
+
+    if sandbox and production:
+        raise UsageError("--sandbox and --production contradict each other")
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        # pyHanko logs a warning with a traceback for every path it cannot build; the result
+        # below already says so. Shown with -v.
+        logging.getLogger("pyhanko").setLevel(logging.ERROR)
+    verification = verify_pdf(
+        read_input(input_file), trust_store(ctx, sandbox=sandbox), require_production=production
+    )
+    data = verification.to_dict()
+    for entry, signature in zip(data["signatures"], verification.signatures, strict=True):
+        entry["signer"] = certificate_facts(signature.signer) if signature.signer else None
+    lines = [f"{len(verification.signatures)} signature(s)"]
+    for signature in verification.signatures:
+        verdict = "OK" if signature.ok else "NOT OK"
+        lines.append(
+            f"  {signature.field_name}: {verdict} (intact: {_yes(signature.intact)}, "
+            f"valid: {_yes(signature.valid)}, trusted: {_yes(signature.trusted)}, "
+            f"coverage: {signature.coverage})"
+        )
+        if signature.jpki_problem:
+            lines.append(f"    {signature.jpki_problem}")
+    lines.append("Verification successful" if verification.ok else "Verification FAILED")
+    emit(ctx, data, "\n".join(lines))
+    if not verification.ok:
+        raise PdfVerificationError(
+            "the PDF has no signature"
+            if not verification.signatures
+            else "a signature of the PDF did not verify (see above)"
+        )
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"

@@ -1,0 +1,148 @@
+"""``mynakit pin``: retry counters of every key on the card (no try spent) and PIN change.
+
+PIN safety (user needs §1.6, §4.2): counters are read with the empty VERIFY that spends nothing
+(protocol reference §7.5); every VERIFY goes through the guarded session verify (counter first,
+the last try refused without ``--force``, never retried); PINs come from cli/secrets.py only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from mynakit.card.base import ApplicationSession
+from mynakit.card.common import CommonAp
+from mynakit.card.errors import FileNotFoundOnCardError
+from mynakit.card.jpki import JpkiAp, key_status
+from mynakit.card.results import PinStatus
+from mynakit.card.text import TextAp
+from mynakit.card.visual import VisualAp
+from mynakit.cli.context import get_context
+from mynakit.cli.output import emit
+from mynakit.cli.secrets import ENVIRONMENT_VARIABLES, force_option, pin_stdin_option, read_secret
+from mynakit.errors import UsageError
+from mynakit.iso7816.protocol import ApduProtocol
+from mynakit.profiles import CardProfile
+
+# Keys `pin status` reads, per AP, as jpki/myna does (§7.5) plus the common AP's card PIN.
+STATUS_KEYS: dict[str, tuple[type[ApplicationSession], tuple[str, ...]]] = {
+    "jpki": (JpkiAp, ("auth_pin", "sign_password")),
+    "text": (TextAp, ("text_pin", "check_code_a", "check_code_b")),
+    "visual": (VisualAp, ("check_code_a", "check_code_b")),
+    "common": (CommonAp, ("card_pin",)),
+}
+
+# `pin change` targets. jpki/myna calls the text PIN "card"; here "card" is the common AP's
+# card PIN (個人番号カード用暗証番号) and "text" the text PIN, as GLOSSARY.md names them.
+CHANGE_TARGETS = {
+    "auth": ("jpki", "auth_pin"),
+    "sign": ("jpki", "sign_password"),
+    "text": ("text", "text_pin"),
+    "card": ("common", "card_pin"),
+}
+
+
+def verify_from_user(
+    session: ApplicationSession, key_name: str, *, from_stdin: bool, force: bool
+) -> None:
+    """Ask for the secret of ``key_name`` (env, stdin or hidden prompt) and verify it through
+    the guarded ``ApplicationSession.verify``. The secret is not kept."""
+    key = session.application.key(key_name)
+    secret = read_secret(key_name, key.label or key.name, from_stdin=from_stdin)
+    session.verify(key_name, secret, force=force)
+
+
+def all_pin_statuses(protocol: ApduProtocol) -> tuple[dict[str, object], list[PinStatus]]:
+    """The token and every key's counter on every AP the card has; spends no try."""
+    jpki_session = JpkiAp.open(protocol)
+    token = jpki_session.token()
+    profile: CardProfile = jpki_session.profile
+    statuses = [key_status(jpki_session, name) for name in STATUS_KEYS["jpki"][1]]
+    for application, (session_class, key_names) in STATUS_KEYS.items():
+        if application == "jpki" or application not in profile.applications:
+            continue  # a smartphone token has only the JPKI AP
+        try:
+            session = session_class(protocol, profile)
+        except FileNotFoundOnCardError:
+            continue
+        statuses.extend(key_status(session, name) for name in key_names)
+    return token.as_dict(), statuses
+
+
+@click.group()
+def pin() -> None:
+    """PIN status (no try spent) and PIN change."""
+
+
+@pin.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Tries left on every key of every AP, read without spending a try."""
+    token, statuses = all_pin_statuses(get_context(ctx).protocol())
+    lines = [f"card: {token['description']}"]
+    for item in statuses:
+        if item.tries_left is None:
+            left = "not reported"
+        elif item.blocked:
+            left = "BLOCKED (municipal office)"
+        else:
+            left = f"{item.tries_left}/{item.max_tries}"
+        lines.append(f"{item.application:7} {item.key_id:04X} {item.label}: {left}")
+    emit(ctx, {"card": token, "keys": [item.as_dict() for item in statuses]}, "\n".join(lines))
+
+
+@pin.command()
+@click.argument("target", type=click.Choice(sorted(CHANGE_TARGETS)))
+@pin_stdin_option
+@force_option
+@click.pass_context
+def change(ctx: click.Context, target: str, pin_stdin: bool, force: bool) -> None:
+    """Change a PIN: auth (JPKI 0018), sign (JPKI 001B), text (text AP 0011) or card
+    (common AP 001C).
+
+    The current and the new value come from the environment (the key's variable and
+    MYNAKIT_NEW_PIN), from stdin with --pin-stdin (two lines: current, then new), or from hidden
+    prompts; the new one is asked twice on a terminal.
+    """
+    application, key_name = CHANGE_TARGETS[target]
+    protocol = get_context(ctx).protocol()
+    if application == "jpki":
+        session: ApplicationSession = JpkiAp.open(protocol)
+    else:
+        session = {"text": TextAp, "common": CommonAp}[application](protocol)
+    key = session.application.key(key_name)
+    label = key.label or key.name
+    old = read_secret(key_name, f"current {label}", from_stdin=pin_stdin)
+    new = read_new_secret(label, from_stdin=pin_stdin)
+    if isinstance(session, JpkiAp):
+        session.change_pin(target, old, new, force=force)  # type: ignore[arg-type]
+    else:
+        assert isinstance(session, TextAp | CommonAp)
+        session.change_pin(old, new, force=force)
+    emit(
+        ctx,
+        {
+            "changed": True,
+            "application": application,
+            "key": key_name,
+            "key_id": f"{key.key_id:04X}",
+        },
+        f"the {label} was changed",
+    )
+
+
+def read_new_secret(label: str, *, from_stdin: bool) -> str:
+    """The new value; typed twice when it comes from a terminal prompt."""
+    prompting = (
+        not from_stdin
+        and not os.environ.get(ENVIRONMENT_VARIABLES["new_pin"])
+        and sys.stdin.isatty()
+    )
+    new = read_secret("new_pin", f"new {label}", from_stdin=from_stdin)
+    if prompting:
+        again = click.prompt(f"new {label} again", hide_input=True, err=True)
+        if again != new:
+            raise UsageError(f"the two entries of the new {label} differ; nothing was changed")
+    return new

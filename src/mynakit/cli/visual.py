@@ -1,0 +1,177 @@
+"""``mynakit visual``: the visual AP (券面事項確認AP) — the card face as images and text
+(protocol reference §6.8, §6.9, §7.11).
+
+The card face opens with check code A or B. By default, as jpki/myna does, the text PIN reads
+the My Number from the text AP, which then serves as check code A (§4); ``--credential a`` or
+``b`` asks for a check code directly.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mynakit.card.text import TextAp
+from mynakit.card.visual import CardFace, VisualAp, image_format
+from mynakit.cli.context import get_context
+from mynakit.cli.output import emit
+from mynakit.cli.pin import verify_from_user
+from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret
+from mynakit.cli.text import sandbox_card_ca_keys
+from mynakit.errors import UsageError
+from mynakit.personal import EraDate
+
+credential_option = click.option(
+    "-c",
+    "--credential",
+    type=click.Choice(["pin", "a", "b"]),
+    default="pin",
+    show_default=True,
+    help="pin: the text PIN, to read the My Number as check code A; a: check code A (the My "
+    "Number, 12 digits); b: check code B (era birth date YYMMDD + expiry year + security code).",
+)
+output_option = click.option(
+    "-o", "--output", required=True, help="Write the image to FILE, or - for standard output."
+)
+
+
+def read_face(
+    ctx: click.Context, credential: str, *, pin_stdin: bool, force: bool
+) -> tuple[VisualAp, CardFace]:
+    protocol = get_context(ctx).protocol()
+    if credential == "pin":
+        text_session = TextAp(protocol)
+        verify_from_user(text_session, "text_pin", from_stdin=pin_stdin, force=force)
+        code = text_session.my_number()
+        session = VisualAp(protocol)  # selecting the visual AP drops the text PIN (§12)
+        return session, session.entries(code, force=force)
+    key_name = "check_code_a" if credential == "a" else "check_code_b"
+    session = VisualAp(protocol)
+    secret = read_secret(key_name, session.application.key(key_name).label, from_stdin=pin_stdin)
+    session.unlock(secret, key=key_name, force=force)
+    return session, session.entries()
+
+
+def _write(output: str, data: bytes) -> None:
+    if output == "-":
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write an image to a terminal; use -o FILE")
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(output).write_bytes(data)
+
+
+@click.group()
+def visual() -> None:
+    """Visual AP (券面事項確認AP): card face entries and photo."""
+
+
+@visual.command()
+@click.pass_context
+def info(ctx: click.Context) -> None:
+    """Visual AP basic info (EF 0003): AP id, version, municipality code; no PIN needed."""
+    emit(ctx, VisualAp(get_context(ctx).protocol()).ap_basic_info().as_dict())
+
+
+@visual.command()
+@credential_option
+@click.option(
+    "-o",
+    "--output",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Also save every image into this directory.",
+)
+@pin_stdin_option
+@force_option
+@click.pass_context
+def entries(
+    ctx: click.Context, credential: str, directory: str | None, pin_stdin: bool, force: bool
+) -> None:
+    """Every card-face entry, and whether the face signature (DF28) verifies."""
+    session, face = read_face(ctx, credential, pin_stdin=pin_stdin, force=force)
+    check = session.verify_face_signature(
+        face, trusted_card_ca=sandbox_card_ca_keys(get_context(ctx))
+    )
+    images = {
+        "name.png": face.name_image,
+        "address.png": face.address_image,
+        "photo.jp2": face.photo,
+        "security_code.png": face.security_code_image,
+    }
+    data: dict[str, object] = {
+        "birth_date": face.birth_date.isoformat(),
+        "birth_date_era": str(EraDate.from_date(face.birth_date)),
+        "sex": face.sex.value,
+        "expiry_date": face.expiry_date.isoformat(),
+        "images": {
+            name: {"format": image_format(content), "bytes": len(content)}
+            for name, content in images.items()
+        },
+        "signature": check.as_dict(),
+    }
+    if directory is not None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for name, content in images.items():
+            (Path(directory) / name).write_bytes(content)
+        data["written"] = directory
+    emit(ctx, data)
+
+
+def _image_command(name: str, attribute: str, what: str) -> click.Command:
+    @click.command(name, help=f"Write the {what} to FILE (or - for stdout).")
+    @credential_option
+    @output_option
+    @pin_stdin_option
+    @force_option
+    @click.pass_context
+    def command(
+        ctx: click.Context, credential: str, output: str, pin_stdin: bool, force: bool
+    ) -> None:
+        _, face = read_face(ctx, credential, pin_stdin=pin_stdin, force=force)
+        content: bytes = getattr(face, attribute)
+        _write(output, content)
+        if output != "-":
+            emit(ctx, {"written": output, "format": image_format(content), "bytes": len(content)})
+
+    return command
+
+
+visual.add_command(_image_command("name", "name_image", "name image (PNG)"))
+visual.add_command(_image_command("address", "address_image", "address image (PNG)"))
+visual.add_command(_image_command("photo", "photo", "face photo (JPEG 2000, .jp2)"))
+visual.add_command(
+    _image_command("security-code", "security_code_image", "security code image (PNG)")
+)
+# jpki/myna's name for the address image (§10.1).
+visual.add_command(_image_command("addr", "address_image", "address image (PNG)"))
+
+
+@visual.command()
+@credential_option
+@pin_stdin_option
+@force_option
+@click.pass_context
+def birth(ctx: click.Context, credential: str, pin_stdin: bool, force: bool) -> None:
+    """The birth date on the card face (DF22)."""
+    _, face = read_face(ctx, credential, pin_stdin=pin_stdin, force=force)
+    era = str(EraDate.from_date(face.birth_date))
+    emit(
+        ctx,
+        {"birth_date": face.birth_date.isoformat(), "birth_date_era": era},
+        f"{face.birth_date.isoformat()} ({era})",
+    )
+
+
+@visual.command()
+@credential_option
+@pin_stdin_option
+@force_option
+@click.pass_context
+def sex(ctx: click.Context, credential: str, pin_stdin: bool, force: bool) -> None:
+    """The sex on the card face (DF23)."""
+    _, face = read_face(ctx, credential, pin_stdin=pin_stdin, force=force)
+    emit(ctx, {"sex": face.sex.value}, face.sex.value)

@@ -1,0 +1,286 @@
+"""``mynakit jpki auth``, ``verify-cert``, ``cms`` and ``pdf`` against a persistent virtual
+card, through click's CliRunner with ``--reader virtual:NAME`` and ``MYNAKIT_HOME`` in a
+temporary directory (the sandbox issuer is created beside the card, in ``$MYNAKIT_HOME/issuer``,
+and its loopback responder is started by the commands themselves)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from test_relying_signatures import minimal_pdf
+
+from mynakit.card.errors import WrongPinError
+from mynakit.cli.main import cli
+from mynakit.emulator.issuer import SandboxIssuer
+from mynakit.emulator.personas import Persona
+from mynakit.emulator.state import create_card, load_card_state
+from mynakit.errors import UsageError
+from mynakit.jpki.cms import CmsVerificationError
+from mynakit.jpki.pdf import PdfVerificationError
+from mynakit.jpki.validation import CertificateValidationError, ValidationFailure
+
+pytestmark = pytest.mark.emulator
+
+CONTENT = "委任状 — letter of attorney\n".encode()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("mynakit-home")
+    create_card(directory / "cards", "relying", seed="cli-relying")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def holder(home: Path) -> Persona:
+    return load_card_state(home / "cards", "relying").persona
+
+
+def run(home: Path, *args: str, stdin: str | None = None, as_json: bool = True) -> Result:
+    options = ["--reader", "virtual:relying"] + (["--json"] if as_json else [])
+    return CliRunner().invoke(cli, [*options, *args], env={"MYNAKIT_HOME": str(home)}, input=stdin)
+
+
+def ok_json(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, (result.output, result.exception)
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+# -- jpki auth ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("revocation", ["ocsp", "crl"])
+def test_auth_against_the_sandbox_issuer(home: Path, holder: Persona, revocation: str) -> None:
+    data = ok_json(
+        run(home, "jpki", "auth", "--revocation", revocation, "--pin-stdin", stdin=holder.auth_pin)
+    )
+    assert data["authenticated"] is True
+    assert data["serial"] == load_card_state(home / "cards", "relying").serials["auth"]
+    assert data["revocation"] == f"good ({revocation})"
+    assert data["production"] is False
+    # JpkiAp.open (SELECT + token) + retry query + VERIFY + sign + certificate read(s).
+    assert 6 <= data["apdus"] <= 12
+    assert holder.auth_pin not in json.dumps(data)
+
+
+def test_auth_as_text(home: Path, holder: Persona) -> None:
+    result = run(home, "jpki", "auth", "--pin-stdin", stdin=holder.auth_pin, as_json=False)
+    assert result.exit_code == 0, result.output
+    assert "Authenticated" in result.stdout and "APDUs:" in result.stdout
+    assert "(sandbox)" in result.stdout
+
+
+def test_auth_with_a_wrong_pin(home: Path, holder: Persona) -> None:
+    wrong = "0000" if holder.auth_pin != "0000" else "1111"
+    result = run(home, "jpki", "auth", "--pin-stdin", stdin=wrong)
+    assert isinstance(result.exception, WrongPinError)
+    # Put the counter back for the other tests.
+    ok_json(run(home, "jpki", "auth", "--revocation", "none", "--pin-stdin", stdin=holder.auth_pin))
+
+
+def test_auth_without_an_issuer(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["--json", "jpki", "auth", "--pin-stdin"], env={"MYNAKIT_HOME": str(tmp_path)}
+    )
+    assert isinstance(result.exception, UsageError)
+    assert "no sandbox issuer" in str(result.exception)
+
+
+# -- jpki verify-cert -----------------------------------------------------------------------------
+
+
+def test_verify_card_certificate_with_ocsp(home: Path) -> None:
+    data = ok_json(run(home, "jpki", "verify-cert", "--from-card", "auth", "--sandbox", "--ocsp"))
+    assert data["valid"] is True and data["kind"] == "auth"
+    assert data["revocation"] == "good (ocsp)"
+    assert data["production"] is False
+
+
+def test_verify_cert_needs_the_sandbox_flag_for_sandbox_certificates(home: Path) -> None:
+    result = run(home, "jpki", "verify-cert", "--from-card", "auth")
+    assert result.exit_code == CertificateValidationError.exit_code
+    data = json.loads(result.stdout)
+    assert data["valid"] is False and data["reason"] == ValidationFailure.UNKNOWN_ISSUER.value
+    assert "add --sandbox" in data["message"]
+
+
+def test_verify_revoked_certificate_file(home: Path, tmp_path: Path) -> None:
+    issuer = SandboxIssuer.open(home / "issuer")
+    card_certificate = x509.load_der_x509_certificate(_card_certificate(home))
+    revoked = issuer.issue_auth_certificate(card_certificate.public_key())
+    issuer.revoke(revoked.serial_number, x509.ReasonFlags.key_compromise)
+    target = tmp_path / "revoked.pem"
+    target.write_bytes(revoked.public_bytes(Encoding.PEM))
+
+    for flag in ("--ocsp", "--crl"):
+        result = run(home, "jpki", "verify-cert", str(target), "--sandbox", flag)
+        assert result.exit_code == CertificateValidationError.exit_code, result.output
+        data = json.loads(result.stdout)
+        assert data["reason"] == "revoked" and data["serial"] == revoked.serial_number
+    # Without a revocation check the certificate itself is fine.
+    assert ok_json(run(home, "jpki", "verify-cert", str(target), "--sandbox"))["valid"] is True
+
+
+def _card_certificate(home: Path) -> bytes:
+    target = home / "auth.der"
+    ok_json(run(home, "jpki", "cert", "-t", "auth", "-f", "der", "-o", str(target)))
+    return target.read_bytes()
+
+
+def test_verify_cert_usage_errors(home: Path, tmp_path: Path) -> None:
+    assert isinstance(run(home, "jpki", "verify-cert").exception, UsageError)
+    missing = run(home, "jpki", "verify-cert", str(tmp_path / "none.der"))
+    assert isinstance(missing.exception, UsageError)
+    root = tmp_path / "root.pem"
+    root.write_bytes((home / "issuer" / "auth-root.pem").read_bytes())
+    assert isinstance(run(home, "jpki", "verify-cert", str(root)).exception, UsageError)
+
+
+# -- jpki cms -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "options"),
+    [("sign", []), ("sign", ["--detached", "-f", "pem", "-d", "sha512"]), ("auth", [])],
+)
+def test_cms_sign_and_verify(
+    home: Path, holder: Persona, tmp_path: Path, key: str, options: list[str]
+) -> None:
+    content = tmp_path / "letter.txt"
+    content.write_bytes(CONTENT)
+    signature = tmp_path / "letter.p7s"
+    secret = holder.sign_password if key == "sign" else holder.auth_pin
+    signed = ok_json(
+        run(
+            home,
+            "jpki",
+            "cms",
+            "sign",
+            "-t",
+            key,
+            str(content),
+            "-o",
+            str(signature),
+            *options,
+            "--pin-stdin",
+            stdin=secret,
+        )
+    )
+    detached = "--detached" in options
+    assert signed["detached"] is detached and signed["signer"]["kind"] == key
+    assert "basic_info" not in json.dumps(signed)
+
+    verify_args = ["jpki", "cms", "verify", str(signature), "--sandbox"]
+    if detached:
+        verify_args += ["--detached", "-c", str(content)]
+    verified = ok_json(run(home, *verify_args, "--ocsp"))
+    assert verified["valid"] is True and verified["signer"]["kind"] == key
+    assert verified["trust"]["revocation"] == "good (ocsp)"
+
+    untrusted_args = [arg for arg in verify_args if arg != "--sandbox"]
+    untrusted = run(home, *untrusted_args)
+    assert isinstance(untrusted.exception, CertificateValidationError)
+    assert "add --sandbox" in str(untrusted.exception)
+
+    tampered = tmp_path / "tampered.txt"
+    tampered.write_bytes(CONTENT + b"PS: and the house\n")
+    if detached:
+        forged = run(
+            home,
+            "jpki",
+            "cms",
+            "verify",
+            str(signature),
+            "--sandbox",
+            "--detached",
+            "-c",
+            str(tampered),
+        )
+    else:
+        forged = run(
+            home, "jpki", "cms", "verify", str(signature), "--sandbox", "-c", str(tampered)
+        )
+    assert isinstance(forged.exception, CmsVerificationError)
+
+
+def test_cms_verify_writes_attached_content(home: Path, holder: Persona, tmp_path: Path) -> None:
+    content = tmp_path / "in.txt"
+    content.write_bytes(CONTENT)
+    signature = tmp_path / "in.p7s"
+    ok_json(
+        run(
+            home,
+            "jpki",
+            "cms",
+            "sign",
+            str(content),
+            "-o",
+            str(signature),
+            "--pin-stdin",
+            stdin=holder.sign_password,
+        )
+    )
+    extracted = tmp_path / "out.txt"
+    result = run(
+        home,
+        "jpki",
+        "cms",
+        "verify",
+        str(signature),
+        "--sandbox",
+        "-o",
+        str(extracted),
+        as_json=False,
+    )
+    assert result.exit_code == 0 and "Verification successful" in result.stdout
+    assert extracted.read_bytes() == CONTENT
+    wrong_format = run(home, "jpki", "cms", "verify", str(signature), "-f", "pem", "--sandbox")
+    assert isinstance(wrong_format.exception, UsageError)
+    needs_content = run(home, "jpki", "cms", "verify", str(signature), "--detached")
+    assert isinstance(needs_content.exception, UsageError)
+
+
+# -- jpki pdf -------------------------------------------------------------------------------------
+
+
+def test_pdf_sign_and_verify(home: Path, holder: Persona, tmp_path: Path) -> None:
+    source = tmp_path / "form.pdf"
+    source.write_bytes(minimal_pdf())
+    signed = tmp_path / "form-signed.pdf"
+    data = ok_json(
+        run(
+            home,
+            "jpki",
+            "pdf",
+            "sign",
+            str(source),
+            "-o",
+            str(signed),
+            "--reason",
+            "test",
+            "--pin-stdin",
+            stdin=holder.sign_password,
+        )
+    )
+    assert data["field_name"] == "Signature1" and data["subfilter"] == "ETSI.CAdES.detached"
+
+    verified = ok_json(run(home, "jpki", "pdf", "verify", str(signed), "--sandbox"))
+    assert verified["ok"] is True
+    (signature,) = verified["signatures"]
+    assert signature["intact"] and signature["valid"] and signature["trusted"]
+
+    untrusted = run(home, "jpki", "pdf", "verify", str(signed))
+    assert isinstance(untrusted.exception, PdfVerificationError)
+    assert json.loads(untrusted.stdout)["signatures"][0]["trusted"] is False
+
+    unsigned = run(home, "jpki", "pdf", "verify", str(source), "--sandbox")
+    assert isinstance(unsigned.exception, PdfVerificationError)
+    assert "no signature" in str(unsigned.exception)

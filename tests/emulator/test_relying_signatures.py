@@ -1,0 +1,265 @@
+"""CMS and PDF signatures made by the in-process virtual card, checked by mynakit, by the
+``openssl cms`` command and by pyHanko's validator."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.writer import PdfFileWriter
+
+from mynakit.card.jpki import CardPrivateKey, JpkiAp, KeyKind
+from mynakit.emulator.issuer import SandboxIssuer
+from mynakit.emulator.personas import Persona
+from mynakit.iso7816.protocol import ApduProtocol
+from mynakit.jpki.certificates import CertificateKind
+from mynakit.jpki.cms import CmsVerificationError, sign_cms, to_pem, verify_cms
+from mynakit.jpki.pdf import JpkiPdfSigner, sign_pdf, verify_pdf
+from mynakit.jpki.trust import TrustStore
+from mynakit.transport.in_process import InProcessConnection
+
+pytestmark = pytest.mark.emulator
+
+CONTENT = "電子申請 — mynakit signature test\n".encode()
+OPENSSL = shutil.which("openssl")
+
+
+@dataclass
+class CardSigner:
+    key: CardPrivateKey
+    certificate: bytes
+    ca_certificate: bytes
+
+
+def _card_signer(connection: InProcessConnection, persona: Persona, kind: KeyKind) -> CardSigner:
+    session = JpkiAp(ApduProtocol(connection, extended_length=connection.extended_length))
+    if kind == "sign":
+        session.verify_sign_password(persona.sign_password)
+    else:
+        session.verify_auth_pin(persona.auth_pin)
+    return CardSigner(
+        key=session.private_key(kind),
+        certificate=session.read_certificate(kind),
+        ca_certificate=session.read_certificate("sign_ca" if kind == "sign" else "auth_ca"),
+    )
+
+
+@pytest.fixture
+def sign_key(virtual_card_connection: InProcessConnection, persona: Persona) -> CardSigner:
+    return _card_signer(virtual_card_connection, persona, "sign")
+
+
+@pytest.fixture
+def trust(sandbox_issuer: SandboxIssuer) -> TrustStore:
+    return TrustStore.jlis().with_sandbox(sandbox_issuer)
+
+
+def _openssl_verify(
+    signature: Path,
+    root: bytes,
+    tmp_path: Path,
+    content: Path | None = None,
+    *,
+    pem: bool = False,
+    any_purpose: bool = False,
+) -> subprocess.CompletedProcess[bytes]:
+    """``openssl cms -verify`` with the sandbox root as the only CA.
+
+    Flags: ``-binary`` keeps the content byte-exact (no MIME canonicalisation of line ends);
+    ``-content`` supplies the data of a detached signature. A signature certificate passes
+    OpenSSL's default S/MIME purpose check as it is; an authentication certificate needs
+    ``-purpose any``, because it carries the clientAuth EKU (reference §9.1) and OpenSSL's
+    S/MIME purpose then demands emailProtection.
+    """
+    root_file = tmp_path / "root.pem"
+    root_file.write_bytes(root)
+    command = [
+        str(OPENSSL),
+        "cms",
+        "-verify",
+        "-CAfile",
+        str(root_file),
+        *(["-purpose", "any"] if any_purpose else []),
+        "-binary",
+        "-inform",
+        "PEM" if pem else "DER",
+        "-in",
+        str(signature),
+        "-out",
+        str(tmp_path / "verified.out"),
+    ]
+    if content is not None:
+        command += ["-content", str(content)]
+    return subprocess.run(command, capture_output=True, check=False, timeout=30)
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
+@pytest.mark.parametrize("detached", [False, True])
+@pytest.mark.parametrize("kind", ["sign", "auth"])
+def test_openssl_verifies_card_cms(
+    virtual_card_connection: InProcessConnection,
+    persona: Persona,
+    sandbox_issuer: SandboxIssuer,
+    trust: TrustStore,
+    tmp_path: Path,
+    detached: bool,
+    kind: KeyKind,
+) -> None:
+    signer = _card_signer(virtual_card_connection, persona, kind)
+    signature = sign_cms(
+        CONTENT,
+        signer.key,
+        signer.certificate,
+        detached=detached,
+        ca_certificates=[signer.ca_certificate],
+    )
+    signature_file = tmp_path / "signature.p7s"
+    signature_file.write_bytes(signature)
+    content_file = tmp_path / "content.txt"
+    content_file.write_bytes(CONTENT)
+    root = sandbox_issuer.root_for(CertificateKind(kind)).public_bytes(Encoding.PEM)
+
+    any_purpose = kind == "auth"
+    result = _openssl_verify(
+        signature_file,
+        root,
+        tmp_path,
+        content_file if detached else None,
+        any_purpose=any_purpose,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"Verification successful" in result.stderr
+    assert (tmp_path / "verified.out").read_bytes() == CONTENT
+
+    verified = verify_cms(signature, CONTENT if detached else None, trust_store=trust)
+    assert verified.signer.kind.value == kind
+    assert verified.path.anchor.production is False
+
+    # Tampered content: openssl and mynakit both refuse it.
+    tampered = CONTENT.replace(b"test", b"TEST")
+    if detached:
+        content_file.write_bytes(tampered)
+        refused = _openssl_verify(
+            signature_file, root, tmp_path, content_file, any_purpose=any_purpose
+        )
+        with pytest.raises(CmsVerificationError):
+            verify_cms(signature, tampered, trust_store=trust)
+    else:
+        forged = signature.replace(CONTENT, tampered)
+        signature_file.write_bytes(forged)
+        refused = _openssl_verify(signature_file, root, tmp_path, any_purpose=any_purpose)
+        with pytest.raises(CmsVerificationError):
+            verify_cms(forged, trust_store=trust)
+    assert refused.returncode != 0
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
+def test_openssl_reads_pem_output(
+    sign_key: CardSigner, sandbox_issuer: SandboxIssuer, tmp_path: Path
+) -> None:
+    signature_file = tmp_path / "signature.pem"
+    signature_file.write_bytes(to_pem(sign_cms(CONTENT, sign_key.key, sign_key.certificate)))
+    result = _openssl_verify(
+        signature_file,
+        sandbox_issuer.sign_root.public_bytes(Encoding.PEM),
+        tmp_path,
+        pem=True,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+
+
+# -- PDF ----------------------------------------------------------------------------------------
+
+
+def minimal_pdf(text: str = "mynakit") -> bytes:
+    """A one-page PDF written by pyHanko's own writer."""
+    writer = PdfFileWriter()
+    font = generic.DictionaryObject(
+        {
+            pdf_name("/Type"): pdf_name("/Font"),
+            pdf_name("/Subtype"): pdf_name("/Type1"),
+            pdf_name("/BaseFont"): pdf_name("/Helvetica"),
+        }
+    )
+    content = generic.StreamObject(
+        stream_data=f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode("ascii")
+    )
+    page = generic.DictionaryObject(
+        {
+            pdf_name("/Type"): pdf_name("/Page"),
+            pdf_name("/MediaBox"): generic.ArrayObject(
+                [generic.NumberObject(value) for value in (0, 0, 595, 842)]
+            ),
+            pdf_name("/Contents"): writer.add_object(content),
+            pdf_name("/Resources"): generic.DictionaryObject(
+                {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})}
+            ),
+        }
+    )
+    writer.insert_page(page)
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue()
+
+
+@pytest.fixture
+def signed_pdf(sign_key: CardSigner) -> Iterator[bytes]:
+    output = io.BytesIO()
+    result = sign_pdf(
+        minimal_pdf(),
+        output,
+        JpkiPdfSigner(
+            sign_key.key, sign_key.certificate, ca_certificates=[sign_key.ca_certificate]
+        ),
+        reason="mynakit test",
+    )
+    assert result.field_name == "Signature1"
+    yield output.getvalue()
+
+
+def test_card_signed_pdf_validates(signed_pdf: bytes, trust: TrustStore) -> None:
+    verification = verify_pdf(signed_pdf, trust)
+    assert verification.ok
+    (signature,) = verification.signatures
+    assert signature.intact and signature.valid and signature.trusted
+    assert signature.coverage == "entire_file"
+    assert signature.signer is not None and signature.signer.kind.value == "sign"
+    assert signature.jpki_problem is None
+    assert b"/ETSI.CAdES.detached" in signed_pdf
+
+
+def test_tampered_pdf_does_not_validate(signed_pdf: bytes, trust: TrustStore) -> None:
+    position = signed_pdf.index(b"(mynakit)")
+    tampered = signed_pdf[:position] + b"(MYNAKIT)" + signed_pdf[position + 9 :]
+    verification = verify_pdf(tampered, trust)
+    assert not verification.ok
+    assert not verification.signatures[0].intact
+
+
+def test_pdf_from_an_untrusted_issuer_does_not_validate(signed_pdf: bytes) -> None:
+    verification = verify_pdf(signed_pdf, TrustStore.jlis())
+    assert not verification.ok
+    assert not verification.signatures[0].trusted
+    assert verification.signatures[0].trust_problem == "NO_CERTIFICATE_CHAIN_FOUND"
+    assert verification.signatures[0].jpki_problem is not None
+
+
+def test_second_signature_and_unsigned_pdf(
+    signed_pdf: bytes, sign_key: CardSigner, trust: TrustStore
+) -> None:
+    output = io.BytesIO()
+    result = sign_pdf(signed_pdf, output, JpkiPdfSigner(sign_key.key, sign_key.certificate))
+    assert result.field_name == "Signature2"
+    verification = verify_pdf(output.getvalue(), trust)
+    assert verification.ok
+    assert [s.coverage for s in verification.signatures] == ["entire_revision", "entire_file"]
+
+    assert not verify_pdf(minimal_pdf(), trust).ok  # no signature at all

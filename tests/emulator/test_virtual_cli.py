@@ -1,0 +1,163 @@
+"""``mynakit emulator`` and ``mynakit issuer`` against a temporary MYNAKIT_HOME."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+
+from mynakit.cli.issuer import parse_serial
+from mynakit.cli.main import cli
+from mynakit.errors import UsageError
+
+pytestmark = pytest.mark.emulator
+
+
+@pytest.fixture(scope="module")
+def home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A MYNAKIT_HOME holding card "alice", made once through the CLI."""
+    home = tmp_path_factory.mktemp("home")
+    result = CliRunner().invoke(
+        cli,
+        ["--json", "emulator", "create", "alice", "--seed", "7"],
+        env={"MYNAKIT_HOME": str(home)},
+    )
+    assert result.exit_code == 0, result.output
+    return home
+
+
+@pytest.fixture
+def home(home_template: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "home"
+    shutil.copytree(home_template, copy)
+    return copy
+
+
+def invoke(home: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), env={"MYNAKIT_HOME": str(home)})
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout
+
+
+def as_json(home: Path, *args: str) -> dict[str, Any]:
+    code, output = invoke(home, "--json", *args)
+    assert code == 0, output
+    data = json.loads(output)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_list_and_show_without_secrets(home: Path) -> None:
+    listing = as_json(home, "emulator", "list")
+    assert [card["name"] for card in listing["cards"]] == ["alice"]
+    shown = as_json(home, "emulator", "show", "alice")
+    holder = shown["holder"]
+    assert isinstance(holder, dict)
+    assert "my_number" not in holder and "auth_pin" not in holder
+    assert shown["pin_tries_left"]["jpki/auth_pin"] == "3/3"
+    revealed = as_json(home, "emulator", "show", "alice", "--reveal")["holder"]
+    assert isinstance(revealed, dict) and len(revealed["my_number"]) == 12
+
+
+def test_insert_and_remove(home: Path) -> None:
+    assert as_json(home, "emulator", "insert", "alice")["inserted"] == "alice"
+    assert (home / "cards" / "inserted").read_text().strip() == "alice"
+    assert as_json(home, "emulator", "show", "alice")["inserted"] is True
+    assert as_json(home, "emulator", "remove")["removed"] == "alice"
+    assert as_json(home, "emulator", "remove")["removed"] is None
+
+
+def test_errors_map_to_exit_codes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mynakit.cli.main import main
+
+    monkeypatch.setenv("MYNAKIT_HOME", str(home))
+    with pytest.raises(SystemExit) as raised:
+        main(["emulator", "show", "nobody"])
+    assert raised.value.code == UsageError.exit_code
+
+
+def test_delete_needs_confirmation(home: Path) -> None:
+    code, _ = invoke(home, "emulator", "delete", "alice")  # no tty: confirmation aborts
+    assert code != 0 and (home / "cards" / "alice").exists()
+    assert as_json(home, "emulator", "delete", "alice", "--force")["deleted"] == "alice"
+    assert as_json(home, "emulator", "list")["cards"] == []
+
+
+def test_revoke_renew_and_crl(home: Path, tmp_path: Path) -> None:
+    serials = as_json(home, "emulator", "show", "alice")["certificate_serials"]
+    assert isinstance(serials, dict)
+    auth = serials["auth"]
+    assert as_json(home, "issuer", "revoke", auth, "--reason", "keyCompromise")["revoked"] == auth
+    crl_file = tmp_path / "auth.crl"
+    summary = as_json(home, "issuer", "crl", "--kind", "auth", "-o", str(crl_file))
+    assert summary["revoked"] == 1
+    crl = x509.load_der_x509_crl(crl_file.read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(parse_serial(auth)) is not None
+    code, pem = invoke(home, "issuer", "crl", "--kind", "sign")
+    assert code == 0 and pem.startswith("-----BEGIN X509 CRL-----")
+
+    renewed = as_json(home, "issuer", "renew", serials["sign"])
+    assert renewed["card"] == "alice" and renewed["kind"] == "sign"
+    after = as_json(home, "emulator", "show", "alice")["certificate_serials"]
+    assert after["sign"] == renewed["new_serial"] != serials["sign"]
+    with pytest.raises(UsageError, match="no virtual card holds"):
+        invoke(home, "issuer", "renew", "0x1")
+
+
+def test_parse_serial() -> None:
+    assert parse_serial("0x1F") == 31
+    assert parse_serial("31") == 31
+    assert parse_serial("1f") == 31
+    with pytest.raises(UsageError):
+        parse_serial("zz")
+
+
+def test_ocsp_serves_until_interrupted(home: Path) -> None:
+    import signal
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from mynakit.cli.main import main; main()",
+            "issuer",
+            "ocsp",
+            "--port",
+            str(port),
+        ],
+        env={"MYNAKIT_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        body = b""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/crl/auth.crl", timeout=2
+                ) as r:
+                    body = r.read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert len(x509.load_der_x509_crl(body)) == 0  # a fresh issuer has revoked nothing
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert b"stopped" in output

@@ -1,0 +1,121 @@
+"""OpenSC's JPKI driver (pkcs15-tool, pkcs11-tool) against the virtual card through pcscd.
+
+This is the acceptance test that the card behaves like a real one to third-party middleware
+(measured.md, "What OpenSC's JPKI driver sends").
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from mynakit.emulator.personas import Persona
+
+pytestmark = pytest.mark.pcsc
+
+PKCS11_MODULE = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+AUTH_TOKEN_SLOT = "0"  # slot 0 is the auth PIN token, slot 1 the sign password token
+
+
+def run_tool(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(arguments, capture_output=True, text=True, timeout=60, check=False)
+
+
+def wrong_pin(pin: str) -> str:
+    return "".join(str((int(digit) + 1) % 10) for digit in pin)
+
+
+def pkcs11_sign(
+    pin: str, data_file: Path, signature_file: Path
+) -> subprocess.CompletedProcess[str]:
+    return run_tool(
+        "pkcs11-tool",
+        "--module",
+        PKCS11_MODULE,
+        "--slot-index",
+        AUTH_TOKEN_SLOT,
+        "--login",
+        "--pin",
+        pin,
+        "--sign",
+        "--mechanism",
+        "SHA256-RSA-PKCS",
+        "--id",
+        "01",
+        "--input-file",
+        str(data_file),
+        "--output-file",
+        str(signature_file),
+    )
+
+
+@pytest.fixture
+def pkcs11_module() -> str:
+    if not Path(PKCS11_MODULE).exists():
+        pytest.fail(f"OpenSC's PKCS#11 module is missing at {PKCS11_MODULE}: install opensc")
+    return PKCS11_MODULE
+
+
+def test_pkcs15_lists_both_jpki_certificates(pcsc_virtual_reader: str) -> None:
+    result = run_tool("pkcs15-tool", "--reader", pcsc_virtual_reader, "--list-certificates")
+    assert result.returncode == 0, result.stderr
+    assert "User Authentication Certificate" in result.stdout
+    assert "Digital Signature Certificate" in result.stdout
+    assert "User Authentication Certificate CA" in result.stdout
+    assert "Digital Signature Certificate CA" in result.stdout
+
+
+def test_pkcs15_reads_the_auth_certificate(pcsc_virtual_reader: str) -> None:
+    result = run_tool("pkcs15-tool", "--reader", pcsc_virtual_reader, "--read-certificate", "01")
+    assert result.returncode == 0, result.stderr
+    certificate = x509.load_pem_x509_certificate(result.stdout.encode())
+    assert isinstance(certificate.public_key(), rsa.RSAPublicKey)
+    assert certificate.public_key().key_size == 2048
+
+
+def test_pkcs11_signs_with_the_auth_key_and_the_certificate_verifies_it(
+    pcsc_virtual_reader: str, pkcs11_module: str, persona: Persona, tmp_path: Path
+) -> None:
+    data = b"nonce from the eligibility service"
+    (tmp_path / "data").write_bytes(data)
+    result = pkcs11_sign(persona.auth_pin, tmp_path / "data", tmp_path / "signature")
+    assert result.returncode == 0, result.stdout + result.stderr
+    signature = (tmp_path / "signature").read_bytes()
+    certificate_pem = run_tool(
+        "pkcs15-tool", "--reader", pcsc_virtual_reader, "--read-certificate", "01"
+    ).stdout
+    public_key = x509.load_pem_x509_certificate(certificate_pem.encode()).public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def auth_token_flags() -> str:
+    listing = run_tool("pkcs11-tool", "--module", PKCS11_MODULE, "--list-slots").stdout
+    return next(line for line in listing.splitlines() if "token flags" in line)
+
+
+def test_wrong_pins_count_down_and_block_the_auth_pin(
+    pcsc_virtual_reader: str, pkcs11_module: str, persona: Persona, tmp_path: Path
+) -> None:
+    (tmp_path / "data").write_bytes(b"x")
+    wrong = wrong_pin(persona.auth_pin)
+    # The auth PIN allows 3 tries (GLOSSARY); OpenSC shows the count through the token flags.
+    for tries_left, flag in ((2, "user PIN count low"), (1, "final user PIN try"), (0, "locked")):
+        result = pkcs11_sign(wrong, tmp_path / "data", tmp_path / "signature")
+        assert result.returncode != 0
+        assert "CKR_PIN_INCORRECT" in result.stderr, result.stderr
+        assert flag in auth_token_flags()
+        pins = run_tool("pkcs15-tool", "--reader", pcsc_virtual_reader, "--list-pins").stdout
+        auth_section = pins.split("PIN [Digital Signature PIN]")[0]
+        assert f"Tries left     : {tries_left}" in auth_section, pins
+    # Blocked: now even the right PIN is refused. The card answers 6984 like real cards
+    # (protocol reference §8), which OpenSC 0.23 reports as CKR_GENERAL_ERROR.
+    result = pkcs11_sign(persona.auth_pin, tmp_path / "data", tmp_path / "signature")
+    assert result.returncode != 0
+    assert "C_Login failed" in result.stderr
+    assert not (tmp_path / "signature").exists()
