@@ -17,7 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from mynakit.emulator.pcsc_fixtures import (
+from mynakit.emulator.pcscd import (
     READER_CONF_DIR,
     VPCD_READER,
     PcscdSetupError,

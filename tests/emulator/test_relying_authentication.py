@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -143,7 +142,7 @@ def test_expired_challenge_is_refused(
 
 
 def test_revoked_certificate_is_refused_by_the_loopback_responder(
-    second_issuer: SandboxIssuer, second_card: VirtualCard, tmp_path: Path
+    second_issuer: SandboxIssuer, second_card: VirtualCard
 ) -> None:
     persona = second_card.state.persona
     serial = second_card.state.serials["auth"]

@@ -26,11 +26,11 @@ from mynakit.emulator.state import (
     list_cards,
     load_card,
     load_card_state,
-    mynakit_home,
     remove_card,
     renew_card_certificate,
 )
 from mynakit.errors import DataError, UsageError
+from mynakit.paths import mynakit_home
 from mynakit.profiles import load_profile
 
 pytestmark = pytest.mark.emulator
@@ -241,3 +241,20 @@ def test_default_directories(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert mynakit_home() == tmp_path / "data" / "mynakit"
     assert default_issuer_directory(tmp_path / "cards") == tmp_path.resolve() / "issuer"
+
+
+def test_card_from_a_profile_file_keeps_its_choices(
+    cards: tuple[Path, SandboxIssuer], tmp_path: Path
+) -> None:
+    _, issuer = cards
+    profile_file = tmp_path / "answers-9000.toml"
+    profile_file.write_text(
+        'base = "mynumber-card"\n[choices]\nretry_query_after_verify = "9000"\n', encoding="utf-8"
+    )
+    create_card(tmp_path / "cards", "custom", seed=4, issuer=issuer, profile=str(profile_file))
+    card = load_card(tmp_path / "cards", "custom")
+    assert card.profile.choices["retry_query_after_verify"] == "9000"
+    card.execute(SELECT_JPKI)
+    pin = card.state.persona.auth_pin.encode()
+    assert card.execute(bytes((0, 0x20, 0, 0x98, 4)) + pin) == b"\x90\x00"
+    assert card.execute(bytes.fromhex("00200098")) == b"\x90\x00"

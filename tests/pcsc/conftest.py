@@ -1,7 +1,7 @@
 """The pcsc tier: pcscd + vpcd + a card served by the vpcd bridge.
 
-The fixtures live in ``mynakit.emulator.pcsc_fixtures`` (the ``mynakit_pcsc`` pytest plugin);
-registered here too, so the tier runs whether or not the entry point is installed.
+The shared fixtures come from ``mynakit.emulator.pcsc_fixtures`` (the ``mynakit_pcsc`` pytest
+plugin entry point); this file adds the scripted card used by the transport tests.
 """
 
 from __future__ import annotations
@@ -11,14 +11,8 @@ from collections.abc import Iterator
 import pytest
 from pcsc_scripted_card import ScriptedCard
 
-import mynakit.emulator.pcsc_fixtures as pcsc_fixtures
-from mynakit.emulator.pcsc_fixtures import PcscdSession, card_in_virtual_reader
+from mynakit.emulator.pcscd import PcscdSession, card_in_virtual_reader
 from mynakit.emulator.vpcd import VpcdBridge
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.is_registered(pcsc_fixtures):
-        config.pluginmanager.register(pcsc_fixtures, "mynakit_pcsc")
 
 
 @pytest.fixture

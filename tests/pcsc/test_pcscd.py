@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mynakit.emulator.pcsc_fixtures import VPCD_READER, PcscdSession, ensure_pcscd
+from mynakit.emulator.pcscd import VPCD_READER, PcscdSession, ensure_pcscd
 
 pytestmark = pytest.mark.pcsc
 

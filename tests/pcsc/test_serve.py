@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mynakit.emulator.pcsc_fixtures import VPCD_READER, PcscdSession, wait_for_empty_reader
+from mynakit.emulator.pcscd import VPCD_READER, PcscdSession, wait_for_empty_reader
 from mynakit.emulator.state import create_card
 from mynakit.transport.pcsc import PcscConnection
 from mynakit.transport.readers import wait_for_card
@@ -56,3 +56,34 @@ def test_serve_refuses_an_unknown_card(pcscd: PcscdSession, tmp_path: Path) -> N
 
     with pytest.raises(UsageError, match="no virtual card named 'nobody'"):
         serve("nobody", tmp_path)
+
+
+def test_cli_serve_then_card_info_through_pcscd(pcscd: PcscdSession, tmp_path: Path) -> None:
+    """The whole user path: create, insert, serve, and any PC/SC client sees a My Number card."""
+    mynakit = str(Path(sys.executable).with_name("mynakit"))
+    environment = {"MYNAKIT_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [mynakit, *arguments], env=environment, capture_output=True, text=True, timeout=60
+        )
+
+    assert run("emulator", "create", "bob", "--seed", "cli-serve").returncode == 0
+    assert run("emulator", "insert", "bob").returncode == 0
+    server = subprocess.Popen(
+        [mynakit, "emulator", "serve"], env=environment, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert wait_for_card(VPCD_READER, timeout=15).card_present
+        info = run("--json", "--reader", VPCD_READER, "card", "info")
+        assert info.returncode == 0, info.stderr
+        assert '"kind": "my_number_card"' in info.stdout
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, stderr
+    assert "serving card 'bob'" in stderr
+    assert wait_for_empty_reader(VPCD_READER)

@@ -8,7 +8,7 @@ import pytest
 from pcsc_scripted_card import SCRIPTED_ATR, ScriptedCard
 from smartcard.System import readers as pyscard_readers
 
-from mynakit.emulator.pcsc_fixtures import VPCD_READER, wait_for_empty_reader
+from mynakit.emulator.pcscd import VPCD_READER, wait_for_empty_reader
 from mynakit.emulator.vpcd import VpcdBridge
 from mynakit.transport.base import (
     CardRemovedError,

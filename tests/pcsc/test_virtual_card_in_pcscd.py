@@ -10,7 +10,7 @@ from smartcard.System import readers as pyscard_readers
 
 from mynakit.emulator.card_os import VirtualCard
 from mynakit.emulator.faults import Faults
-from mynakit.emulator.pcsc_fixtures import VPCD_READER, card_in_virtual_reader
+from mynakit.emulator.pcscd import VPCD_READER, card_in_virtual_reader
 from mynakit.emulator.vpcd import VpcdBridge
 from mynakit.profiles import load_profile
 from mynakit.transport.base import CardRemovedError

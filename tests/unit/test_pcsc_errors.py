@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import mynakit.emulator.pcsc_fixtures as pcsc_fixtures
-from mynakit.emulator.pcsc_fixtures import _without_vpcd_message, vpcd_configured
+import mynakit.emulator.pcscd as pcscd_module
+from mynakit.emulator.pcscd import _without_vpcd_message, vpcd_configured
 from mynakit.errors import TransportError, UsageError
 from mynakit.transport.base import (
     CardRemovedError,
@@ -125,18 +125,18 @@ def test_pcscd_without_vpcd_message_says_what_to_do() -> None:
 def test_missing_packages_without_consent_is_unavailable_with_the_install_command(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(pcsc_fixtures, "running_pcscd_readers", lambda: None)
-    monkeypatch.setattr(pcsc_fixtures, "missing_packages", lambda: ["vsmartcard-vpcd"])
-    with pytest.raises(pcsc_fixtures.PcscdUnavailableError, match="apt-get install -y pcscd"):
-        pcsc_fixtures.ensure_pcscd(tmp_path, allow_install=False)
+    monkeypatch.setattr(pcscd_module, "running_pcscd_readers", lambda: None)
+    monkeypatch.setattr(pcscd_module, "missing_packages", lambda: ["vsmartcard-vpcd"])
+    with pytest.raises(pcscd_module.PcscdUnavailableError, match="apt-get install -y pcscd"):
+        pcscd_module.ensure_pcscd(tmp_path, allow_install=False)
 
 
 def test_running_pcscd_without_vpcd_is_a_setup_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(pcsc_fixtures, "running_pcscd_readers", lambda: ["SCR3310 00 00"])
-    with pytest.raises(pcsc_fixtures.PcscdSetupError, match="SCR3310"):
-        pcsc_fixtures.ensure_pcscd(tmp_path, allow_install=True)
+    monkeypatch.setattr(pcscd_module, "running_pcscd_readers", lambda: ["SCR3310 00 00"])
+    with pytest.raises(pcscd_module.PcscdSetupError, match="SCR3310"):
+        pcscd_module.ensure_pcscd(tmp_path, allow_install=True)
 
 
 @pytest.mark.parametrize(
@@ -147,8 +147,8 @@ def test_installation_needs_ci_or_explicit_consent(
     monkeypatch: pytest.MonkeyPatch, ci: str, consent: str, allowed_as_root: bool
 ) -> None:
     monkeypatch.setenv("CI", ci)
-    monkeypatch.setenv(pcsc_fixtures.INSTALL_ENV, consent)
-    monkeypatch.setattr(pcsc_fixtures.os, "geteuid", lambda: 0)
-    assert pcsc_fixtures.installation_allowed() is allowed_as_root
-    monkeypatch.setattr(pcsc_fixtures.os, "geteuid", lambda: 1000)
-    assert pcsc_fixtures.installation_allowed() is False
+    monkeypatch.setenv(pcscd_module.INSTALL_ENV, consent)
+    monkeypatch.setattr(pcscd_module.os, "geteuid", lambda: 0)
+    assert pcscd_module.installation_allowed() is allowed_as_root
+    monkeypatch.setattr(pcscd_module.os, "geteuid", lambda: 1000)
+    assert pcscd_module.installation_allowed() is False

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mynakit.emulator.pcsc_fixtures import VPCD_READER, card_in_virtual_reader, ensure_pcscd
+from mynakit.emulator.pcscd import VPCD_READER, card_in_virtual_reader, ensure_pcscd
 from mynakit.emulator.state import create_card, load_card
 from mynakit.transport.base import Connection
 from mynakit.transport.in_process import InProcessConnection

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+
+from mynakit.paths import mynakit_home
 
 if TYPE_CHECKING:
     from mynakit.iso7816.protocol import ApduProtocol
@@ -16,15 +17,6 @@ if TYPE_CHECKING:
     from mynakit.transport.trace import TracingConnection
 
 VIRTUAL_PREFIX = "virtual:"
-
-
-def mynakit_home() -> Path:
-    """Where virtual cards and the sandbox issuer live: ``$MYNAKIT_HOME`` or the data dir."""
-    configured = os.environ.get("MYNAKIT_HOME")
-    if configured:
-        return Path(configured)
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "mynakit"
 
 
 class CliContext:

@@ -20,35 +20,12 @@ EMULATOR_LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": (
         "mynakit.cli.emulator_serve",
         "serve",
-        "Serve the inserted card to pcscd through vpcd.",
+        "Put a virtual card into pcscd's vpcd reader for every PC/SC program.",
     ),
 }
 
 
-class _MixedGroup(LazyGroup):
-    """A group with ordinary subcommands plus lazily imported ones."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self.commands))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.commands:
-            return self.commands[cmd_name]
-        return super().get_command(ctx, cmd_name)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = []
-        for name in self.list_commands(ctx):
-            if name in self.commands:
-                rows.append((name, self.commands[name].get_short_help_str(limit=70)))
-            else:
-                rows.append((name, self.lazy_commands[name][2]))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-
-@click.group(cls=_MixedGroup, lazy_commands=EMULATOR_LAZY_COMMANDS)
+@click.group(cls=LazyGroup, lazy_commands=EMULATOR_LAZY_COMMANDS)
 def emulator() -> None:
     """Virtual My Number cards (仮想マイナンバーカード) with a sandbox issuer."""
 
@@ -72,9 +49,7 @@ def _parse_blocked(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def _pin_counters(state: Any) -> dict[str, str]:
-    from mynakit.profiles import load_profile
-
-    profile = load_profile(state.profile_name)
+    profile = state.card_profile()
     counters = {}
     for (application, key_id), record in sorted(state.pins.items()):
         key = profile.application(application).keys[key_id]

@@ -24,7 +24,7 @@ import click
 
 from mynakit.cli.context import get_context
 from mynakit.cli.output import emit, note
-from mynakit.cli.secrets import pin_stdin_option, read_secret
+from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret
 from mynakit.errors import TransportError, UsageError
 
 if TYPE_CHECKING:
@@ -42,12 +42,6 @@ sandbox_option = click.option(
     is_flag=True,
     help="Also trust the sandbox issuer's roots ($MYNAKIT_HOME/issuer). "
     "Without it only the J-LIS roots are trusted.",
-)
-# `-f` means the file format in the cms/pdf commands (as in jpki/myna), so force is long-only.
-force_long_option = click.option(
-    "--force",
-    is_flag=True,
-    help="Allow spending the last PIN try (a wrong entry then blocks the PIN).",
 )
 
 
@@ -175,7 +169,7 @@ def certificate_facts(certificate: Any) -> dict[str, Any]:
     help="How the relying party checks that the certificate is not revoked.",
 )
 @pin_stdin_option
-@force_long_option
+@force_option
 @click.pass_context
 def auth(ctx: click.Context, revocation: str, pin_stdin: bool, force: bool) -> None:
     """Challenge-response user authentication against the sandbox issuer.
@@ -244,7 +238,7 @@ def auth(ctx: click.Context, revocation: str, pin_stdin: bool, force: bool) -> N
     help="Validate at this ISO 8601 time (default now), e.g. when a signature was made.",
 )
 @pin_stdin_option
-@force_long_option
+@force_option
 @click.pass_context
 def verify_cert(
     ctx: click.Context,

@@ -13,7 +13,6 @@ import click
 from mynakit.cli.context import get_context
 from mynakit.cli.jpki_auth import (
     certificate_facts,
-    force_long_option,
     revocation_checker,
     revocation_options,
     sandbox_option,
@@ -22,7 +21,7 @@ from mynakit.cli.jpki_auth import (
     with_sandbox_hint,
 )
 from mynakit.cli.output import emit, note
-from mynakit.cli.secrets import pin_stdin_option
+from mynakit.cli.secrets import force_option, pin_stdin_option
 from mynakit.errors import UsageError
 
 if TYPE_CHECKING:
@@ -106,7 +105,7 @@ def cms() -> None:
 )
 @click.option("--detached", is_flag=True, help="Leave the content out of the signature.")
 @pin_stdin_option
-@force_long_option
+@force_option
 @click.pass_context
 def cms_sign(
     ctx: click.Context,

@@ -9,10 +9,10 @@ import logging
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.jpki_auth import certificate_facts, force_long_option, sandbox_option, trust_store
+from mynakit.cli.jpki_auth import certificate_facts, sandbox_option, trust_store
 from mynakit.cli.jpki_cms import open_card_signer, read_input
 from mynakit.cli.output import emit
-from mynakit.cli.secrets import pin_stdin_option
+from mynakit.cli.secrets import force_option, pin_stdin_option
 from mynakit.errors import UsageError
 
 
@@ -46,7 +46,7 @@ def pdf() -> None:
 @click.option("--reason", help="Reason shown by PDF readers.")
 @click.option("--location", help="Location shown by PDF readers.")
 @pin_stdin_option
-@force_long_option
+@force_option
 @click.pass_context
 def pdf_sign(
     ctx: click.Context,

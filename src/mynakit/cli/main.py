@@ -48,11 +48,14 @@ class LazyGroup(click.Group):
         self.lazy_commands = lazy_commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(
+        lazy = {
             name for name, (module, _, _) in self.lazy_commands.items() if _module_exists(module)
-        )
+        }
+        return sorted(lazy | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:  # defined in the group's own module
+            return self.commands[cmd_name]
         entry = self.lazy_commands.get(cmd_name)
         if entry is None:
             return None
@@ -68,7 +71,12 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, self.lazy_commands[name][2]) for name in self.list_commands(ctx)]
+        rows = [
+            (name, self.commands[name].get_short_help_str(limit=70))
+            if name in self.commands
+            else (name, self.lazy_commands[name][2])
+            for name in self.list_commands(ctx)
+        ]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

@@ -3,8 +3,9 @@
 Structure (APs, EFs, keys, access rules, PIN policies) and every UNCONFIRMED behaviour come from
 the card profile (``card_profiles/*.toml``, its ``[choices]``); this module holds only the ISO
 7816-4 / JICSAP command semantics of protocol reference §5, §7, §8 and §12. Handlers raise
-``_StatusWordError(sw)``, which becomes the status word; nothing else leaves ``execute`` except the
-removal fault (style anchors, practice 12).
+``_StatusWordError(sw)``, which becomes the status word (style anchors, practice 12). Nothing
+else leaves ``execute``: malformed input is 6700, an internal bug 6F00; only the removal fault
+and a command to a powered-down card raise (transport errors, as a reader reports them).
 
 Private keys stay inside: the card holds ``CardKey`` objects that only sign, and this class has
 no accessor that returns one.
@@ -84,7 +85,7 @@ class VirtualCard:
         self._verified: set[int] = set()
         self._pending_response = b""
         for application, key_name in self._faults.blocked:
-            persona_state.block(application, key_name)
+            persona_state.block(application, key_name, profile)
 
     # -- the card in the reader -------------------------------------------------------------------
 

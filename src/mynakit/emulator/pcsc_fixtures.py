@@ -1,267 +1,29 @@
-"""pcscd for the pcsc test tier, and the pytest fixtures that put a virtual card into it.
+"""pytest fixtures that put a virtual card into pcscd (the ``mynakit_pcsc`` plugin).
 
-Only one pcscd can run on a machine, and Debian's pcscd 1.9.9 cannot be given a private socket
-(measured.md, "One pcscd per machine"). So the set-up reuses a running pcscd that has vpcd
-loaded (``Virtual PCD 00 00`` listed), or starts ``pcscd -f`` itself as a child process (not
-through systemd, whose unit adds ``--auto-exit`` and would close vpcd's listener after 60 s idle,
-style anchors §4b), and at the end stops only a pcscd it started.
+The pcscd rules (reuse one with vpcd, else start our own, stop only what we started) live in
+``mynakit.emulator.pcscd``. A missing pcscd skips the tier with the reason, except in CI
+(``CI=true``), where it fails the run instead of silently skipping it.
 
-Missing Debian packages are installed only as root and only when CI (``CI=true``) or
-``MYNAKIT_INSTALL_PCSC=1`` allows it; otherwise the tier is skipped with the reason, except in
-CI, where a missing pcscd fails the run instead of silently skipping it.
-
-Fixtures (registered by the ``mynakit_pcsc`` pytest plugin entry point):
-``pcscd`` (session), ``pcsc_vpcd_bridge``, ``pcsc_virtual_reader``, ``pcsc_connection``.
+Fixtures: ``pcscd`` (session), ``pcsc_vpcd_bridge``, ``pcsc_virtual_reader``, ``pcsc_connection``.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from mynakit.emulator.vpcd import DEFAULT_PORT, VpcdBridge, VpcdCard, vpcd_reader_name
-from mynakit.errors import TransportError
-from mynakit.transport.base import NoServiceError
-from mynakit.transport.pcsc import PcscConnection, establish_context, reader_names, release_context
-from mynakit.transport.readers import list_readers, wait_for_card
-
-logger = logging.getLogger("mynakit.emulator.pcsc_fixtures")
-
-VPCD_READER = vpcd_reader_name(DEFAULT_PORT)
-READER_CONF_DIR = Path("/etc/reader.conf.d")
-VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-DEBIAN_PACKAGES = ("pcscd", "vsmartcard-vpcd", "opensc")
-INSTALL_ENV = "MYNAKIT_INSTALL_PCSC"
-STARTUP_TIMEOUT = 15.0
-#: How long pcscd may take to notice a card going in or out (it polls vpcd every 0.4 s).
-CARD_EVENT_TIMEOUT = 5.0
-
-
-class PcscdUnavailableError(TransportError):
-    """pcscd or vpcd is not installed and may not be installed here: the tier cannot run."""
-
-
-class PcscdSetupError(TransportError):
-    """pcscd is there but not usable for the tests (no vpcd loaded, failed to start)."""
-
-
-def is_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def installation_allowed() -> bool:
-    """Installing Debian packages needs root, and consent: CI, or MYNAKIT_INSTALL_PCSC=1."""
-    consent = is_ci() or os.environ.get(INSTALL_ENV, "").strip() == "1"
-    return consent and os.geteuid() == 0
-
-
-def vpcd_configured(conf_dir: Path = READER_CONF_DIR) -> bool:
-    """Whether a reader.conf.d entry loads vpcd's driver (what pcscd reads at start-up)."""
-    if not conf_dir.is_dir():
-        return False
-    return any(
-        "libifdvpcd" in path.read_text(errors="replace")
-        for path in sorted(conf_dir.iterdir())
-        if path.is_file()
-    )
-
-
-def running_pcscd_readers() -> list[str] | None:
-    """The readers of the running pcscd, or ``None`` if no pcscd answers."""
-    try:
-        context = establish_context()
-    except NoServiceError:
-        return None
-    try:
-        return reader_names(context)
-    finally:
-        release_context(context)
-
-
-def missing_packages() -> list[str]:
-    missing = []
-    if shutil.which("pcscd") is None and not Path("/usr/sbin/pcscd").exists():
-        missing.append("pcscd")
-    if not VPCD_DRIVER.exists():
-        missing.append("vsmartcard-vpcd")
-    if shutil.which("opensc-tool") is None:
-        missing.append("opensc")
-    return missing
-
-
-def install_packages(packages: list[str]) -> None:
-    """apt-get install, non-interactively; refreshes the package lists first."""
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
-        logger.info("running %s", " ".join(command))
-        # Fixed argument lists, no shell: S603 does not apply.
-        result = subprocess.run(  # noqa: S603
-            command, env=environment, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise PcscdSetupError(
-                f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-500:]}"
-            )
-
-
-@dataclass
-class PcscdSession:
-    """The pcscd the tests use: reused, or started (and later stopped) by us."""
-
-    started_by_us: bool
-    readers: list[str]
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def log_tail(self, lines: int = 20) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop pcscd if, and only if, we started it."""
-        if not self.started_by_us or self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        self.process = None
-
-
-def ensure_pcscd(
-    log_dir: Path,
-    *,
-    allow_install: bool = False,
-    startup_timeout: float = STARTUP_TIMEOUT,
-) -> PcscdSession:
-    """A pcscd with vpcd loaded: the running one, or one started here.
-
-    Raises ``PcscdUnavailableError`` when the packages are missing and may not be installed, and
-    ``PcscdSetupError`` when pcscd runs without vpcd or does not come up.
-    """
-    readers = running_pcscd_readers()
-    if readers is not None:
-        if VPCD_READER in readers:
-            return PcscdSession(started_by_us=False, readers=readers)
-        raise PcscdSetupError(_without_vpcd_message(readers))
-
-    missing = missing_packages()
-    if missing:
-        if not allow_install:
-            raise PcscdUnavailableError(
-                f"the pcsc test tier needs the Debian packages {', '.join(missing)}: install them "
-                f"(sudo apt-get install -y {' '.join(DEBIAN_PACKAGES)}), or run the tests as root "
-                f"with {INSTALL_ENV}=1 (or CI=true) to let the set-up install them"
-            )
-        install_packages(list(DEBIAN_PACKAGES))
-        # The pcscd package may have started (socket-activated) a daemon of its own.
-        readers = running_pcscd_readers()
-        if readers is not None:
-            if VPCD_READER in readers:
-                return PcscdSession(started_by_us=False, readers=readers)
-            raise PcscdSetupError(_without_vpcd_message(readers))
-    if not vpcd_configured():
-        raise PcscdSetupError(
-            f"no file in {READER_CONF_DIR} loads vpcd (libifdvpcd.so): reinstall "
-            "vsmartcard-vpcd (sudo apt-get install --reinstall vsmartcard-vpcd)"
-        )
-    return _start_pcscd(log_dir, startup_timeout)
-
-
-def _without_vpcd_message(readers: list[str]) -> str:
-    listing = ", ".join(repr(name) for name in readers) or "no readers"
-    if vpcd_configured():
-        return (
-            f"pcscd is running ({listing}) but has not loaded vpcd, although {READER_CONF_DIR} "
-            "configures it: pcscd reads that directory only at start-up, so restart pcscd "
-            "(sudo systemctl restart pcscd, or stop it and let the tests start their own)"
-        )
-    return (
-        f"pcscd is running ({listing}) without the vpcd virtual reader: install vsmartcard-vpcd "
-        f"(sudo apt-get install vsmartcard-vpcd, which adds {READER_CONF_DIR}/vpcd) and restart "
-        "pcscd"
-    )
-
-
-def _start_pcscd(log_dir: Path, startup_timeout: float) -> PcscdSession:
-    executable = shutil.which("pcscd") or "/usr/sbin/pcscd"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / "pcscd.log"
-    with log_path.open("wb") as log_file:
-        # Foreground, without --auto-exit (style anchors §4b); its own session so a Ctrl-C
-        # aimed at pytest does not kill it before the fixture's teardown stops it.
-        process = subprocess.Popen(  # noqa: S603 (fixed arguments, no shell)
-            [executable, "--foreground"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    session = PcscdSession(started_by_us=True, readers=[], process=process, log_path=log_path)
-    deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            session.process = None
-            raise PcscdSetupError(
-                f"pcscd exited with status {process.returncode} at start-up:\n{session.log_tail()}"
-            )
-        readers = running_pcscd_readers()
-        if readers is not None and VPCD_READER in readers:
-            session.readers = readers
-            logger.info("started pcscd (pid %d), readers: %s", process.pid, readers)
-            return session
-        time.sleep(0.05)
-    session.stop()
-    raise PcscdSetupError(
-        f"pcscd did not list {VPCD_READER!r} within {startup_timeout:g} s:\n{session.log_tail()}"
-    )
-
-
-def wait_for_empty_reader(reader: str, timeout: float = CARD_EVENT_TIMEOUT) -> bool:
-    """Wait until pcscd reports ``reader`` without a card; ``False`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(info.name == reader and info.card_present for info in list_readers()):
-            return True
-        time.sleep(0.02)
-    return False
-
-
-@contextmanager
-def card_in_virtual_reader(card: VpcdCard, port: int = DEFAULT_PORT) -> Iterator[VpcdBridge]:
-    """Serve ``card`` through vpcd until the block ends; returns once pcscd sees it present,
-    and at the end waits until pcscd sees the reader empty, so the next card is a fresh
-    insertion."""
-    reader = vpcd_reader_name(port)
-    if any(info.name == reader and info.card_present for info in list_readers()):
-        raise PcscdSetupError(
-            f"{reader!r} already holds a card served by another program (a running "
-            "'mynakit emulator serve'?): stop it first"
-        )
-    bridge = VpcdBridge(card, port=port)
-    bridge.start()
-    try:
-        wait_for_card(reader, timeout=CARD_EVENT_TIMEOUT)
-        yield bridge
-    finally:
-        bridge.stop()
-        if not wait_for_empty_reader(reader):
-            logger.warning("pcscd still reports a card in %s after the bridge stopped", reader)
-
+from mynakit.emulator.pcscd import (
+    PcscdSession,
+    PcscdSetupError,
+    PcscdUnavailableError,
+    card_in_virtual_reader,
+    ensure_pcscd,
+    installation_allowed,
+    is_ci,
+)
+from mynakit.emulator.vpcd import VpcdBridge, VpcdCard
+from mynakit.transport.pcsc import PcscConnection
 
 # --- pytest fixtures ---------------------------------------------------------------------------
 

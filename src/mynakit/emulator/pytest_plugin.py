@@ -61,10 +61,9 @@ def make_virtual_card(
     """Build a fresh card over the session state, with faults or a changed profile:
     ``make_virtual_card(faults=Faults(t0=True), profile=with_choices(...))``."""
     from mynakit.emulator.card_os import VirtualCard
-    from mynakit.profiles import load_profile
 
     def make(**options: Any) -> VirtualCard:
-        profile = options.pop("profile", None) or load_profile(virtual_card_template.profile_name)
+        profile = options.pop("profile", None) or virtual_card_template.card_profile()
         return VirtualCard(profile, virtual_card_template.fork(), **options)
 
     return make

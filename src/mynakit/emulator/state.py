@@ -44,6 +44,7 @@ from mynakit.emulator.card_files import (
 )
 from mynakit.emulator.personas import Persona, generate_persona
 from mynakit.errors import DataError, UsageError
+from mynakit.paths import mynakit_home
 from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 
 if TYPE_CHECKING:
@@ -57,15 +58,6 @@ PERSONA_FILE = "persona.json"
 PINS_FILE = "pins.json"
 INSERTED_FILE = "inserted"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def mynakit_home() -> Path:
-    """``$MYNAKIT_HOME``, else the user's data directory (the CLI uses the same rule)."""
-    configured = os.environ.get("MYNAKIT_HOME")
-    if configured:
-        return Path(configured)
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "mynakit"
 
 
 def default_cards_directory() -> Path:
@@ -189,6 +181,11 @@ class CardState:
     municipality_key: CardKey | None
     serials: dict[str, int] = field(default_factory=dict)  # "auth"/"sign" -> certificate serial
     directory: Path | None = None
+    profile_source: str = ""  # the profile name or TOML path it was built from, if not the kind
+
+    def card_profile(self) -> CardProfile:
+        """The card profile this state was built for."""
+        return _load_card_profile(self.profile_name, self.profile_source)
 
     def fork(self) -> CardState:
         """An independent in-memory copy: same keys and files, own PIN counters, not saved."""
@@ -207,10 +204,10 @@ class CardState:
         if self.directory is not None:
             _write_atomic(self.directory / PINS_FILE, _encode_json(_pins_to_json(self.pins)))
 
-    def block(self, application: str, key_name: str) -> None:
+    def block(self, application: str, key_name: str, profile: CardProfile | None = None) -> None:
         """Set a PIN key's counter to 0, as a card whose PIN was exhausted (fault injection)."""
-        profile = load_profile(self.profile_name)
-        key = profile.application(application).key(key_name)
+        card_profile = profile if profile is not None else self.card_profile()
+        key = card_profile.application(application).key(key_name)
         record = self.pins.get((application, key.key_id))
         if record is None:
             raise UsageError(f"{application} {key_name} is not a PIN key")
@@ -380,8 +377,10 @@ def create_card(
 
         issuer = SandboxIssuer.open_or_create(default_issuer_directory(base_dir))
     state = build_card_state(card_profile, generate_persona(seed), issuer, name=name)
+    if profile.endswith(".toml"):
+        state.profile_source = str(Path(profile).resolve())
     for application, key_name in blocked:
-        state.block(application, key_name)
+        state.block(application, key_name, card_profile)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=_ensure_directory(base_dir)))
     try:
         state.directory = staging
@@ -435,6 +434,7 @@ def save_card_state(state: CardState, *, issuer_directory: Path | None = None) -
         "format": STATE_FORMAT,
         "name": state.name,
         "profile": state.profile_name,
+        "profile_source": state.profile_source,
         "created": previous.get("created", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
         "serials": {kind: str(serial) for kind, serial in state.serials.items()},
         "issuer_directory": str(issuer_directory)
@@ -451,7 +451,7 @@ def load_card_state(base_dir: str | os.PathLike[str], name: str) -> CardState:
     card = _read_json(directory / CARD_FILE)
     if card.get("format") != STATE_FORMAT:
         raise DataError(f"{directory / CARD_FILE} has an unknown format {card.get('format')!r}")
-    profile = load_profile(card["profile"])
+    profile = _load_card_profile(card["profile"], card.get("profile_source", ""))
     persona = Persona.from_json(_read_json(directory / PERSONA_FILE))
     card_keys: dict[KeyRef, CardKey] = {}
     for application in profile.applications.values():
@@ -493,6 +493,7 @@ def load_card_state(base_dir: str | os.PathLike[str], name: str) -> CardState:
         municipality_key=extra["municipality"],
         serials={kind: int(serial) for kind, serial in card.get("serials", {}).items()},
         directory=directory,
+        profile_source=card.get("profile_source", ""),
     )
 
 
@@ -503,7 +504,7 @@ def load_card(
     from mynakit.emulator.card_os import VirtualCard
 
     state = load_card_state(base_dir, name)
-    return VirtualCard(load_profile(state.profile_name), state, faults=faults)
+    return VirtualCard(state.card_profile(), state, faults=faults)
 
 
 @dataclass(frozen=True)
@@ -563,7 +564,7 @@ def renew_card_certificate(
     key pair on the card, a new certificate from ``issuer`` (which revokes the old one), the
     certificate file rewritten. Returns (old serial, new certificate)."""
     state = load_card_state(base_dir, name)
-    profile = load_profile(state.profile_name)
+    profile = state.card_profile()
     jpki = profile.application("jpki")
     key = jpki.key(f"{kind}_key")
     file = jpki.file(f"{kind}_certificate")
@@ -607,6 +608,15 @@ def inserted_card(base_dir: str | os.PathLike[str]) -> str | None:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _load_card_profile(kind: str, source: str) -> CardProfile:
+    """The profile of kind ``kind``, from ``source`` (a TOML path) when the card was built
+    from a file rather than a bundled profile."""
+    profile = load_profile(source or kind)
+    if profile.kind != kind:
+        raise DataError(f"card profile {source or kind!r} is a {profile.kind!r}, not {kind!r}")
+    return profile
 
 
 def check_card_name(name: str) -> None:

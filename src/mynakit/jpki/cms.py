@@ -263,8 +263,9 @@ def verify_cms(
     ``content`` is required for a detached signature; for an attached one it may be given and
     must then equal the signed content. The certificate is validated at ``at``, else at the
     signed signingTime, else now. signingTime is what the signer claims; a relying party with
-    a trusted time for the signature (a timestamp, its own receipt time) passes it as ``at``. Signature problems raise :class:`CmsVerificationError`,
-    certificate problems ``CertificateValidationError``.
+    a trusted time for the signature (a timestamp, its own receipt time) passes it as ``at``.
+    Signature problems raise :class:`CmsVerificationError`, certificate problems
+    ``CertificateValidationError``.
     """
     signed_data = load_cms(signature)["content"]
     signer_infos = signed_data["signer_infos"]

@@ -45,6 +45,10 @@ from mynakit.jpki.validation import CertificateValidationError, validate_path
 
 DEFAULT_FIELD_PREFIX = "Signature"
 PDF_DIGESTS = ("sha256", "sha384", "sha512")  # PAdES B-B: no SHA-1 (ETSI EN 319 142-1)
+# What may follow a signature in later revisions (pyHanko's difference analysis): further
+# signatures and validation data, form filling, annotations. Anything else is a change to the
+# signed document.
+_ACCEPTED_MODIFICATIONS = ("none", "lta_updates", "form_filling", "annotations", None)
 
 
 class PdfVerificationError(VerificationError):
@@ -166,6 +170,7 @@ class PdfSignatureResult:
     jpki_problem: str | None  # why validate_path refused the signer, if it did
     production: bool | None
     trust_problem: str | None = None  # pyHanko's AdES sub-indication when not trusted
+    docmdp_ok: bool | None = None  # later changes within the document's DocMDP permissions
 
     @property
     def ok(self) -> bool:
@@ -175,7 +180,8 @@ class PdfSignatureResult:
             and self.trusted
             and self.jpki_problem is None
             and self.coverage in ("entire_file", "entire_revision")
-            and self.modification_level in ("none", "form_filling", "annotations", None)
+            and self.modification_level in _ACCEPTED_MODIFICATIONS
+            and self.docmdp_ok is not False
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,6 +207,7 @@ class PdfSignatureResult:
             ),
             "production": self.production,
             "trust_problem": self.trust_problem,
+            "docmdp_ok": self.docmdp_ok,
             "jpki_problem": self.jpki_problem,
         }
 
@@ -296,6 +303,7 @@ def _check_signature(
         signer=signer,
         jpki_problem=problem,
         production=production,
+        docmdp_ok=status.docmdp_ok,
         trust_problem=(
             str(status.trust_problem_indic.standard_name)
             if status.trust_problem_indic is not None
