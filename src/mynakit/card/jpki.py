@@ -56,7 +56,8 @@ _CERTIFICATE_FILES = {
     "sign_ca": "sign_ca_certificate",
 }
 _PRIVATE_KEYS = {"auth": "auth_key", "sign": "sign_key"}
-_PINS = {"auth": "auth_pin", "sign": "sign_password"}
+#: The PIN that unlocks each JPKI private key (§4).
+PIN_OF_KEY = {"auth": "auth_pin", "sign": "sign_password"}
 
 
 def digest_info(hash_algorithm: str, digest: bytes) -> bytes:
@@ -185,7 +186,7 @@ class JpkiAp(ApplicationSession):
     def sign(self, key: KeyKind, digest_info_bytes: bytes) -> bytes:
         """Sign a DER DigestInfo with the auth or sign key: ``80 2A 00 97|9A`` (§5.1, §7.7)."""
         private_key = self.application.key(_PRIVATE_KEYS[_checked_key(key)])
-        pin = self.application.key(_PINS[key])
+        pin = self.application.key(PIN_OF_KEY[key])
         if pin.key_id not in self._verified:
             raise PinRequiredError(
                 f"signing with the {key} key needs the {pin.label or pin.name}; verify it first"
@@ -229,7 +230,7 @@ def _checked_key(key: str) -> KeyKind:
 
 
 def _pin_name(key: str) -> str:
-    return _PINS[_checked_key(key)]
+    return PIN_OF_KEY[_checked_key(key)]
 
 
 def key_status(session: ApplicationSession, key_name: str) -> PinStatus:

@@ -13,7 +13,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mynakit.card.jpki import DIGEST_INFO_PREFIXES, CertificateName, JpkiAp, KeyKind, digest_info
+from mynakit.card.jpki import (
+    DIGEST_INFO_PREFIXES,
+    PIN_OF_KEY,
+    CertificateName,
+    JpkiAp,
+    KeyKind,
+    digest_info,
+)
 from mynakit.cli.context import get_context
 from mynakit.cli.output import emit, note
 from mynakit.cli.pin import verify_from_user
@@ -29,8 +36,6 @@ _ALIASES = {
     "auth-ca": "auth_ca",
     "sign-ca": "sign_ca",
 }
-
-PIN_OF_KEY = {"auth": "auth_pin", "sign": "sign_password"}
 
 
 def _certificate_kind(value: str) -> str:

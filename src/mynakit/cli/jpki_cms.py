@@ -27,8 +27,6 @@ from mynakit.errors import UsageError
 if TYPE_CHECKING:
     from mynakit.card.jpki import JpkiAp, KeyKind
 
-PIN_OF_KEY = {"auth": "auth_pin", "sign": "sign_password"}
-
 
 def write_output(output: str, data: bytes) -> None:
     """Write ``data`` to a file, or to stdout for ``-`` (never to a terminal)."""
@@ -56,7 +54,7 @@ def open_card_signer(
 ) -> tuple[JpkiAp, bytes, list[bytes]]:
     """Open the JPKI AP, verify the key's PIN (guarded: counter first, never the last try
     without ``force``), read the signer's certificate and, when the card has it, the CA's."""
-    from mynakit.card.jpki import JpkiAp
+    from mynakit.card.jpki import PIN_OF_KEY, JpkiAp
     from mynakit.cli.pin import verify_from_user
     from mynakit.errors import CardError
 

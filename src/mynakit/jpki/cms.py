@@ -114,7 +114,7 @@ def sign_cms(
     ``ca_certificates`` are included for the verifier's convenience, never trusted by it.
     """
     name = _hash_name(digest_algorithm)
-    signer_certificate = _asn1_certificate(certificate)
+    signer_certificate = asn1_certificate(certificate)
     when = signing_time if signing_time is not None else dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
         raise UsageError("the signing time must be an aware datetime")
@@ -158,7 +158,7 @@ def sign_cms(
 
     certificates = [signer_certificate]
     for extra in ca_certificates:
-        candidate = _asn1_certificate(extra)
+        candidate = asn1_certificate(extra)
         if candidate.dump() != signer_certificate.dump():
             certificates.append(candidate)
     signed_data = asn1_cms.SignedData(
@@ -450,9 +450,10 @@ def _cms_time(moment: dt.datetime) -> asn1_cms.Time:
     return asn1_cms.Time(name="general_time", value=moment)
 
 
-def _asn1_certificate(
+def asn1_certificate(
     certificate: x509.Certificate | JpkiCertificate | bytes,
 ) -> asn1_x509.Certificate:
+    """Any certificate form as asn1crypto's, fully parsed (a bad one fails here)."""
     if isinstance(certificate, JpkiCertificate):
         der = certificate.der
     elif isinstance(certificate, x509.Certificate):

@@ -25,7 +25,6 @@ from asn1crypto import x509 as asn1_x509
 from asn1crypto.algos import SignedDigestAlgorithm
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -39,7 +38,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from mynakit.errors import DataError, UsageError, VerificationError
 from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate
-from mynakit.jpki.cms import Signer, sign_raw
+from mynakit.jpki.cms import Signer, asn1_certificate, sign_raw
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, validate_path
 
@@ -69,7 +68,7 @@ class JpkiPdfSigner(pdf_signers.Signer):
         *,
         ca_certificates: Sequence[x509.Certificate | JpkiCertificate | bytes] = (),
     ) -> None:
-        signer_certificate = _asn1_certificate(certificate)
+        signer_certificate = asn1_certificate(certificate)
         public_key = _cryptography_certificate(signer_certificate).public_key()
         if not isinstance(public_key, rsa.RSAPublicKey):
             raise UsageError("JPKI keys are RSA (§9.1); this certificate holds another kind")
@@ -77,7 +76,7 @@ class JpkiPdfSigner(pdf_signers.Signer):
         self._signature_length = (public_key.key_size + 7) // 8
         registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]  # pyHanko: untyped __init__
         for extra in ca_certificates:
-            registry.register(_asn1_certificate(extra))
+            registry.register(asn1_certificate(extra))
         super().__init__(
             signing_cert=signer_certificate,
             cert_registry=registry,
@@ -333,21 +332,6 @@ def _read_source(source: str | os.PathLike[str] | bytes) -> bytes:
         return Path(source).read_bytes()
     except OSError as error:
         raise UsageError(f"cannot read {source}: {error.strerror or error}") from error
-
-
-def _asn1_certificate(
-    certificate: x509.Certificate | JpkiCertificate | bytes,
-) -> asn1_x509.Certificate:
-    if isinstance(certificate, JpkiCertificate):
-        der = certificate.der
-    elif isinstance(certificate, x509.Certificate):
-        der = certificate.public_bytes(Encoding.DER)
-    else:
-        der = certificate
-    try:
-        return asn1_x509.Certificate.load(der)
-    except ValueError as error:
-        raise DataError(f"malformed certificate: {error}") from error
 
 
 def _cryptography_certificate(certificate: asn1_x509.Certificate) -> x509.Certificate:
