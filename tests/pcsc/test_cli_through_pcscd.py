@@ -4,7 +4,9 @@ One persisted virtual card (module scope: each card teardown costs about 0.4 s) 
 ``Virtual PCD 00 00`` by the vpcd bridge; the same card on disk is also opened in-process with
 ``--reader virtual:NAME`` from the same ``MYNAKIT_HOME``. Each command runs both ways through
 click's CliRunner and the JSON must be equal, apart from the fields that name the reader or the
-current time. A few commands also run as a real subprocess of the installed ``mynakit`` script.
+current time, and the card-CA chain check of ``text verify`` / ``visual entries`` (see
+``CHAIN_FIELDS``). A few commands also run as a real subprocess of the installed ``mynakit``
+script.
 
 PIN counters stay full: every verify here uses the right secret (a successful VERIFY resets the
 counter), and ``pin change`` changes each secret and back again, in-process first and then
@@ -13,7 +15,6 @@ through pcscd, so the bridge's card in memory and the card on disk never disagre
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -24,9 +25,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.generic import pdf_name
-from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from mynakit.card.visual import JP2_SIGNATURE
 from mynakit.cli.main import cli
@@ -164,20 +162,25 @@ def run_script(
 
 
 def minimal_pdf() -> bytes:
-    """A one-page PDF with an empty A4 page, made with pyHanko's writer."""
-    writer = PdfFileWriter()
-    page = generic.DictionaryObject(
-        {
-            pdf_name("/Type"): pdf_name("/Page"),
-            pdf_name("/MediaBox"): generic.ArrayObject(
-                [generic.NumberObject(value) for value in (0, 0, 595, 842)]
-            ),
-        }
+    """A one-page PDF (catalog, page tree, one empty A4 page) with an exact xref table."""
+    objects = (
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
     )
-    writer.insert_page(page)
-    output = io.BytesIO()
-    writer.write(output)
-    return output.getvalue()
+    document = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(document))
+        document += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref_offset = len(document)
+    document += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    document += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    document += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref_offset,
+    )
+    return bytes(document)
 
 
 # -- readers, wait, card info, apdu ---------------------------------------------------------------
@@ -232,7 +235,7 @@ def test_jpki_cert_without_a_password(home: Path, served_card: VirtualCard, kind
 def test_jpki_cert_der_files_are_identical(
     home: Path, served_card: VirtualCard, tmp_path: Path
 ) -> None:
-    files = {}
+    files: dict[str, bytes] = {}
     for reader in (IN_PROCESS_READER, VPCD_READER):
         target = tmp_path / f"auth-{len(files)}.der"
         written = ok_json(
@@ -442,7 +445,7 @@ def test_visual_entries_and_their_images(
 def test_visual_photo(
     home: Path, served_card: VirtualCard, credentials: dict[str, str], tmp_path: Path
 ) -> None:
-    photos = {}
+    photos: dict[str, bytes] = {}
     for reader in (IN_PROCESS_READER, VPCD_READER):
         target = tmp_path / f"photo-{len(photos)}.jp2"
         data = ok_json(invoke(home, reader, "visual", "photo", "-o", str(target), env=credentials))
