@@ -42,7 +42,7 @@ def protocol(virtual_card_connection: InProcessConnection) -> ApduProtocol:
 def sandbox_card_ca(virtual_card: VirtualCard) -> CardCaKeys:
     key = virtual_card.state.card_ca_public_key()
     assert key is not None
-    return {key_id(CARD_CA_TEXT_KEY_NUMBER): key, key_id(CARD_CA_VISUAL_KEY_NUMBER): key}
+    return {key_id(CARD_CA_TEXT_KEY_NUMBER): [key], key_id(CARD_CA_VISUAL_KEY_NUMBER): [key]}
 
 
 def counters(card: VirtualCard) -> dict[tuple[str, int], int]:

@@ -367,10 +367,11 @@ def test_text(
         assert through_pcscd["spec_version"] == 1
 
 
-# The CLI trusts a virtual card's sandbox card-CA key only when it opens the card itself with
-# --reader virtual:NAME (cli/text.py sandbox_card_ca_keys); behind pcscd the same card is "a card
-# in a reader", whose card-CA key mynakit does not know, as for a real card. So the CV chain
-# check is the one expected difference; the AP signature check is the same both ways.
+# The CLI trusts a virtual card's sandbox card-CA key on its own only when it opens the card
+# itself with --reader virtual:NAME (cli/text.py sandbox_card_ca_keys); behind pcscd the same card
+# is "a card in a reader", whose card-CA key is trusted only with --sandbox, as for the sandbox
+# JPKI roots. Without --sandbox the CV chain check is the one expected difference; with it the
+# output is the same both ways. The AP signature check is the same in every case.
 CHAIN_FIELDS = ("chain_verified", "note")
 
 
@@ -391,6 +392,14 @@ def test_text_verify(
     )
     assert through_pcscd["ok"] is True and through_pcscd["signature_valid"] is True
     assert_chain_unverified_behind_pcscd(in_process, through_pcscd)
+
+
+def test_text_verify_with_sandbox_trust_is_the_same_through_pcscd(
+    home: Path, served_card: VirtualCard, credentials: dict[str, str]
+) -> None:
+    _, through_pcscd = both(home, "text", "verify", "--sandbox", env=credentials)
+    assert through_pcscd["chain_verified"] is True
+    assert through_pcscd["ok"] is True
 
 
 def test_visual_info(home: Path, served_card: VirtualCard, holder: Persona) -> None:
@@ -638,3 +647,11 @@ def test_installed_script_accepts_a_unique_part_of_the_reader_name(
 ) -> None:
     data = run_script(home, "--reader", "PCD 00 00", "card", "info")
     assert data["reader"] == VPCD_READER and data["kind"] == "my_number_card"
+
+
+def test_visual_entries_with_sandbox_trust_verify_the_chain_through_pcscd(
+    home: Path, served_card: VirtualCard, credentials: dict[str, str]
+) -> None:
+    data = ok_json(invoke(home, VPCD_READER, "visual", "entries", "--sandbox", env=credentials))
+    assert data["signature"]["chain_verified"] is True
+    assert data["signature"]["signature_valid"] is True

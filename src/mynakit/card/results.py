@@ -9,7 +9,7 @@ Everything here is pure: bytes in, values out. Malformed input is always a ``Dat
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -29,7 +29,9 @@ TAG_CV_SIGNATURE = 0x5F37
 
 #: Card-CA public keys a caller trusts for CV certificates, by 16-byte key id (§6.5). The real
 #: J-LIS card-CA keys are not bundled; the sandbox's come from the virtual card's issuer.
-CardCaKeys = Mapping[bytes, rsa.RSAPublicKey]
+#: Trusted card-CA public keys by 16-byte key id. Several keys may share an id (every sandbox
+#: card certifies itself under the same sandbox id), so each id maps to its candidates.
+CardCaKeys = Mapping[bytes, Sequence[rsa.RSAPublicKey]]
 
 
 @dataclass(frozen=True)
@@ -140,10 +142,10 @@ class CvCertificate:
         """Check this certificate against a trusted card-CA key, saying honestly when none is
         known (the real J-LIS card-CA keys are not bundled)."""
         issuer = key_id_text(self.issuer_key_id)
-        key = (trusted or {}).get(self.issuer_key_id)
-        if key is None:
+        candidates = (trusted or {}).get(self.issuer_key_id, ())
+        if not candidates:
             return ChainCheck(False, f"chain not verified: card-CA key {issuer} is not trusted")
-        if not self.is_signed_by(key):
+        if not any(self.is_signed_by(key) for key in candidates):
             return ChainCheck(False, f"CV certificate signature does not verify under {issuer}")
         return ChainCheck(True, f"CV certificate signed by trusted card-CA key {issuer}")
 

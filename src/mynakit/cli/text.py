@@ -54,27 +54,38 @@ def basic_info_dict(info: BasicInfo) -> dict[str, object]:
     }
 
 
-def sandbox_card_ca_keys(cli_context: CliContext) -> CardCaKeys | None:
-    """For a virtual card, its sandbox card-CA key under the two CV issuer ids it uses; real
-    card-CA keys are unknown to mynakit, so a real card's chain is reported as not verified."""
+sandbox_card_ca_option = click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Trust the sandbox card-CA keys of the virtual cards in $MYNAKIT_HOME (for a virtual "
+    "card served through pcscd). A virtual:NAME reader trusts its own card's key anyway.",
+)
+
+
+def sandbox_card_ca_keys(cli_context: CliContext, *, sandbox: bool) -> CardCaKeys | None:
+    """The card-CA keys to trust: real J-LIS card-CA keys are not bundled, so a real card's CV
+    chain is reported as not verified. A ``virtual:NAME`` reader trusts that card's sandbox key;
+    ``--sandbox`` trusts every virtual card's key under ``$MYNAKIT_HOME/cards`` (never implied,
+    as for the sandbox JPKI roots: a card in a reader is not known to be virtual)."""
     reader = cli_context.reader or ""
-    if not reader.startswith(VIRTUAL_PREFIX):
+    if not sandbox and not reader.startswith(VIRTUAL_PREFIX):
         return None
     from mynakit.emulator.card_files import (
         CARD_CA_TEXT_KEY_NUMBER,
         CARD_CA_VISUAL_KEY_NUMBER,
         key_id,
     )
-    from mynakit.emulator.state import load_card_state
+    from mynakit.emulator.state import card_ca_public_keys, load_card_state
 
-    state = load_card_state(cli_context.home / "cards", reader.removeprefix(VIRTUAL_PREFIX))
-    public_key = state.card_ca_public_key()
-    if public_key is None:
+    cards = cli_context.home / "cards"
+    if sandbox:
+        keys = card_ca_public_keys(cards)
+    else:
+        own = load_card_state(cards, reader.removeprefix(VIRTUAL_PREFIX)).card_ca_public_key()
+        keys = [own] if own is not None else []
+    if not keys:
         return None
-    return {
-        key_id(CARD_CA_TEXT_KEY_NUMBER): public_key,
-        key_id(CARD_CA_VISUAL_KEY_NUMBER): public_key,
-    }
+    return {key_id(CARD_CA_TEXT_KEY_NUMBER): keys, key_id(CARD_CA_VISUAL_KEY_NUMBER): keys}
 
 
 @click.group()
@@ -128,14 +139,19 @@ def info(ctx: click.Context) -> None:
 
 @text.command()
 @credential_option(("pin", "a", "b"))
+@sandbox_card_ca_option
 @pin_stdin_option
 @force_option
 @click.pass_context
-def verify(ctx: click.Context, credential: str, pin_stdin: bool, force: bool) -> None:
+def verify(
+    ctx: click.Context, credential: str, sandbox: bool, pin_stdin: bool, force: bool
+) -> None:
     """Check the integrity record (EF 0003): the digests of the My Number and basic-4 files,
     the AP's signature, and the CV certificate's chain where the card-CA key is known."""
     session = open_text_ap(ctx, credential, pin_stdin=pin_stdin, force=force)
-    check = session.verify_integrity(trusted_card_ca=sandbox_card_ca_keys(get_context(ctx)))
+    check = session.verify_integrity(
+        trusted_card_ca=sandbox_card_ca_keys(get_context(ctx), sandbox=sandbox)
+    )
     lines = [
         f"signature: {'valid' if check.signature_valid else 'INVALID'}",
         f"My Number digest: {_checked(check.my_number_digest_matches)}",

@@ -19,7 +19,7 @@ from mynakit.cli.context import get_context
 from mynakit.cli.output import emit
 from mynakit.cli.pin import verify_from_user
 from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret
-from mynakit.cli.text import sandbox_card_ca_keys
+from mynakit.cli.text import sandbox_card_ca_keys, sandbox_card_ca_option
 from mynakit.errors import UsageError
 from mynakit.personal import EraDate
 
@@ -85,16 +85,22 @@ def info(ctx: click.Context) -> None:
     type=click.Path(file_okay=False),
     help="Also save every image into this directory.",
 )
+@sandbox_card_ca_option
 @pin_stdin_option
 @force_option
 @click.pass_context
 def entries(
-    ctx: click.Context, credential: str, directory: str | None, pin_stdin: bool, force: bool
+    ctx: click.Context,
+    credential: str,
+    directory: str | None,
+    sandbox: bool,
+    pin_stdin: bool,
+    force: bool,
 ) -> None:
     """Every card-face entry, and whether the face signature (DF28) verifies."""
     session, face = read_face(ctx, credential, pin_stdin=pin_stdin, force=force)
     check = session.verify_face_signature(
-        face, trusted_card_ca=sandbox_card_ca_keys(get_context(ctx))
+        face, trusted_card_ca=sandbox_card_ca_keys(get_context(ctx), sandbox=sandbox)
     )
     images = {
         "name.png": face.name_image,

@@ -516,6 +516,19 @@ class CardListing:
     directory: Path
 
 
+def card_ca_public_keys(base_dir: str | os.PathLike[str]) -> list[rsa.RSAPublicKey]:
+    """The card-CA public keys of every card in ``base_dir`` (``card-ca.pem`` only: no private
+    key is loaded), for verifiers that trust the sandbox (``--sandbox``)."""
+    keys = []
+    for listing in list_cards(base_dir):
+        path = listing.directory / "card-ca.pem"
+        if path.is_file():
+            key = serialization.load_pem_public_key(path.read_bytes())
+            if isinstance(key, rsa.RSAPublicKey):
+                keys.append(key)
+    return keys
+
+
 def list_cards(base_dir: str | os.PathLike[str]) -> list[CardListing]:
     """Every complete card in ``base_dir``, by name (reads only ``card.json``)."""
     base = Path(base_dir)
