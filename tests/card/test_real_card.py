@@ -40,7 +40,8 @@ def test_auth_certificate_is_production_and_chains_to_jlis(protocol: ApduProtoco
         pytest.skip("a smartphone token needs the PIN to read its certificate")
     certificate = parse_certificate(session.read_certificate("auth"))
     assert certificate.kind is CertificateKind.AUTH
-    assert len(certificate.subject_common_name) == 23
+    common_name = certificate.subject_common_name
+    assert common_name is not None and len(common_name) == 23
     path = validate_path(certificate, TrustStore.jlis(), purpose=CertificateKind.AUTH)
     assert path.is_production
 

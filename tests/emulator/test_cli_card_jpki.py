@@ -8,17 +8,21 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from mynakit.card.errors import LastTryRefusedError, PinRequiredError, WrongPinError
 from mynakit.card.jpki import digest_info
-from mynakit.cli.main import cli
 from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card_state
 from mynakit.errors import UsageError
 from mynakit.jpki.certificates import CertificateKind, parse_certificate
+from support.cli import invoke, ok_json
 
 pytestmark = pytest.mark.emulator
+
+# --reader values of the cards the fixtures below create (bob: ``own_card``, one per test).
+ALICE = "virtual:alice"
+PHONE = "virtual:phone"
+BOB = "virtual:bob"
 
 
 @pytest.fixture(scope="module")
@@ -35,27 +39,6 @@ def alice(home: Path) -> Persona:
     return load_card_state(home / "cards", "alice").persona
 
 
-def run(
-    home: Path,
-    *args: str,
-    card: str = "alice",
-    env: dict[str, str] | None = None,
-    stdin: str | None = None,
-    as_json: bool = True,
-) -> Result:
-    options = ["--reader", f"virtual:{card}"] + (["--json"] if as_json else [])
-    return CliRunner().invoke(
-        cli, [*options, *args], env={"MYNAKIT_HOME": str(home), **(env or {})}, input=stdin
-    )
-
-
-def ok_json(result: Result) -> dict[str, object]:
-    assert result.exit_code == 0, (result.output, result.exception)
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
-
-
 def tries(home: Path, card: str) -> dict[tuple[str, int], int]:
     return {
         ref: record.tries_left for ref, record in load_card_state(home / "cards", card).pins.items()
@@ -66,7 +49,7 @@ def tries(home: Path, card: str) -> dict[tuple[str, int], int]:
 
 
 def test_auth_certificate_as_json(home: Path) -> None:
-    data = ok_json(run(home, "jpki", "cert", "-t", "auth"))
+    data = ok_json(invoke(home, ALICE, "jpki", "cert", "-t", "auth"))
     serial = load_card_state(home / "cards", "alice").serials["auth"]
     assert data["kind"] == "auth" and data["serial"] == serial
     assert len(str(data["random_string"])) == 14 and len(str(data["terminal_code"])) == 9
@@ -75,31 +58,40 @@ def test_auth_certificate_as_json(home: Path) -> None:
 
 
 def test_auth_certificate_as_text_pem_and_der(home: Path, tmp_path: Path) -> None:
-    text = run(home, "jpki", "cert", as_json=False)
+    text = invoke(home, ALICE, "jpki", "cert", as_json=False)
     assert text.exit_code == 0 and "random string:" in text.stdout
-    pem = run(home, "jpki", "cert", "-t", "auth", "-f", "pem", as_json=False)
+    pem = invoke(home, ALICE, "jpki", "cert", "-t", "auth", "-f", "pem", as_json=False)
     assert pem.stdout.startswith("-----BEGIN CERTIFICATE-----")
     target = tmp_path / "auth.der"
-    written = ok_json(run(home, "jpki", "cert", "-t", "auth", "-f", "der", "-o", str(target)))
+    written = ok_json(
+        invoke(home, ALICE, "jpki", "cert", "-t", "auth", "-f", "der", "-o", str(target))
+    )
     assert written["written"] == str(target)
     assert parse_certificate(target.read_bytes()).kind is CertificateKind.AUTH
 
 
 @pytest.mark.parametrize(("kind", "expected"), [("auth_ca", "auth_ca"), ("sign-ca", "sign_ca")])
 def test_ca_certificates(home: Path, kind: str, expected: str) -> None:
-    assert ok_json(run(home, "jpki", "cert", "-t", kind))["kind"] == expected
+    assert ok_json(invoke(home, ALICE, "jpki", "cert", "-t", kind))["kind"] == expected
 
 
 def test_sign_certificate_asks_for_the_password(home: Path, alice: Persona) -> None:
     env = {"MYNAKIT_SIGN_PASSWORD": alice.sign_password}
-    hidden = ok_json(run(home, "jpki", "cert", "-t", "sign", env=env))
+    hidden = ok_json(invoke(home, ALICE, "jpki", "cert", "-t", "sign", env=env))
     assert hidden["kind"] == "sign" and "basic_info" not in hidden
-    shown = ok_json(run(home, "jpki", "cert", "-t", "sign", "--show-personal", env=env))
+    shown = ok_json(invoke(home, ALICE, "jpki", "cert", "-t", "sign", "--show-personal", env=env))
     basic = shown["basic_info"]
     assert isinstance(basic, dict) and basic["name"] == alice.name
     piped = ok_json(
-        run(
-            home, "jpki", "cert", "-t", "signature", "--pin-stdin", stdin=alice.sign_password + "\n"
+        invoke(
+            home,
+            ALICE,
+            "jpki",
+            "cert",
+            "-t",
+            "signature",
+            "--pin-stdin",
+            stdin=alice.sign_password + "\n",
         )
     )
     assert piped["serial"] == hidden["serial"]
@@ -107,7 +99,7 @@ def test_sign_certificate_asks_for_the_password(home: Path, alice: Persona) -> N
 
 def test_sign_certificate_without_a_password_source_spends_nothing(home: Path) -> None:
     before = tries(home, "alice")
-    result = run(home, "jpki", "cert", "-t", "sign")
+    result = invoke(home, ALICE, "jpki", "cert", "-t", "sign")
     assert isinstance(result.exception, UsageError)
     assert "MYNAKIT_SIGN_PASSWORD" in str(result.exception)
     assert tries(home, "alice") == before
@@ -115,18 +107,10 @@ def test_sign_certificate_without_a_password_source_spends_nothing(home: Path) -
 
 def test_smartphone_token_auth_certificate_needs_the_pin(home: Path) -> None:
     phone = load_card_state(home / "cards", "phone").persona
-    refused = run(home, "jpki", "cert", "-t", "auth", card="phone")
+    refused = invoke(home, PHONE, "jpki", "cert", "-t", "auth")
     assert isinstance(refused.exception, UsageError)  # no PIN source: nothing sent
     data = ok_json(
-        run(
-            home,
-            "jpki",
-            "cert",
-            "-t",
-            "auth",
-            card="phone",
-            env={"MYNAKIT_AUTH_PIN": phone.auth_pin},
-        )
+        invoke(home, PHONE, "jpki", "cert", "-t", "auth", env={"MYNAKIT_AUTH_PIN": phone.auth_pin})
     )
     assert data["kind"] == "auth"
 
@@ -146,16 +130,27 @@ def test_pkey_sign_then_verify(
     signature = tmp_path / "document.sig"
     env = {variable: secret}
     signed = ok_json(
-        run(home, "jpki", "pkey", "sign", "-t", key, str(document), "-o", str(signature), env=env)
+        invoke(
+            home,
+            ALICE,
+            "jpki",
+            "pkey",
+            "sign",
+            "-t",
+            key,
+            str(document),
+            "-o",
+            str(signature),
+            env=env,
+        )
     )
     assert signed["digest"] == "sha256" and signed["bytes"] == 256
     assert len(signature.read_bytes()) == 256
-    verified = ok_json(
-        run(home, "jpki", "pkey", "verify", "-t", key, str(document), str(signature), env=env)
-    )
+    verify_args = ["jpki", "pkey", "verify", "-t", key, str(document), str(signature)]
+    verified = ok_json(invoke(home, ALICE, *verify_args, env=env))
     assert verified == {"key": key, "valid": True, "digest": "sha256"}
     document.write_bytes(b"an application form, altered")
-    altered = run(home, "jpki", "pkey", "verify", "-t", key, str(document), str(signature), env=env)
+    altered = invoke(home, ALICE, *verify_args, env=env)
     assert altered.exit_code == 7
     assert json.loads(altered.stdout)["valid"] is False
 
@@ -165,18 +160,45 @@ def test_pkey_sign_raw_digest_info_and_sha512(home: Path, alice: Persona, tmp_pa
     document = tmp_path / "data.bin"
     document.write_bytes(b"challenge")
     sha512 = ok_json(
-        run(home, "jpki", "pkey", "sign", "-t", "auth", "-d", "sha512", str(document), env=env)
+        invoke(
+            home,
+            ALICE,
+            "jpki",
+            "pkey",
+            "sign",
+            "-t",
+            "auth",
+            "-d",
+            "sha512",
+            str(document),
+            env=env,
+        )
     )
     assert sha512["digest"] == "sha512"
     prebuilt = tmp_path / "digest_info.der"
     prebuilt.write_bytes(digest_info("sha256", hashlib.sha256(b"challenge").digest()))
-    raw = ok_json(run(home, "jpki", "pkey", "sign", "-t", "auth", "--raw", str(prebuilt), env=env))
-    hashed = ok_json(run(home, "jpki", "pkey", "sign", "-t", "auth", str(document), env=env))
+    raw = ok_json(
+        invoke(home, ALICE, "jpki", "pkey", "sign", "-t", "auth", "--raw", str(prebuilt), env=env)
+    )
+    hashed = ok_json(
+        invoke(home, ALICE, "jpki", "pkey", "sign", "-t", "auth", str(document), env=env)
+    )
     assert raw["signature"] == hashed["signature"]  # PKCS#1 v1.5 is deterministic
     signature = tmp_path / "raw.sig"
     signature.write_bytes(bytes.fromhex(str(raw["signature"])))
     check = ok_json(
-        run(home, "jpki", "pkey", "verify", "-t", "auth", "--raw", str(prebuilt), str(signature))
+        invoke(
+            home,
+            ALICE,
+            "jpki",
+            "pkey",
+            "verify",
+            "-t",
+            "auth",
+            "--raw",
+            str(prebuilt),
+            str(signature),
+        )
     )
     assert check["valid"] is True
 
@@ -186,7 +208,7 @@ def test_pkey_sign_raw_digest_info_and_sha512(home: Path, alice: Persona, tmp_pa
 
 def test_pin_status_lists_every_key_and_spends_nothing(home: Path) -> None:
     before = tries(home, "alice")
-    data = ok_json(run(home, "pin", "status"))
+    data = ok_json(invoke(home, ALICE, "pin", "status"))
     keys = data["keys"]
     assert isinstance(keys, list)
     found = {(item["application"], item["key_id"]) for item in keys}
@@ -202,12 +224,12 @@ def test_pin_status_lists_every_key_and_spends_nothing(home: Path) -> None:
     }
     assert all(item["tries_left"] == item["max_tries"] for item in keys)
     assert tries(home, "alice") == before
-    text = run(home, "pin", "status", as_json=False)
+    text = invoke(home, ALICE, "pin", "status", as_json=False)
     assert text.exit_code == 0 and "0018" in text.stdout and "3/3" in text.stdout
 
 
 def test_pin_status_of_a_smartphone_token_has_only_the_jpki_keys(home: Path) -> None:
-    data = ok_json(run(home, "pin", "status", card="phone"))
+    data = ok_json(invoke(home, PHONE, "pin", "status"))
     card = data["card"]
     assert isinstance(card, dict) and card["kind"] == "smartphone_token_android"
     keys = data["keys"]
@@ -225,29 +247,21 @@ def own_card(tmp_path: Path) -> tuple[Path, Persona]:
 def test_pin_change_from_environment_and_from_stdin(own_card: tuple[Path, Persona]) -> None:
     home, bob = own_card
     env = {"MYNAKIT_AUTH_PIN": bob.auth_pin, "MYNAKIT_NEW_PIN": "2468"}
-    changed = ok_json(run(home, "pin", "change", "auth", card="bob", env=env))
+    changed = ok_json(invoke(home, BOB, "pin", "change", "auth", env=env))
     assert changed["changed"] is True and changed["key_id"] == "0018"
     state = load_card_state(home / "cards", "bob")
     assert state.pins[("jpki", 0x18)].value == b"2468"
     ok_json(
-        run(
-            home,
-            "pin",
-            "change",
-            "text",
-            "--pin-stdin",
-            card="bob",
-            stdin=f"{bob.text_pin}\n1357\n",
-        )
+        invoke(home, BOB, "pin", "change", "text", "--pin-stdin", stdin=f"{bob.text_pin}\n1357\n")
     )
     assert load_card_state(home / "cards", "bob").pins[("text", 0x11)].value == b"1357"
     ok_json(
-        run(
+        invoke(
             home,
+            BOB,
             "pin",
             "change",
             "card",
-            card="bob",
             env={"MYNAKIT_CARD_PIN": bob.card_pin, "MYNAKIT_NEW_PIN": "8642"},
         )
     )
@@ -257,12 +271,12 @@ def test_pin_change_from_environment_and_from_stdin(own_card: tuple[Path, Person
 def test_pin_change_with_a_wrong_current_pin(own_card: tuple[Path, Persona]) -> None:
     home, bob = own_card
     wrong = "0000" if bob.auth_pin != "0000" else "1111"
-    result = run(
+    result = invoke(
         home,
+        BOB,
         "pin",
         "change",
         "auth",
-        card="bob",
         env={"MYNAKIT_AUTH_PIN": wrong, "MYNAKIT_NEW_PIN": "2468"},
     )
     assert isinstance(result.exception, WrongPinError) and result.exception.tries_left == 2
@@ -279,11 +293,11 @@ def test_cli_refuses_the_last_try_without_force(
     document = tmp_path / "challenge"
     document.write_bytes(b"nonce")
     env = {"MYNAKIT_AUTH_PIN": bob.auth_pin}
-    refused = run(home, "jpki", "pkey", "sign", "-t", "auth", str(document), card="bob", env=env)
+    refused = invoke(home, BOB, "jpki", "pkey", "sign", "-t", "auth", str(document), env=env)
     assert isinstance(refused.exception, LastTryRefusedError)
     assert tries(home, "bob")[("jpki", 0x18)] == 1
-    forced = run(
-        home, "jpki", "pkey", "sign", "-t", "auth", "--force", str(document), card="bob", env=env
+    forced = invoke(
+        home, BOB, "jpki", "pkey", "sign", "-t", "auth", "--force", str(document), env=env
     )
     assert forced.exit_code == 0
     assert tries(home, "bob")[("jpki", 0x18)] == 3
@@ -295,15 +309,15 @@ def test_sign_key_needs_its_password_not_the_auth_pin(
     home, bob = own_card
     document = tmp_path / "doc"
     document.write_bytes(b"doc")
-    result = run(
+    result = invoke(
         home,
+        BOB,
         "jpki",
         "pkey",
         "sign",
         "-t",
         "sign",
         str(document),
-        card="bob",
         env={"MYNAKIT_AUTH_PIN": bob.auth_pin},
     )
     assert isinstance(result.exception, UsageError | PinRequiredError)

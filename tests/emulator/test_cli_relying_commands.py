@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from test_relying_signatures import minimal_pdf
 
 from mynakit.card.errors import WrongPinError
-from mynakit.cli.main import cli
 from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card_state
@@ -24,8 +20,12 @@ from mynakit.errors import UsageError
 from mynakit.jpki.cms import CmsVerificationError
 from mynakit.jpki.pdf import PdfVerificationError
 from mynakit.jpki.validation import CertificateValidationError, ValidationFailure
+from support.cli import invoke, ok_json
+from support.pdf import minimal_pdf
 
 pytestmark = pytest.mark.emulator
+
+READER = "virtual:relying"
 
 CONTENT = "委任状 — letter of attorney\n".encode()
 
@@ -42,25 +42,22 @@ def holder(home: Path) -> Persona:
     return load_card_state(home / "cards", "relying").persona
 
 
-def run(home: Path, *args: str, stdin: str | None = None, as_json: bool = True) -> Result:
-    options = ["--reader", "virtual:relying"] + (["--json"] if as_json else [])
-    return CliRunner().invoke(cli, [*options, *args], env={"MYNAKIT_HOME": str(home)}, input=stdin)
-
-
-def ok_json(result: Result) -> dict[str, Any]:
-    assert result.exit_code == 0, (result.output, result.exception)
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
-
-
 # -- jpki auth ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("revocation", ["ocsp", "crl"])
 def test_auth_against_the_sandbox_issuer(home: Path, holder: Persona, revocation: str) -> None:
     data = ok_json(
-        run(home, "jpki", "auth", "--revocation", revocation, "--pin-stdin", stdin=holder.auth_pin)
+        invoke(
+            home,
+            READER,
+            "jpki",
+            "auth",
+            "--revocation",
+            revocation,
+            "--pin-stdin",
+            stdin=holder.auth_pin,
+        )
     )
     assert data["authenticated"] is True
     assert data["serial"] == load_card_state(home / "cards", "relying").serials["auth"]
@@ -72,7 +69,9 @@ def test_auth_against_the_sandbox_issuer(home: Path, holder: Persona, revocation
 
 
 def test_auth_as_text(home: Path, holder: Persona) -> None:
-    result = run(home, "jpki", "auth", "--pin-stdin", stdin=holder.auth_pin, as_json=False)
+    result = invoke(
+        home, READER, "jpki", "auth", "--pin-stdin", stdin=holder.auth_pin, as_json=False
+    )
     assert result.exit_code == 0, result.output
     assert "Authenticated" in result.stdout and "APDUs:" in result.stdout
     assert "(sandbox)" in result.stdout
@@ -80,16 +79,15 @@ def test_auth_as_text(home: Path, holder: Persona) -> None:
 
 def test_auth_with_a_wrong_pin(home: Path, holder: Persona) -> None:
     wrong = "0000" if holder.auth_pin != "0000" else "1111"
-    result = run(home, "jpki", "auth", "--pin-stdin", stdin=wrong)
+    result = invoke(home, READER, "jpki", "auth", "--pin-stdin", stdin=wrong)
     assert isinstance(result.exception, WrongPinError)
     # Put the counter back for the other tests.
-    ok_json(run(home, "jpki", "auth", "--revocation", "none", "--pin-stdin", stdin=holder.auth_pin))
+    right_pin_args = ["jpki", "auth", "--revocation", "none", "--pin-stdin"]
+    ok_json(invoke(home, READER, *right_pin_args, stdin=holder.auth_pin))
 
 
 def test_auth_without_an_issuer(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["--json", "jpki", "auth", "--pin-stdin"], env={"MYNAKIT_HOME": str(tmp_path)}
-    )
+    result = invoke(tmp_path, None, "jpki", "auth", "--pin-stdin")
     assert isinstance(result.exception, UsageError)
     assert "no sandbox issuer" in str(result.exception)
 
@@ -98,14 +96,16 @@ def test_auth_without_an_issuer(tmp_path: Path) -> None:
 
 
 def test_verify_card_certificate_with_ocsp(home: Path) -> None:
-    data = ok_json(run(home, "jpki", "verify-cert", "--from-card", "auth", "--sandbox", "--ocsp"))
+    data = ok_json(
+        invoke(home, READER, "jpki", "verify-cert", "--from-card", "auth", "--sandbox", "--ocsp")
+    )
     assert data["valid"] is True and data["kind"] == "auth"
     assert data["revocation"] == "good (ocsp)"
     assert data["production"] is False
 
 
 def test_verify_cert_needs_the_sandbox_flag_for_sandbox_certificates(home: Path) -> None:
-    result = run(home, "jpki", "verify-cert", "--from-card", "auth")
+    result = invoke(home, READER, "jpki", "verify-cert", "--from-card", "auth")
     assert result.exit_code == CertificateValidationError.exit_code
     data = json.loads(result.stdout)
     assert data["valid"] is False and data["reason"] == ValidationFailure.UNKNOWN_ISSUER.value
@@ -121,27 +121,30 @@ def test_verify_revoked_certificate_file(home: Path, tmp_path: Path) -> None:
     target.write_bytes(revoked.public_bytes(Encoding.PEM))
 
     for flag in ("--ocsp", "--crl"):
-        result = run(home, "jpki", "verify-cert", str(target), "--sandbox", flag)
+        result = invoke(home, READER, "jpki", "verify-cert", str(target), "--sandbox", flag)
         assert result.exit_code == CertificateValidationError.exit_code, result.output
         data = json.loads(result.stdout)
         assert data["reason"] == "revoked" and data["serial"] == revoked.serial_number
     # Without a revocation check the certificate itself is fine.
-    assert ok_json(run(home, "jpki", "verify-cert", str(target), "--sandbox"))["valid"] is True
+    assert (
+        ok_json(invoke(home, READER, "jpki", "verify-cert", str(target), "--sandbox"))["valid"]
+        is True
+    )
 
 
 def _card_certificate(home: Path) -> bytes:
     target = home / "auth.der"
-    ok_json(run(home, "jpki", "cert", "-t", "auth", "-f", "der", "-o", str(target)))
+    ok_json(invoke(home, READER, "jpki", "cert", "-t", "auth", "-f", "der", "-o", str(target)))
     return target.read_bytes()
 
 
 def test_verify_cert_usage_errors(home: Path, tmp_path: Path) -> None:
-    assert isinstance(run(home, "jpki", "verify-cert").exception, UsageError)
-    missing = run(home, "jpki", "verify-cert", str(tmp_path / "none.der"))
+    assert isinstance(invoke(home, READER, "jpki", "verify-cert").exception, UsageError)
+    missing = invoke(home, READER, "jpki", "verify-cert", str(tmp_path / "none.der"))
     assert isinstance(missing.exception, UsageError)
     root = tmp_path / "root.pem"
     root.write_bytes((home / "issuer" / "auth-root.pem").read_bytes())
-    assert isinstance(run(home, "jpki", "verify-cert", str(root)).exception, UsageError)
+    assert isinstance(invoke(home, READER, "jpki", "verify-cert", str(root)).exception, UsageError)
 
 
 # -- jpki cms -------------------------------------------------------------------------------------
@@ -159,8 +162,9 @@ def test_cms_sign_and_verify(
     signature = tmp_path / "letter.p7s"
     secret = holder.sign_password if key == "sign" else holder.auth_pin
     signed = ok_json(
-        run(
+        invoke(
             home,
+            READER,
             "jpki",
             "cms",
             "sign",
@@ -181,20 +185,21 @@ def test_cms_sign_and_verify(
     verify_args = ["jpki", "cms", "verify", str(signature), "--sandbox"]
     if detached:
         verify_args += ["--detached", "-c", str(content)]
-    verified = ok_json(run(home, *verify_args, "--ocsp"))
+    verified = ok_json(invoke(home, READER, *verify_args, "--ocsp"))
     assert verified["valid"] is True and verified["signer"]["kind"] == key
     assert verified["trust"]["revocation"] == "good (ocsp)"
 
     untrusted_args = [arg for arg in verify_args if arg != "--sandbox"]
-    untrusted = run(home, *untrusted_args)
+    untrusted = invoke(home, READER, *untrusted_args)
     assert isinstance(untrusted.exception, CertificateValidationError)
     assert "add --sandbox" in str(untrusted.exception)
 
     tampered = tmp_path / "tampered.txt"
     tampered.write_bytes(CONTENT + b"PS: and the house\n")
     if detached:
-        forged = run(
+        forged = invoke(
             home,
+            READER,
             "jpki",
             "cms",
             "verify",
@@ -205,8 +210,8 @@ def test_cms_sign_and_verify(
             str(tampered),
         )
     else:
-        forged = run(
-            home, "jpki", "cms", "verify", str(signature), "--sandbox", "-c", str(tampered)
+        forged = invoke(
+            home, READER, "jpki", "cms", "verify", str(signature), "--sandbox", "-c", str(tampered)
         )
     assert isinstance(forged.exception, CmsVerificationError)
 
@@ -216,8 +221,9 @@ def test_cms_verify_writes_attached_content(home: Path, holder: Persona, tmp_pat
     content.write_bytes(CONTENT)
     signature = tmp_path / "in.p7s"
     ok_json(
-        run(
+        invoke(
             home,
+            READER,
             "jpki",
             "cms",
             "sign",
@@ -229,8 +235,9 @@ def test_cms_verify_writes_attached_content(home: Path, holder: Persona, tmp_pat
         )
     )
     extracted = tmp_path / "out.txt"
-    result = run(
+    result = invoke(
         home,
+        READER,
         "jpki",
         "cms",
         "verify",
@@ -242,9 +249,11 @@ def test_cms_verify_writes_attached_content(home: Path, holder: Persona, tmp_pat
     )
     assert result.exit_code == 0 and "Verification successful" in result.stdout
     assert extracted.read_bytes() == CONTENT
-    wrong_format = run(home, "jpki", "cms", "verify", str(signature), "-f", "pem", "--sandbox")
+    wrong_format = invoke(
+        home, READER, "jpki", "cms", "verify", str(signature), "-f", "pem", "--sandbox"
+    )
     assert isinstance(wrong_format.exception, UsageError)
-    needs_content = run(home, "jpki", "cms", "verify", str(signature), "--detached")
+    needs_content = invoke(home, READER, "jpki", "cms", "verify", str(signature), "--detached")
     assert isinstance(needs_content.exception, UsageError)
 
 
@@ -256,8 +265,9 @@ def test_pdf_sign_and_verify(home: Path, holder: Persona, tmp_path: Path) -> Non
     source.write_bytes(minimal_pdf())
     signed = tmp_path / "form-signed.pdf"
     data = ok_json(
-        run(
+        invoke(
             home,
+            READER,
             "jpki",
             "pdf",
             "sign",
@@ -272,15 +282,15 @@ def test_pdf_sign_and_verify(home: Path, holder: Persona, tmp_path: Path) -> Non
     )
     assert data["field_name"] == "Signature1" and data["subfilter"] == "ETSI.CAdES.detached"
 
-    verified = ok_json(run(home, "jpki", "pdf", "verify", str(signed), "--sandbox"))
+    verified = ok_json(invoke(home, READER, "jpki", "pdf", "verify", str(signed), "--sandbox"))
     assert verified["ok"] is True
     (signature,) = verified["signatures"]
     assert signature["intact"] and signature["valid"] and signature["trusted"]
 
-    untrusted = run(home, "jpki", "pdf", "verify", str(signed))
+    untrusted = invoke(home, READER, "jpki", "pdf", "verify", str(signed))
     assert isinstance(untrusted.exception, PdfVerificationError)
     assert json.loads(untrusted.stdout)["signatures"][0]["trusted"] is False
 
-    unsigned = run(home, "jpki", "pdf", "verify", str(source), "--sandbox")
+    unsigned = invoke(home, READER, "jpki", "pdf", "verify", str(source), "--sandbox")
     assert isinstance(unsigned.exception, PdfVerificationError)
     assert "no signature" in str(unsigned.exception)

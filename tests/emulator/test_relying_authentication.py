@@ -156,7 +156,7 @@ def test_revoked_certificate_is_refused_by_the_loopback_responder(
 
         second_issuer.revoke(serial, x509.ReasonFlags.key_compromise)
         for mode in ("ocsp", "crl"):
-            authenticator = Authenticator(trust, revocation=mode)  # type: ignore[arg-type]
+            authenticator = Authenticator(trust, revocation=mode)
             challenge = authenticator.begin()
             response = card_respond(_session(connection), challenge, persona.auth_pin)
             with pytest.raises(RevokedCertificateError) as caught:

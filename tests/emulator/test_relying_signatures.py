@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.generic import pdf_name
-from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from mynakit.card.jpki import CardPrivateKey, JpkiAp, KeyKind
 from mynakit.emulator.issuer import SandboxIssuer
@@ -25,6 +22,7 @@ from mynakit.jpki.cms import CmsVerificationError, sign_cms, to_pem, verify_cms
 from mynakit.jpki.pdf import JpkiPdfSigner, sign_pdf, verify_pdf
 from mynakit.jpki.trust import TrustStore
 from mynakit.transport.in_process import InProcessConnection
+from support.pdf import minimal_pdf
 
 pytestmark = pytest.mark.emulator
 
@@ -177,37 +175,6 @@ def test_openssl_reads_pem_output(
 
 
 # -- PDF ----------------------------------------------------------------------------------------
-
-
-def minimal_pdf(text: str = "mynakit") -> bytes:
-    """A one-page PDF written by pyHanko's own writer."""
-    writer = PdfFileWriter()
-    font = generic.DictionaryObject(
-        {
-            pdf_name("/Type"): pdf_name("/Font"),
-            pdf_name("/Subtype"): pdf_name("/Type1"),
-            pdf_name("/BaseFont"): pdf_name("/Helvetica"),
-        }
-    )
-    content = generic.StreamObject(
-        stream_data=f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode("ascii")
-    )
-    page = generic.DictionaryObject(
-        {
-            pdf_name("/Type"): pdf_name("/Page"),
-            pdf_name("/MediaBox"): generic.ArrayObject(
-                [generic.NumberObject(value) for value in (0, 0, 595, 842)]
-            ),
-            pdf_name("/Contents"): writer.add_object(content),
-            pdf_name("/Resources"): generic.DictionaryObject(
-                {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})}
-            ),
-        }
-    )
-    writer.insert_page(page)
-    output = io.BytesIO()
-    writer.write(output)
-    return output.getvalue()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
@@ -10,15 +9,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from cryptography import x509
 
 from mynakit.cli.issuer import parse_serial
-from mynakit.cli.main import cli
 from mynakit.errors import UsageError
+from support.cli import invoke, ok_json
 
 pytestmark = pytest.mark.emulator
 
@@ -27,11 +24,7 @@ pytestmark = pytest.mark.emulator
 def home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A MYNAKIT_HOME holding card "alice", made once through the CLI."""
     home = tmp_path_factory.mktemp("home")
-    result = CliRunner().invoke(
-        cli,
-        ["--json", "emulator", "create", "alice", "--seed", "7"],
-        env={"MYNAKIT_HOME": str(home)},
-    )
+    result = invoke(home, None, "emulator", "create", "alice", "--seed", "7")
     assert result.exit_code == 0, result.output
     return home
 
@@ -43,39 +36,24 @@ def home(home_template: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def invoke(home: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), env={"MYNAKIT_HOME": str(home)})
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout
-
-
-def as_json(home: Path, *args: str) -> dict[str, Any]:
-    code, output = invoke(home, "--json", *args)
-    assert code == 0, output
-    data = json.loads(output)
-    assert isinstance(data, dict)
-    return data
-
-
 def test_list_and_show_without_secrets(home: Path) -> None:
-    listing = as_json(home, "emulator", "list")
+    listing = ok_json(invoke(home, None, "emulator", "list"))
     assert [card["name"] for card in listing["cards"]] == ["alice"]
-    shown = as_json(home, "emulator", "show", "alice")
+    shown = ok_json(invoke(home, None, "emulator", "show", "alice"))
     holder = shown["holder"]
     assert isinstance(holder, dict)
     assert "my_number" not in holder and "auth_pin" not in holder
     assert shown["pin_tries_left"]["jpki/auth_pin"] == "3/3"
-    revealed = as_json(home, "emulator", "show", "alice", "--reveal")["holder"]
+    revealed = ok_json(invoke(home, None, "emulator", "show", "alice", "--reveal"))["holder"]
     assert isinstance(revealed, dict) and len(revealed["my_number"]) == 12
 
 
 def test_insert_and_remove(home: Path) -> None:
-    assert as_json(home, "emulator", "insert", "alice")["inserted"] == "alice"
+    assert ok_json(invoke(home, None, "emulator", "insert", "alice"))["inserted"] == "alice"
     assert (home / "cards" / "inserted").read_text().strip() == "alice"
-    assert as_json(home, "emulator", "show", "alice")["inserted"] is True
-    assert as_json(home, "emulator", "remove")["removed"] == "alice"
-    assert as_json(home, "emulator", "remove")["removed"] is None
+    assert ok_json(invoke(home, None, "emulator", "show", "alice"))["inserted"] is True
+    assert ok_json(invoke(home, None, "emulator", "remove"))["removed"] == "alice"
+    assert ok_json(invoke(home, None, "emulator", "remove"))["removed"] is None
 
 
 def test_errors_map_to_exit_codes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,31 +66,41 @@ def test_errors_map_to_exit_codes(home: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_delete_needs_confirmation(home: Path) -> None:
-    code, _ = invoke(home, "emulator", "delete", "alice")  # no tty: confirmation aborts
-    assert code != 0 and (home / "cards" / "alice").exists()
-    assert as_json(home, "emulator", "delete", "alice", "--force")["deleted"] == "alice"
-    assert as_json(home, "emulator", "list")["cards"] == []
+    # no tty: confirmation aborts
+    refused = invoke(home, None, "emulator", "delete", "alice", as_json=False, raise_errors=True)
+    assert refused.exit_code != 0 and (home / "cards" / "alice").exists()
+    assert (
+        ok_json(invoke(home, None, "emulator", "delete", "alice", "--force"))["deleted"] == "alice"
+    )
+    assert ok_json(invoke(home, None, "emulator", "list"))["cards"] == []
 
 
 def test_revoke_renew_and_crl(home: Path, tmp_path: Path) -> None:
-    serials = as_json(home, "emulator", "show", "alice")["certificate_serials"]
+    serials = ok_json(invoke(home, None, "emulator", "show", "alice"))["certificate_serials"]
     assert isinstance(serials, dict)
     auth = serials["auth"]
-    assert as_json(home, "issuer", "revoke", auth, "--reason", "keyCompromise")["revoked"] == auth
+    assert (
+        ok_json(invoke(home, None, "issuer", "revoke", auth, "--reason", "keyCompromise"))[
+            "revoked"
+        ]
+        == auth
+    )
     crl_file = tmp_path / "auth.crl"
-    summary = as_json(home, "issuer", "crl", "--kind", "auth", "-o", str(crl_file))
+    summary = ok_json(invoke(home, None, "issuer", "crl", "--kind", "auth", "-o", str(crl_file)))
     assert summary["revoked"] == 1
     crl = x509.load_der_x509_crl(crl_file.read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(parse_serial(auth)) is not None
-    code, pem = invoke(home, "issuer", "crl", "--kind", "sign")
-    assert code == 0 and pem.startswith("-----BEGIN X509 CRL-----")
+    sign_crl = invoke(
+        home, None, "issuer", "crl", "--kind", "sign", as_json=False, raise_errors=True
+    )
+    assert sign_crl.exit_code == 0 and sign_crl.stdout.startswith("-----BEGIN X509 CRL-----")
 
-    renewed = as_json(home, "issuer", "renew", serials["sign"])
+    renewed = ok_json(invoke(home, None, "issuer", "renew", serials["sign"]))
     assert renewed["card"] == "alice" and renewed["kind"] == "sign"
-    after = as_json(home, "emulator", "show", "alice")["certificate_serials"]
+    after = ok_json(invoke(home, None, "emulator", "show", "alice"))["certificate_serials"]
     assert after["sign"] == renewed["new_serial"] != serials["sign"]
     with pytest.raises(UsageError, match="no virtual card holds"):
-        invoke(home, "issuer", "renew", "0x1")
+        invoke(home, None, "issuer", "renew", "0x1", as_json=False, raise_errors=True)
 
 
 def test_parse_serial() -> None:

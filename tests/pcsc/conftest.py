@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pcsc_scripted_card import ScriptedCard
 
 from mynakit.emulator.pcscd import PcscdSession, card_in_virtual_reader
 from mynakit.emulator.vpcd import VpcdBridge
+from support.scripted_card import ScriptedCard
 
 
 @pytest.fixture

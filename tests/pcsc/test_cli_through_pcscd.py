@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from mynakit.card.visual import JP2_SIGNATURE
-from mynakit.cli.main import cli
 from mynakit.emulator.card_os import VirtualCard
 from mynakit.emulator.pcscd import (
     VPCD_READER,
@@ -38,6 +36,7 @@ from mynakit.emulator.pcscd import (
 from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card, load_card_state
 from mynakit.jpki.certificates import CertificateKind, parse_certificate
+from support.cli import invoke, ok_json
 
 pytestmark = pytest.mark.pcsc
 
@@ -95,26 +94,6 @@ def credentials(holder: Persona) -> dict[str, str]:
 
 
 # -- running the CLI ------------------------------------------------------------------------------
-
-
-def invoke(
-    home: Path,
-    reader: str | None,
-    *args: str,
-    env: dict[str, str] | None = None,
-    stdin: str | None = None,
-) -> Result:
-    options = (["--reader", reader] if reader is not None else []) + ["--json"]
-    return CliRunner().invoke(
-        cli, [*options, *args], env={"MYNAKIT_HOME": str(home), **(env or {})}, input=stdin
-    )
-
-
-def ok_json(result: Result) -> dict[str, Any]:
-    assert result.exit_code == 0, (result.output, result.exception)
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
 
 
 def without(data: Any, fields: tuple[str, ...]) -> Any:

@@ -74,8 +74,9 @@ def test_pkcs15_reads_the_auth_certificate(pcsc_virtual_reader: str) -> None:
     result = run_tool("pkcs15-tool", "--reader", pcsc_virtual_reader, "--read-certificate", "01")
     assert result.returncode == 0, result.stderr
     certificate = x509.load_pem_x509_certificate(result.stdout.encode())
-    assert isinstance(certificate.public_key(), rsa.RSAPublicKey)
-    assert certificate.public_key().key_size == 2048
+    public_key = certificate.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    assert public_key.key_size == 2048
 
 
 def test_pkcs11_signs_with_the_auth_key_and_the_certificate_verifies_it(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from pcsc_scripted_card import SCRIPTED_ATR, ScriptedCard
 from smartcard.System import readers as pyscard_readers
 
 from mynakit.emulator.pcscd import VPCD_READER, wait_for_empty_reader
@@ -18,6 +17,7 @@ from mynakit.transport.base import (
 )
 from mynakit.transport.pcsc import PcscConnection
 from mynakit.transport.readers import CardEventKind, CardMonitor, list_readers, wait_for_card
+from support.scripted_card import SCRIPTED_ATR, ScriptedCard
 
 pytestmark = pytest.mark.pcsc
 

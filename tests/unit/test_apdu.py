@@ -64,7 +64,7 @@ def test_short_fields_can_be_sent_extended() -> None:
 def test_header_bytes_are_validated(field: str, value: int) -> None:
     fields = {"cla": 0, "ins": 0xB0, "p1": 0, "p2": 0, field: value}
     with pytest.raises(UsageError, match=field.upper()):
-        CommandApdu(**fields)
+        CommandApdu(fields["cla"], fields["ins"], fields["p1"], fields["p2"])
 
 
 @pytest.mark.parametrize("le", [0, 65537, -5])

@@ -10,13 +10,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from jpki_builders import (
-    TEST_AUTH_CA_NAME,
-    TEST_SIGN_CA_NAME,
-    build_end_entity,
-    build_root,
-    key_usage,
-)
 
 from mynakit.errors import DataError, UsageError, VerificationError
 from mynakit.jpki.authentication import (
@@ -37,6 +30,13 @@ from mynakit.jpki.certificates import SANDBOX_AUTH_POLICY_OID, SANDBOX_SIGN_POLI
 from mynakit.jpki.revocation import crl_checker
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import ValidationFailure
+from support.jpki_builders import (
+    TEST_AUTH_CA_NAME,
+    TEST_SIGN_CA_NAME,
+    build_end_entity,
+    build_root,
+    key_usage,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -67,12 +67,17 @@ def keys() -> dict[str, rsa.RSAPrivateKey]:
 
 @pytest.fixture(scope="module")
 def roots(keys: dict[str, rsa.RSAPrivateKey]) -> dict[str, x509.Certificate]:
-    window = {"not_before": START - dt.timedelta(days=365), "not_after": START.replace(year=2035)}
+    not_before = START - dt.timedelta(days=365)
+    not_after = START.replace(year=2035)
+
+    def root(key: rsa.RSAPrivateKey, name: x509.Name) -> x509.Certificate:
+        return build_root(key, name, not_before=not_before, not_after=not_after)
+
     return {
-        "auth": build_root(keys["root"], TEST_AUTH_CA_NAME, **window),
-        "sign": build_root(keys["sign_root"], TEST_SIGN_CA_NAME, **window),
+        "auth": root(keys["root"], TEST_AUTH_CA_NAME),
+        "sign": root(keys["sign_root"], TEST_SIGN_CA_NAME),
         # Same DN as the trusted root, another key: what a second sandbox issuer looks like.
-        "foreign": build_root(keys["foreign_root"], TEST_AUTH_CA_NAME, **window),
+        "foreign": root(keys["foreign_root"], TEST_AUTH_CA_NAME),
     }
 
 

@@ -262,11 +262,11 @@ def test_cv_certificate_layout_and_chain(
     assert certificate.public_key.public_numbers() == ap_key.public_key().public_numbers()
     assert certificate.is_signed_by(ca_key.public_key())
     assert not certificate.is_signed_by(ap_key.public_key())
-    trusted = certificate.chain_check({CA_KEY_ID: ca_key.public_key()})
+    trusted = certificate.chain_check({CA_KEY_ID: [ca_key.public_key()]})
     assert trusted.verified
     unknown = certificate.chain_check(None)
     assert not unknown.verified and "chain not verified" in unknown.note
-    wrong = certificate.chain_check({CA_KEY_ID: ap_key.public_key()})
+    wrong = certificate.chain_check({CA_KEY_ID: [ap_key.public_key()]})
     assert not wrong.verified
 
 

@@ -13,12 +13,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding
-from jpki_builders import (
-    TEST_SIGN_CA_NAME,
-    build_end_entity,
-    build_root,
-    key_usage,
-)
 
 from mynakit.card.jpki import DIGEST_INFO_PREFIXES
 from mynakit.errors import DataError, UsageError
@@ -34,6 +28,12 @@ from mynakit.jpki.cms import (
 )
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, ValidationFailure
+from support.jpki_builders import (
+    TEST_SIGN_CA_NAME,
+    build_end_entity,
+    build_root,
+    key_usage,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -7,14 +7,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from jpki_builders import (
-    PRODUCTION_AUTH_CA_NAME,
-    PRODUCTION_SIGN_CA_NAME,
-    build_end_entity,
-    build_root,
-    key_usage,
-    utf8_other_name,
-)
 
 from mynakit.errors import DataError, UsageError
 from mynakit.jpki.certificates import (
@@ -34,6 +26,14 @@ from mynakit.jpki.certificates import (
 )
 from mynakit.jpki.trust import TrustStore
 from mynakit.personal import Era, Sex
+from support.jpki_builders import (
+    PRODUCTION_AUTH_CA_NAME,
+    PRODUCTION_SIGN_CA_NAME,
+    build_end_entity,
+    build_root,
+    key_usage,
+    utf8_other_name,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,8 @@ def test_installation_needs_ci_or_explicit_consent(
 ) -> None:
     monkeypatch.setenv("CI", ci)
     monkeypatch.setenv(pcscd_module.INSTALL_ENV, consent)
-    monkeypatch.setattr(pcscd_module.os, "geteuid", lambda: 0)
+    # pcscd.py calls os.geteuid() through the os module, so patching the module patches it.
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert pcscd_module.installation_allowed() is allowed_as_root
-    monkeypatch.setattr(pcscd_module.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert pcscd_module.installation_allowed() is False

@@ -6,14 +6,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jpki_builders import (
-    PRODUCTION_AUTH_CA_NAME,
-    TEST_AUTH_CA_NAME,
-    TEST_SIGN_CA_NAME,
-    build_end_entity,
-    build_root,
-    key_usage,
-)
 
 from mynakit.errors import UsageError, VerificationError
 from mynakit.jpki.certificates import (
@@ -35,6 +27,14 @@ from mynakit.jpki.validation import (
     CertificateValidationError,
     ValidationFailure,
     validate_path,
+)
+from support.jpki_builders import (
+    PRODUCTION_AUTH_CA_NAME,
+    TEST_AUTH_CA_NAME,
+    TEST_SIGN_CA_NAME,
+    build_end_entity,
+    build_root,
+    key_usage,
 )
 
 pytestmark = pytest.mark.unit

@@ -70,7 +70,7 @@ def renew(ctx: click.Context, serial: str) -> None:
     found = find_card_by_serial(cards, number)
     if found is None:
         raise UsageError(
-            f"no virtual card holds certificate {number:#x}; renewal puts a new key on the card"
+            f"no virtual card holds certificate {number}; renewal puts a new key on the card"
         )
     name, kind = found
     old_serial, certificate = renew_card_certificate(cards, name, kind, _open_issuer(ctx))

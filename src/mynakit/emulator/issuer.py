@@ -316,7 +316,7 @@ class SandboxIssuer:
             names = old.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
             common_name = names[0].value if names else None
             if not isinstance(common_name, str):
-                raise DataError(f"issued certificate {old_serial:#x} has no text CN to renew")
+                raise DataError(f"issued certificate {old_serial} has no text CN to renew")
             new = self._issue(
                 kind,
                 new_public_key,
@@ -344,7 +344,7 @@ class SandboxIssuer:
                 return None
             if not record.get("serial_link_consent"):
                 raise SerialLinkRefusedError(
-                    f"certificate {serial:#x} is a renewal, but its holder did not consent "
+                    f"certificate {serial} is a renewal, but its holder did not consent "
                     "to linking it to the previous serial"
                 )
             previous = record["previous_serial"]
@@ -385,7 +385,7 @@ class SandboxIssuer:
             self._refresh()
             record = self._record(serial)
             if record["revoked_at"] is not None:
-                raise UsageError(f"certificate {serial:#x} is already revoked")
+                raise UsageError(f"certificate {serial} is already revoked")
             record["revoked_at"] = _encode_time(when)
             record["revocation_reason"] = reason.value
             self._save_state()
@@ -541,9 +541,9 @@ class SandboxIssuer:
             self._refresh()
             record = self._state["certificates"].get(str(serial))
         if record is None:
-            raise UsageError(f"this sandbox issuer never issued serial {serial:#x}")
+            raise UsageError(f"this sandbox issuer never issued serial {serial}")
         if not isinstance(record, dict):
-            raise DataError(f"sandbox issuer state has a malformed record for {serial:#x}")
+            raise DataError(f"sandbox issuer state has a malformed record for {serial}")
         return record
 
     def _refresh(self) -> None:

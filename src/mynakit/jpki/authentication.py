@@ -444,7 +444,7 @@ def _verify_signature(
     except InvalidSignature:
         raise BadSignatureError(
             f"the signature does not verify with the key of certificate "
-            f"{certificate.serial_number:#x} (signed by another card, or over another nonce)"
+            f"{certificate.serial_number} (signed by another card, or over another nonce)"
         ) from None
 
 

@@ -165,7 +165,7 @@ class JpkiCertificate:
     def __repr__(self) -> str:
         # The subject of a signature certificate is not personal data, but the SAN is; keep
         # repr to what identifies the certificate.
-        return f"JpkiCertificate(kind={self.kind.value}, serial={self.serial_number:#x})"
+        return f"JpkiCertificate(kind={self.kind.value}, serial={self.serial_number})"
 
     @property
     def serial_number(self) -> int:

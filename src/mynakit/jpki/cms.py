@@ -319,7 +319,7 @@ def verify_cms(
         )
     except InvalidSignature:
         raise CmsVerificationError(
-            f"the signature does not verify with the key of certificate {signer.serial_number:#x}"
+            f"the signature does not verify with the key of certificate {signer.serial_number}"
         ) from None
 
     if signer.kind not in (CertificateKind.AUTH, CertificateKind.SIGN):

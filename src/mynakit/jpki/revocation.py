@@ -85,7 +85,7 @@ def ocsp_url(certificate: x509.Certificate) -> str:
         ):
             return description.access_location.value
     raise RevocationCheckError(
-        f"certificate {certificate.serial_number:#x} names no OCSP responder; pass a URL"
+        f"certificate {certificate.serial_number} names no OCSP responder; pass a URL"
     )
 
 
@@ -99,14 +99,14 @@ def crl_url(certificate: x509.Certificate) -> str:
         points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints)
     except x509.ExtensionNotFound:
         raise RevocationCheckError(
-            f"certificate {certificate.serial_number:#x} has no CRL distribution point"
+            f"certificate {certificate.serial_number} has no CRL distribution point"
         ) from None
     for point in points.value:
         for name in point.full_name or ():
             if isinstance(name, x509.UniformResourceIdentifier):
                 return name.value
     raise RevocationCheckError(
-        f"certificate {certificate.serial_number:#x} gives no CRL URL "
+        f"certificate {certificate.serial_number} gives no CRL URL "
         "(only a directory name, as production JPKI certificates do)"
     )
 
@@ -384,7 +384,7 @@ def _matching_single_response(
         if (single.issuer_name_hash, single.issuer_key_hash) == expected:
             return single
     raise RevocationCheckError(
-        f"OCSP response has no answer for certificate {certificate.serial_number:#x}"
+        f"OCSP response has no answer for certificate {certificate.serial_number}"
     )
 
 

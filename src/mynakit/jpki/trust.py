@@ -57,7 +57,7 @@ class TrustAnchor:
         where = "production" if self.production else "sandbox"
         return (
             f"TrustAnchor({self.purpose.value}, {where}, "
-            f"serial={self.certificate.serial_number:#x}, "
+            f"serial={self.certificate.serial_number}, "
             f"valid until {self.certificate.not_after.date().isoformat()})"
         )
 

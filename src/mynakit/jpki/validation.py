@@ -94,7 +94,7 @@ def validate_path(
         raise UsageError(f"validate for AUTH or SIGN, not {purpose.value}")
     when = _aware(at)
     subject = _as_jpki(certificate)
-    label = f"{subject.kind.value} certificate {subject.serial_number:#x}"
+    label = f"{subject.kind.value} certificate {subject.serial_number}"
 
     if subject.kind is not purpose:
         raise CertificateValidationError(
@@ -195,7 +195,7 @@ def _signed_by(subject: JpkiCertificate, anchor: TrustAnchor) -> bool:
 
 def _check_anchor(anchor: TrustAnchor, when: dt.datetime) -> None:
     root = anchor.certificate
-    label = f"root {root.serial_number:#x} ({root.subject_name.rfc4514_string()})"
+    label = f"root {root.serial_number} ({root.subject_name.rfc4514_string()})"
     try:
         constraints = root.certificate.extensions.get_extension_for_class(x509.BasicConstraints)
     except x509.ExtensionNotFound:
