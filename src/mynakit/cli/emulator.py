@@ -87,7 +87,7 @@ def create(
             "profile": state.profile_name,
             "directory": str(directory),
             "holder": state.persona.summary(),
-            "certificate_serials": {kind: f"{serial:#x}" for kind, serial in state.serials.items()},
+            "certificate_serials": dict(state.serials),
         },
     )
 
@@ -136,7 +136,7 @@ def show(ctx: click.Context, name: str, reveal: bool) -> None:
             "profile": state.profile_name,
             "inserted": inserted_card(base) == name,
             "holder": state.persona.summary(reveal=reveal),
-            "certificate_serials": {kind: f"{serial:#x}" for kind, serial in state.serials.items()},
+            "certificate_serials": dict(state.serials),
             "pin_tries_left": _pin_counters(state),
         },
     )

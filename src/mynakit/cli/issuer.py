@@ -79,8 +79,8 @@ def renew(ctx: click.Context, serial: str) -> None:
         {
             "card": name,
             "kind": kind,
-            "old_serial": f"{old_serial:#x}",
-            "new_serial": f"{certificate.serial_number:#x}",
+            "old_serial": old_serial,
+            "new_serial": certificate.serial_number,
             "not_after": certificate.not_valid_after_utc,
             "old_certificate": "revoked (superseded)",
         },
@@ -105,7 +105,7 @@ def revoke(ctx: click.Context, serial: str, reason: str) -> None:
 
     number = parse_serial(serial)
     _open_issuer(ctx).revoke(number, x509.ReasonFlags(reason))
-    emit(ctx, {"revoked": f"{number:#x}", "reason": reason})
+    emit(ctx, {"revoked": number, "reason": reason})
 
 
 @issuer.command()
