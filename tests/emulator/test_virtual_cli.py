@@ -148,3 +148,14 @@ def test_ocsp_serves_until_interrupted(home: Path) -> None:
         output, _ = process.communicate(timeout=20)
     assert process.returncode == 0
     assert b"stopped" in output
+
+
+def test_previous_serial_after_a_renewal(home: Path) -> None:
+    serials = ok_json(invoke(home, None, "emulator", "show", "alice"))["certificate_serials"]
+    first = serials["auth"]
+    assert ok_json(invoke(home, None, "issuer", "previous", str(first)))["previous_serial"] is None
+    renewed = ok_json(invoke(home, None, "issuer", "renew", str(first)))
+    link = ok_json(invoke(home, None, "issuer", "previous", str(renewed["new_serial"])))
+    assert link == {"serial": renewed["new_serial"], "previous_serial": first}
+    text = invoke(home, None, "issuer", "previous", str(renewed["new_serial"]), as_json=False)
+    assert text.stdout.strip() == f"{renewed['new_serial']} replaced {first}"

@@ -79,6 +79,42 @@ def test_pkcs15_reads_the_auth_certificate(pcsc_virtual_reader: str) -> None:
     assert public_key.key_size == 2048
 
 
+def test_pkcs15_reads_the_signature_certificate_with_the_password(
+    pcsc_virtual_reader: str, persona: Persona
+) -> None:
+    # OpenSC marks the signature certificate private (§3.1): without the password the card
+    # refuses the read (6982), with it the certificate comes back and carries basic-4 data.
+    refused = run_tool("pkcs15-tool", "--reader", pcsc_virtual_reader, "--read-certificate", "02")
+    assert "BEGIN CERTIFICATE" not in refused.stdout
+    result = run_tool(
+        "pkcs15-tool",
+        "--reader",
+        pcsc_virtual_reader,
+        "--read-certificate",
+        "02",
+        "--auth-id",
+        "02",
+        "--verify-pin",
+        "--pin",
+        persona.sign_password,
+    )
+    assert result.returncode == 0, result.stderr
+    certificate = x509.load_pem_x509_certificate(result.stdout.encode())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert len(names.get_values_for_type(x509.OtherName)) == 6  # basic-4 otherNames (§9.2)
+
+
+@pytest.mark.parametrize("certificate_id", ["03", "04"])
+def test_pkcs15_reads_the_ca_certificates(pcsc_virtual_reader: str, certificate_id: str) -> None:
+    result = run_tool(
+        "pkcs15-tool", "--reader", pcsc_virtual_reader, "--read-certificate", certificate_id
+    )
+    assert result.returncode == 0, result.stderr
+    certificate = x509.load_pem_x509_certificate(result.stdout.encode())
+    constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert constraints.ca
+
+
 def test_pkcs11_signs_with_the_auth_key_and_the_certificate_verifies_it(
     pcsc_virtual_reader: str, pkcs11_module: str, persona: Persona, tmp_path: Path
 ) -> None:

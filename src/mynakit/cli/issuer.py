@@ -26,7 +26,7 @@ REASONS = (
 
 @click.group()
 def issuer() -> None:
-    """Sandbox issuer (J-LIS stand-in): renewal, revocation, CRL, OCSP."""
+    """Sandbox issuer (J-LIS stand-in): renewal, revocation, serial link, CRL, OCSP."""
 
 
 def _home(ctx: click.Context) -> Path:
@@ -85,6 +85,27 @@ def renew(ctx: click.Context, serial: str) -> None:
             "old_certificate": "revoked (superseded)",
         },
     )
+
+
+@issuer.command()
+@click.argument("serial")
+@click.pass_context
+def previous(ctx: click.Context, serial: str) -> None:
+    """The serial that certificate SERIAL replaced (新旧シリアル番号の紐付け).
+
+    Answers only for holders who consented to the serial link at renewal; services use it to
+    keep a person's records across renewals (ARCHITECTURE.md, identifiers).
+    """
+    from mynakit.cli.output import emit
+
+    number = parse_serial(serial)
+    earlier = _open_issuer(ctx).previous_serial(number)
+    text = (
+        f"{number} replaced {earlier}"
+        if earlier is not None
+        else f"{number} is a first issuance (it replaced no certificate)"
+    )
+    emit(ctx, {"serial": number, "previous_serial": earlier}, text)
 
 
 @issuer.command()
