@@ -26,11 +26,6 @@ class FileProfile:
     personal: bool = False  # content is personal data: the APDU trace redacts it
     size: int | None = None
 
-    @property
-    def short_file_id(self) -> int | None:
-        """Every EF id on this card is 0001..001E, so each doubles as its SFI (§1)."""
-        return self.file_id if 1 <= self.file_id <= 0x1E else None
-
 
 @dataclass(frozen=True)
 class KeyProfile:

@@ -39,9 +39,5 @@ class PinRequiredError(PinError):
     """The operation needs a PIN that was not verified first (card answered 6982)."""
 
 
-class NotMyNumberCardError(CardError):
-    """The card in the reader is not a My Number card (or not the kind expected)."""
-
-
 class FileNotFoundOnCardError(CardError):
     """A file or application the operation needs is not on this card."""

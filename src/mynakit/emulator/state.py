@@ -44,7 +44,6 @@ from mynakit.emulator.card_files import (
 )
 from mynakit.emulator.personas import Persona, generate_persona
 from mynakit.errors import DataError, UsageError
-from mynakit.paths import mynakit_home
 from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 
 if TYPE_CHECKING:
@@ -58,10 +57,6 @@ PERSONA_FILE = "persona.json"
 PINS_FILE = "pins.json"
 INSERTED_FILE = "inserted"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def default_cards_directory() -> Path:
-    return mynakit_home() / "cards"
 
 
 def default_issuer_directory(base_dir: str | os.PathLike[str]) -> Path:

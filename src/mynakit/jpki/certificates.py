@@ -77,15 +77,6 @@ class CertificateKind(enum.Enum):
         return self in (CertificateKind.AUTH_CA, CertificateKind.SIGN_CA)
 
     @property
-    def ca_kind(self) -> CertificateKind:
-        """The kind of CA that issues certificates of this (end-entity) kind."""
-        if self is CertificateKind.AUTH:
-            return CertificateKind.AUTH_CA
-        if self is CertificateKind.SIGN:
-            return CertificateKind.SIGN_CA
-        raise UsageError(f"{self.value} is already a CA kind")
-
-    @property
     def end_entity_kind(self) -> CertificateKind:
         """The end-entity kind a CA of this kind issues (AUTH_CA -> AUTH)."""
         if self is CertificateKind.AUTH_CA:

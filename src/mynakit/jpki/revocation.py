@@ -67,10 +67,6 @@ class RevocationStatus:
     def is_revoked(self) -> bool:
         return self.state is RevocationState.REVOKED
 
-    @property
-    def is_unknown(self) -> bool:
-        return self.state is RevocationState.UNKNOWN
-
 
 #: What :func:`mynakit.jpki.validation.validate_path` calls to learn a certificate's status:
 #: ``checker(certificate, issuer_certificate) -> RevocationStatus``.
