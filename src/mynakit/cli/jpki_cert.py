@@ -23,8 +23,7 @@ from mynakit.card.jpki import (
 )
 from mynakit.cli.context import get_context
 from mynakit.cli.output import emit, note
-from mynakit.cli.pin import verify_from_user
-from mynakit.cli.secrets import force_option, pin_stdin_option
+from mynakit.cli.secrets import force_option, pin_stdin_option, verify_from_user
 from mynakit.errors import UsageError, VerificationError
 from mynakit.jpki.certificates import JpkiCertificate, parse_certificate
 

@@ -55,7 +55,7 @@ def open_card_signer(
     """Open the JPKI AP, verify the key's PIN (guarded: counter first, never the last try
     without ``force``), read the signer's certificate and, when the card has it, the CA's."""
     from mynakit.card.jpki import PIN_OF_KEY, JpkiAp
-    from mynakit.cli.pin import verify_from_user
+    from mynakit.cli.secrets import verify_from_user
     from mynakit.errors import CardError
 
     session = JpkiAp.open(get_context(ctx).protocol())

@@ -44,16 +44,6 @@ CHANGE_TARGETS = {
 }
 
 
-def verify_from_user(
-    session: ApplicationSession, key_name: str, *, from_stdin: bool, force: bool
-) -> None:
-    """Ask for the secret of ``key_name`` (env, stdin or hidden prompt) and verify it through
-    the guarded ``ApplicationSession.verify``. The secret is not kept."""
-    key = session.application.key(key_name)
-    secret = read_secret(key_name, key.label or key.name, from_stdin=from_stdin)
-    session.verify(key_name, secret, force=force)
-
-
 def all_pin_statuses(protocol: ApduProtocol) -> tuple[dict[str, object], list[PinStatus]]:
     """The token and every key's counter on every AP the card has; spends no try."""
     jpki_session = JpkiAp.open(protocol)

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from mynakit.errors import UsageError
+
+if TYPE_CHECKING:
+    from mynakit.card.base import ApplicationSession
 
 # One environment variable per secret, so a script can hold several without confusion.
 ENVIRONMENT_VARIABLES = {
@@ -51,3 +55,13 @@ def read_secret(key_name: str, label: str, *, from_stdin: bool = False) -> str:
     value = click.prompt(label, hide_input=True, err=True)
     assert isinstance(value, str)
     return value
+
+
+def verify_from_user(
+    session: ApplicationSession, key_name: str, *, from_stdin: bool, force: bool
+) -> None:
+    """Ask for the secret of ``key_name`` (env, stdin or hidden prompt) and verify it through
+    the guarded ``ApplicationSession.verify``. The secret is not kept."""
+    key = session.application.key(key_name)
+    secret = read_secret(key_name, key.label or key.name, from_stdin=from_stdin)
+    session.verify(key_name, secret, force=force)

@@ -16,8 +16,7 @@ from mynakit.card.results import CardCaKeys
 from mynakit.card.text import TextAp
 from mynakit.cli.context import VIRTUAL_PREFIX, CliContext, get_context
 from mynakit.cli.output import emit
-from mynakit.cli.pin import verify_from_user
-from mynakit.cli.secrets import force_option, pin_stdin_option
+from mynakit.cli.secrets import force_option, pin_stdin_option, verify_from_user
 from mynakit.errors import VerificationError
 from mynakit.personal import BasicInfo, EraDate
 

@@ -17,8 +17,7 @@ from mynakit.card.text import TextAp
 from mynakit.card.visual import CardFace, VisualAp, image_format
 from mynakit.cli.context import get_context
 from mynakit.cli.output import emit
-from mynakit.cli.pin import verify_from_user
-from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret
+from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret, verify_from_user
 from mynakit.cli.text import sandbox_card_ca_keys, sandbox_card_ca_option
 from mynakit.errors import UsageError
 from mynakit.personal import EraDate
