@@ -346,3 +346,9 @@ def test_create_honours_root_dates(tmp_path: Path) -> None:
     assert old.auth_root.not_valid_after_utc == start + dt.timedelta(days=3650)
     assert old.ocsp_port == 8080
     assert old.base_url == "http://127.0.0.1:8080"
+
+
+def test_responder_port_is_outside_the_ephemeral_range(issuer: SandboxIssuer) -> None:
+    # Client sockets take ephemeral ports (Linux: 32768-60999) at any time; the recorded
+    # responder port must not be one of them, or a later run could find it taken.
+    assert 20000 <= issuer.ocsp_port < 32768

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mynakit.errors import DataError, UsageError
+from mynakit.errors import DataError, TransportError, UsageError
 from mynakit.jpki.certificates import (
     ADDRESS_OID,
     ADDRESS_SUBSTITUTE_OID,
@@ -867,11 +867,25 @@ def _end_entity_kind(kind: CertificateKind) -> CertificateKind:
     return kind.end_entity_kind if kind.is_ca else kind
 
 
+# The responder's port is recorded in every certificate, so it must stay free for as long as the
+# issuer lives. Ports the kernel hands out for outgoing connections (Linux's ephemeral range,
+# 32768-60999) can be taken at any moment by any client socket, so the sandbox picks below it.
+_SANDBOX_PORTS = range(20000, 32768)
+
+
 def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK_HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+    chooser = secrets.SystemRandom()
+    for _ in range(100):
+        port = chooser.choice(_SANDBOX_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((LOOPBACK_HOST, port))
+            except OSError:
+                continue
+            return port
+    raise TransportError(
+        f"no free loopback port between {_SANDBOX_PORTS.start} and {_SANDBOX_PORTS.stop - 1}"
+    )
 
 
 def _checked_port(port: int) -> int:
