@@ -17,10 +17,12 @@ from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card_state
 from mynakit.errors import UsageError
+from mynakit.jpki.certificates import CertificateKind
 from mynakit.jpki.cms import CmsVerificationError
 from mynakit.jpki.pdf import PdfVerificationError
 from mynakit.jpki.validation import CertificateValidationError, ValidationFailure
 from support.cli import invoke, ok_json
+from support.openssl import openssl_cms_verify
 from support.pdf import minimal_pdf
 
 pytestmark = pytest.mark.emulator
@@ -181,6 +183,20 @@ def test_cms_sign_and_verify(
     detached = "--detached" in options
     assert signed["detached"] is detached and signed["signer"]["kind"] == key
     assert "basic_info" not in json.dumps(signed)
+
+    # The acceptance check: OpenSSL, knowing nothing of mynakit, verifies the CLI's output
+    # against the sandbox root (issue: "verifies with openssl cms -verify").
+    root = SandboxIssuer.open(home / "issuer").root_for(CertificateKind(key))
+    by_openssl = openssl_cms_verify(
+        signature,
+        root.public_bytes(Encoding.PEM),
+        tmp_path,
+        content if detached else None,
+        pem="pem" in options,
+        any_purpose=key == "auth",
+    )
+    assert by_openssl.returncode == 0, by_openssl.stderr
+    assert b"Verification successful" in by_openssl.stderr
 
     verify_args = ["jpki", "cms", "verify", str(signature), "--sandbox"]
     if detached:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +20,12 @@ from mynakit.jpki.cms import CmsVerificationError, sign_cms, to_pem, verify_cms
 from mynakit.jpki.pdf import JpkiPdfSigner, sign_pdf, verify_pdf
 from mynakit.jpki.trust import TrustStore
 from mynakit.transport.in_process import InProcessConnection
+from support.openssl import openssl_cms_verify
 from support.pdf import minimal_pdf
 
 pytestmark = pytest.mark.emulator
 
 CONTENT = "電子申請 — mynakit signature test\n".encode()
-OPENSSL = shutil.which("openssl")
 
 
 @dataclass
@@ -60,46 +58,6 @@ def trust(sandbox_issuer: SandboxIssuer) -> TrustStore:
     return TrustStore.jlis().with_sandbox(sandbox_issuer)
 
 
-def _openssl_verify(
-    signature: Path,
-    root: bytes,
-    tmp_path: Path,
-    content: Path | None = None,
-    *,
-    pem: bool = False,
-    any_purpose: bool = False,
-) -> subprocess.CompletedProcess[bytes]:
-    """``openssl cms -verify`` with the sandbox root as the only CA.
-
-    Flags: ``-binary`` keeps the content byte-exact (no MIME canonicalisation of line ends);
-    ``-content`` supplies the data of a detached signature. A signature certificate passes
-    OpenSSL's default S/MIME purpose check as it is; an authentication certificate needs
-    ``-purpose any``, because it carries the clientAuth EKU (reference §9.1) and OpenSSL's
-    S/MIME purpose then demands emailProtection.
-    """
-    root_file = tmp_path / "root.pem"
-    root_file.write_bytes(root)
-    command = [
-        str(OPENSSL),
-        "cms",
-        "-verify",
-        "-CAfile",
-        str(root_file),
-        *(["-purpose", "any"] if any_purpose else []),
-        "-binary",
-        "-inform",
-        "PEM" if pem else "DER",
-        "-in",
-        str(signature),
-        "-out",
-        str(tmp_path / "verified.out"),
-    ]
-    if content is not None:
-        command += ["-content", str(content)]
-    return subprocess.run(command, capture_output=True, check=False, timeout=30)
-
-
-@pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
 @pytest.mark.parametrize("detached", [False, True])
 @pytest.mark.parametrize("kind", ["sign", "auth"])
 def test_openssl_verifies_card_cms(
@@ -126,7 +84,7 @@ def test_openssl_verifies_card_cms(
     root = sandbox_issuer.root_for(CertificateKind(kind)).public_bytes(Encoding.PEM)
 
     any_purpose = kind == "auth"
-    result = _openssl_verify(
+    result = openssl_cms_verify(
         signature_file,
         root,
         tmp_path,
@@ -145,7 +103,7 @@ def test_openssl_verifies_card_cms(
     tampered = CONTENT.replace(b"test", b"TEST")
     if detached:
         content_file.write_bytes(tampered)
-        refused = _openssl_verify(
+        refused = openssl_cms_verify(
             signature_file, root, tmp_path, content_file, any_purpose=any_purpose
         )
         with pytest.raises(CmsVerificationError):
@@ -153,19 +111,18 @@ def test_openssl_verifies_card_cms(
     else:
         forged = signature.replace(CONTENT, tampered)
         signature_file.write_bytes(forged)
-        refused = _openssl_verify(signature_file, root, tmp_path, any_purpose=any_purpose)
+        refused = openssl_cms_verify(signature_file, root, tmp_path, any_purpose=any_purpose)
         with pytest.raises(CmsVerificationError):
             verify_cms(forged, trust_store=trust)
     assert refused.returncode != 0
 
 
-@pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
 def test_openssl_reads_pem_output(
     sign_key: CardSigner, sandbox_issuer: SandboxIssuer, tmp_path: Path
 ) -> None:
     signature_file = tmp_path / "signature.pem"
     signature_file.write_bytes(to_pem(sign_cms(CONTENT, sign_key.key, sign_key.certificate)))
-    result = _openssl_verify(
+    result = openssl_cms_verify(
         signature_file,
         sandbox_issuer.sign_root.public_bytes(Encoding.PEM),
         tmp_path,
