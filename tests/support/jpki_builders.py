@@ -97,6 +97,7 @@ def build_end_entity(
     client_auth: bool = False,
     ocsp_url: str | None = None,
     crl_directory_name: x509.Name | None = None,
+    extra_extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
 ) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
@@ -160,6 +161,8 @@ def build_end_entity(
             ),
             critical=False,
         )
+    for extension, critical in extra_extensions:
+        builder = builder.add_extension(extension, critical=critical)
     return builder.sign(issuer_key, hashes.SHA256())
 
 

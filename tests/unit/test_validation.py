@@ -422,3 +422,42 @@ def test_usage_errors(keys: dict[str, rsa.RSAPrivateKey], store: TrustStore) -> 
         validate_path(certificate, store, at=dt.datetime(2024, 6, 1), purpose=AUTH)
     with pytest.raises(UsageError, match="AUTH or SIGN"):
         validate_path(certificate, store, at=DURING, purpose=CertificateKind.AUTH_CA)
+
+
+def test_unknown_critical_extension_is_rejected(
+    keys: dict[str, rsa.RSAPrivateKey], store: TrustStore
+) -> None:
+    # RFC 5280 §4.2: a critical extension the validator does not process fails the path.
+    unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.5"), b"\x05\x00")
+    certificate = build_end_entity(
+        keys["auth2"],
+        TEST_AUTH_CA_NAME,
+        keys["holder"],
+        common_name=COMMON_NAME,
+        policies=[SANDBOX_AUTH_POLICY_OID],
+        usage=key_usage(digital_signature=True),
+        not_before=CERT_START,
+        not_after=CERT_END,
+        extra_extensions=[(unknown, True)],
+    )
+    message = expect_failure(
+        ValidationFailure.UNSUPPORTED_CRITICAL_EXTENSION,
+        certificate,
+        store,
+        at=DURING,
+        purpose=AUTH,
+    )
+    assert "1.2.3.4.5" in message
+    # The same extension, not critical, is ignored as RFC 5280 allows.
+    relaxed = build_end_entity(
+        keys["auth2"],
+        TEST_AUTH_CA_NAME,
+        keys["holder"],
+        common_name=COMMON_NAME,
+        policies=[SANDBOX_AUTH_POLICY_OID],
+        usage=key_usage(digital_signature=True),
+        not_before=CERT_START,
+        not_after=CERT_END,
+        extra_extensions=[(unknown, False)],
+    )
+    assert validate_path(relaxed, store, at=DURING, purpose=AUTH).certificate.serial_number

@@ -43,6 +43,21 @@ class ValidationFailure(enum.Enum):
     BAD_KEY_USAGE = "bad_key_usage"
     REVOKED = "revoked"
     REVOCATION_UNKNOWN = "revocation_unknown"
+    UNSUPPORTED_CRITICAL_EXTENSION = "unsupported_critical_extension"
+
+
+# Critical extensions this validator understands and checks (the JPKI profile marks KeyUsage,
+# CertificatePolicies and BasicConstraints critical, reference §9.1-§9.3). RFC 5280 §4.2: a
+# certificate with any other critical extension must be rejected.
+_UNDERSTOOD_CRITICAL = frozenset(
+    {
+        x509.oid.ExtensionOID.KEY_USAGE,
+        x509.oid.ExtensionOID.CERTIFICATE_POLICIES,
+        x509.oid.ExtensionOID.BASIC_CONSTRAINTS,
+        x509.oid.ExtensionOID.EXTENDED_KEY_USAGE,
+        x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+    }
+)
 
 
 class CertificateValidationError(VerificationError):
@@ -104,6 +119,7 @@ def validate_path(
     anchor = _find_issuer(subject, trust_store, purpose, require_production, label)
     _check_anchor(anchor, when)
     _check_validity(subject, when, label)
+    _check_critical_extensions(subject, label)
     _check_key_usage(subject, purpose, label)
     _check_policy(subject, anchor, purpose, label)
 
@@ -228,6 +244,16 @@ def _check_validity(certificate: JpkiCertificate, when: dt.datetime, label: str)
             f"{label} expired at {certificate.not_after.isoformat()} "
             f"(checked at {when.isoformat()})",
         )
+
+
+def _check_critical_extensions(subject: JpkiCertificate, label: str) -> None:
+    for extension in subject.certificate.extensions:
+        if extension.critical and extension.oid not in _UNDERSTOOD_CRITICAL:
+            raise CertificateValidationError(
+                ValidationFailure.UNSUPPORTED_CRITICAL_EXTENSION,
+                f"{label} has a critical extension this validator does not understand "
+                f"({extension.oid.dotted_string}); RFC 5280 requires rejecting it",
+            )
 
 
 def _check_key_usage(subject: JpkiCertificate, purpose: CertificateKind, label: str) -> None:
