@@ -73,17 +73,24 @@ def token_kind(label: str) -> CardKind:
     return _LABELS.get(label.strip(" \x00"), CardKind.UNKNOWN)
 
 
+def parse_token_label(data: bytes) -> tuple[CardKind, str]:
+    """Kind and trimmed label from the token file EF 0006: its first 32 bytes (§6.10)."""
+    if len(data) < 32:
+        raise DataError(f"the JPKI token file holds {len(data)} bytes, not 32 or more")
+    try:
+        label = data[:32].decode("ascii").strip(" \x00")
+    except UnicodeDecodeError as error:
+        raise DataError("the JPKI token label is not ASCII") from error
+    return token_kind(label), label
+
+
 def identify(protocol: ApduProtocol, atr: bytes) -> CardIdentity:
-    """Identify the card in two or three APDUs: SELECT JPKI AP, READ token (by SFI)."""
+    """Identify the card in two APDUs: SELECT JPKI AP, READ token (by SFI)."""
     profile = load_profile()
     atr_known = atr in profile.known_atrs or atr == profile.atr
     try:
-        session = _TokenReader(protocol, profile)
-        token = session.read_file("token")
+        token = _TokenReader(protocol, profile).read_file("token")
     except (FileNotFoundOnCardError, ApduError):
         return CardIdentity(CardKind.UNKNOWN, None, atr, atr_known)
-    try:
-        label = token[:32].decode("ascii")
-    except UnicodeDecodeError as error:
-        raise DataError("the JPKI token label is not ASCII") from error
-    return CardIdentity(token_kind(label), label.strip(" \x00"), atr, atr_known)
+    kind, label = parse_token_label(token)
+    return CardIdentity(kind, label, atr, atr_known)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padd
 from cryptography.hazmat.primitives.asymmetric import rsa, utils
 
 from mynakit.card.base import KEY_OF_CURRENT_EF, ApplicationSession
-from mynakit.card.detect import CardKind, token_kind
+from mynakit.card.detect import CardKind, parse_token_label
 from mynakit.card.errors import PinRequiredError
 from mynakit.card.results import PinStatus
 from mynakit.errors import DataError, UsageError
@@ -122,14 +122,7 @@ class JpkiAp(ApplicationSession):
     def token(self) -> Token:
         """Read the token label (EF 0006) once: card, smartphone token or Juki card (§6.10)."""
         if self._token is None:
-            data = self.read_file("token")
-            if len(data) < 32:
-                raise DataError(f"the JPKI token file holds {len(data)} bytes, not 32 or more")
-            try:
-                label = data[:32].decode("ascii").strip(" \x00")
-            except UnicodeDecodeError as error:
-                raise DataError("the JPKI token label is not ASCII") from error
-            self._token = Token(token_kind(label), label)
+            self._token = Token(*parse_token_label(self.read_file("token")))
         return self._token
 
     # -- certificates --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class CliContext:
         self.reader = reader
         self.trace = trace
         self._connection: TracingConnection | None = None
+        self._protocol: ApduProtocol | None = None
 
     @property
     def home(self) -> Path:
@@ -40,10 +41,14 @@ class CliContext:
         return self._connection
 
     def protocol(self) -> ApduProtocol:
-        from mynakit.iso7816.protocol import ApduProtocol
+        """The connection's one protocol object, so what it learns about extended length is
+        learnt once per command, not once per call."""
+        if self._protocol is None:
+            from mynakit.iso7816.protocol import ApduProtocol
 
-        connection = self.connection()
-        return ApduProtocol(connection, extended_length=connection.extended_length)
+            connection = self.connection()
+            self._protocol = ApduProtocol(connection, extended_length=connection.extended_length)
+        return self._protocol
 
     def _open_raw(self) -> Connection:
         if self.reader and self.reader.startswith(VIRTUAL_PREFIX):
@@ -61,6 +66,7 @@ class CliContext:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+            self._protocol = None
 
 
 def get_context(ctx: click.Context) -> CliContext:
