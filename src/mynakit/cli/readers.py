@@ -65,7 +65,7 @@ def check(ctx: click.Context) -> None:
     if with_card or (cli_context.reader or "").startswith("virtual:"):
         try:
             identity = identify(cli_context.protocol(), cli_context.connection().atr)
-            report["card"] = identity.as_dict()
+            report["card"] = identity.to_dict()
         except MynakitError as error:
             report["card_error"] = str(error)
     emit(ctx, report)

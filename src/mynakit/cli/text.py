@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mynakit.card.results import CardCaKeys
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.card.text import TextAp
 from mynakit.cli.context import VIRTUAL_PREFIX, CliContext, get_context
 from mynakit.cli.output import emit
@@ -129,7 +129,7 @@ def info(ctx: click.Context) -> None:
     emit(
         ctx,
         {
-            **basic.as_dict(),
+            **basic.to_dict(),
             "certificate_issuer_key_id": certificate.issuer_key_id.hex().upper(),
             "certificate_subject_key_id": certificate.subject_key_id.hex().upper(),
         },
@@ -157,7 +157,7 @@ def verify(
         f"basic-4 digest: {_checked(check.basic_info_digest_matches)}",
         f"chain: {check.note}",
     ]
-    emit(ctx, check.as_dict(), "\n".join(lines))
+    emit(ctx, check.to_dict(), "\n".join(lines))
     if not check.ok:
         raise VerificationError("the text AP's integrity record does not verify")
 

@@ -1,4 +1,4 @@
-"""BER-TLV as the card really writes it (protocol reference §6), and JICSAP simple TLV.
+"""BER-TLV as the card really writes it (docs/card.md §6), and JICSAP simple TLV.
 
 Lenient on purpose: the card uses non-minimal tags such as ``FF 10`` (private, constructed, tag
 16 in long form, §6.1 and §11.7), which strict DER decoders reject, and files carry ``FF`` or
