@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from mynakit.card.jpki import digest_info
 from mynakit.errors import DataError, UsageError, VerificationError
 from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate
+from mynakit.jpki.inputs import InputKind, check_input_size, pem_or_der
 from mynakit.jpki.revocation import RevocationChecker
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import ValidatedPath, validate_path
@@ -184,16 +185,13 @@ def to_pem(der: bytes) -> bytes:
 
 
 def load_cms(data: bytes) -> asn1_cms.ContentInfo:
-    """Parse a CMS ContentInfo from DER or PEM ("CMS" or "PKCS7")."""
-    if asn1_pem.detect(data):
-        try:
-            label, _, der = asn1_pem.unarmor(data)
-        except ValueError as error:
-            raise DataError(f"not a readable PEM signature: {error}") from error
-        if label not in ("CMS", "PKCS7"):
-            raise DataError(f"PEM block is {label!r}, not CMS or PKCS7")
-    else:
-        der = data
+    """Parse a CMS ContentInfo from DER or PEM ("CMS" or "PKCS7"), size-capped and with the
+    linear PEM decoder of :mod:`mynakit.jpki.inputs`."""
+    check_input_size(data, InputKind.CMS, "the CMS signature")
+    objects = pem_or_der(data, ("CMS", "PKCS7"), "the CMS signature")
+    if len(objects) != 1:
+        raise DataError(f"the CMS input holds {len(objects)} PEM blocks, expected one")
+    der = objects[0]
     try:
         content_info = asn1_cms.ContentInfo.load(der)
         content_type = content_info["content_type"].native

@@ -39,6 +39,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from mynakit.errors import DataError, UsageError, VerificationError
 from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate
 from mynakit.jpki.cms import Signer, asn1_certificate, sign_raw
+from mynakit.jpki.inputs import InputKind, check_input_size, read_bounded
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, validate_path
 
@@ -327,11 +328,8 @@ def _free_field_name(writer: IncrementalPdfFileWriter) -> str:
 
 def _read_source(source: str | os.PathLike[str] | bytes) -> bytes:
     if isinstance(source, bytes):
-        return source
-    try:
-        return Path(source).read_bytes()
-    except OSError as error:
-        raise UsageError(f"cannot read {source}: {error.strerror or error}") from error
+        return check_input_size(source, InputKind.PDF, "the PDF")
+    return read_bounded(source, InputKind.PDF)
 
 
 def _cryptography_certificate(certificate: asn1_x509.Certificate) -> x509.Certificate:
