@@ -31,7 +31,8 @@ def pdf() -> None:
     type=click.Choice(["sign", "auth"]),
     default="sign",
     show_default=True,
-    help="Which key: sign (signature password) or auth (4-digit PIN).",
+    help="Which key: sign (signature password). auth is refused: the user-authentication "
+    "certificate is not for document signatures.",
 )
 @click.option(
     "-d",
@@ -63,9 +64,10 @@ def pdf_sign(
     """Sign the PDF INPUT with the card and write the signed PDF to OUTPUT."""
     from mynakit.card.jpki import KeyKind
     from mynakit.jpki.certificates import parse_certificate
-    from mynakit.jpki.pdf import JpkiPdfSigner, sign_pdf
+    from mynakit.jpki.pdf import JpkiPdfSigner, require_document_signing_key, sign_pdf
 
     key_kind: KeyKind = "auth" if key == "auth" else "sign"
+    require_document_signing_key(key_kind)  # before any PIN: says why auth cannot sign PDFs
     source = read_input(input_file)  # before the card: a missing file costs no PIN entry
     cli_context = get_context(ctx)
     session, certificate, ca_certificates = open_card_signer(
@@ -127,6 +129,8 @@ def pdf_verify(ctx: click.Context, input_file: str, sandbox: bool, production: b
             f"valid: {_yes(signature.valid)}, trusted: {_yes(signature.trusted)}, "
             f"coverage: {signature.coverage})"
         )
+        if signature.malformed:
+            lines.append(f"    {signature.malformed}")
         if signature.jpki_problem:
             lines.append(f"    {signature.jpki_problem}")
     lines.append("Verification successful" if verification.ok else "Verification FAILED")

@@ -13,6 +13,7 @@ profile check of :func:`mynakit.jpki.validation.validate_path` on each signer ce
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
@@ -31,7 +32,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields as pdf_fields
 from pyhanko.sign import signers as pdf_signers
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import EmbeddedPdfSignature, validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -55,6 +56,29 @@ class PdfVerificationError(VerificationError):
     """A PDF has no signature, or one of its signatures did not verify."""
 
 
+#: Why a PDF is never signed with the user-authentication key, and why such a signature does
+#: not verify. The auth certificate names no person and is for proving who is at the terminal:
+#: policy auth-class30, KeyUsage digitalSignature only (docs/card.md §9.1, §9.2), while a
+#: document signature needs the signature certificate's nonRepudiation (contentCommitment,
+#: RFC 5280 §4.2.1.3) and signature policy; PDF validators such as pyHanko refuse the auth key
+#: for it (CHAIN_CONSTRAINTS_FAILURE). A CMS signature over a challenge with the auth key is a
+#: different use (authentication) and stays possible with mynakit.jpki.cms.
+AUTH_KEY_NOT_FOR_DOCUMENTS = (
+    "the user-authentication key does not sign documents: its certificate is for proving who "
+    "is at the terminal (policy auth-class30, key usage digitalSignature without "
+    "nonRepudiation), so PDF validators reject it for a document signature; sign PDFs with "
+    "the signature key (署名用電子証明書)"
+)
+
+
+def require_document_signing_key(kind: CertificateKind | str) -> None:
+    """Raise ``UsageError`` (with the reason) unless ``kind`` is the signature key or
+    certificate; call it before asking for a PIN, so a refused signature costs nothing."""
+    value = kind.value if isinstance(kind, CertificateKind) else kind
+    if value != CertificateKind.SIGN.value:
+        raise UsageError(AUTH_KEY_NOT_FOR_DOCUMENTS if value == "auth" else f"no PDF key {value!r}")
+
+
 class JpkiPdfSigner(pdf_signers.Signer):
     """A pyHanko signer whose private key is a JPKI key (the card, or any cms.Signer).
 
@@ -70,6 +94,7 @@ class JpkiPdfSigner(pdf_signers.Signer):
         ca_certificates: Sequence[x509.Certificate | JpkiCertificate | bytes] = (),
     ) -> None:
         signer_certificate = asn1_certificate(certificate)
+        require_document_signing_key(parse_certificate(signer_certificate.dump()).kind)
         public_key = _cryptography_certificate(signer_certificate).public_key()
         if not isinstance(public_key, rsa.RSAPublicKey):
             raise UsageError("JPKI keys are RSA (§9.1); this certificate holds another kind")
@@ -171,11 +196,13 @@ class PdfSignatureResult:
     production: bool | None
     trust_problem: str | None = None  # pyHanko's AdES sub-indication when not trusted
     docmdp_ok: bool | None = None  # later changes within the document's DocMDP permissions
+    malformed: str | None = None  # why the signature could not be read or checked at all
 
     @property
     def ok(self) -> bool:
         return (
-            self.intact
+            self.malformed is None
+            and self.intact
             and self.valid
             and self.trusted
             and self.jpki_problem is None
@@ -209,6 +236,7 @@ class PdfSignatureResult:
             "trust_problem": self.trust_problem,
             "docmdp_ok": self.docmdp_ok,
             "jpki_problem": self.jpki_problem,
+            "malformed": self.malformed,
         }
 
 
@@ -241,13 +269,16 @@ def verify_pdf(
     data = _read_source(source)
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
-        embedded = list(reader.embedded_signatures)
-    except (PdfError, ValueError) as error:
+        fields = list(pdf_fields.enumerate_sig_fields(reader, filled_status=True))
+    except (PdfError, ValueError, TypeError, KeyError) as error:
         raise DataError(f"not a readable PDF: {error}") from error
     anchors = [anchor for anchor in trust_store if anchor.production or not require_production]
     roots = [asn1_x509.Certificate.load(anchor.certificate.der) for anchor in anchors]
     results: list[PdfSignatureResult] = []
-    for signature in embedded:
+    for signature in _embedded_signatures(reader, fields):
+        if isinstance(signature, PdfSignatureResult):
+            results.append(signature)  # its /Contents could not be read: NOT OK as it is
+            continue
         # A fresh context per signature: its caches must not carry one signature's findings
         # into another's.
         context = ValidationContext(
@@ -255,6 +286,45 @@ def verify_pdf(
         )
         results.append(_check_signature(signature, context, trust_store, require_production))
     return PdfVerification(signatures=results)
+
+
+# What pyHanko raises for a signature dictionary or /Contents it cannot read (its
+# SignatureValidationError is a ValueError).
+_SIGNATURE_READ_ERRORS = (PdfError, ValueError, TypeError, KeyError)
+
+
+def _embedded_signatures(
+    reader: PdfFileReader, fields: list[tuple[str, Any, Any]]
+) -> list[EmbeddedPdfSignature | PdfSignatureResult]:
+    """Every filled signature field, in signing order: pyHanko's view of it, or a NOT OK
+    result naming the field when its signature cannot even be read (a corrupted /Contents must
+    not make the whole file unreadable, ISO 32000-1 §12.8.1: each signature stands alone)."""
+    readable: list[EmbeddedPdfSignature] = []
+    unreadable: list[PdfSignatureResult] = []
+    for field_name, _, signature_field in fields:
+        try:
+            readable.append(EmbeddedPdfSignature(reader, signature_field, field_name))
+        except _SIGNATURE_READ_ERRORS as error:
+            unreadable.append(_unreadable(field_name, f"the signature cannot be read: {error}"))
+    with contextlib.suppress(*_SIGNATURE_READ_ERRORS):  # else keep the field order
+        readable = sorted(readable, key=lambda signature: signature.signed_revision)
+    return [*readable, *unreadable]
+
+
+def _unreadable(field_name: str, problem: str) -> PdfSignatureResult:
+    return PdfSignatureResult(
+        field_name=field_name,
+        intact=False,
+        valid=False,
+        trusted=False,
+        coverage="unclear",
+        modification_level=None,
+        signing_time=None,
+        signer=None,
+        jpki_problem=None,
+        production=None,
+        malformed=problem,
+    )
 
 
 def _check_signature(
@@ -265,8 +335,8 @@ def _check_signature(
 ) -> PdfSignatureResult:
     try:
         status = validate_pdf_signature(signature, signer_validation_context=context)
-    except (PdfError, ValueError) as error:
-        raise DataError(f"signature {signature.field_name} is malformed: {error}") from error
+    except _SIGNATURE_READ_ERRORS as error:
+        return _unreadable(signature.field_name, f"the signature is malformed: {error}")
     signing_time = status.signer_reported_dt
     signer: JpkiCertificate | None = None
     problem: str | None = None
@@ -276,7 +346,9 @@ def _check_signature(
     except DataError as error:
         problem = f"not a JPKI certificate: {error}"
     if signer is not None:
-        if signer.kind not in (CertificateKind.AUTH, CertificateKind.SIGN):
+        if signer.kind is CertificateKind.AUTH:
+            problem = AUTH_KEY_NOT_FOR_DOCUMENTS
+        elif signer.kind is not CertificateKind.SIGN:
             problem = f"a {signer.kind.value} certificate made this signature"
         else:
             try:
