@@ -12,11 +12,9 @@ from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from mynakit.card.jpki import DIGEST_INFO_PREFIXES
 from mynakit.errors import DataError, UsageError
-from mynakit.jpki.certificates import SANDBOX_SIGN_POLICY_OID
 from mynakit.jpki.cms import (
     DIGEST_ALGORITHMS,
     CmsVerificationError,
@@ -30,9 +28,10 @@ from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, ValidationFailure
 from support.jpki_builders import (
     TEST_SIGN_CA_NAME,
-    build_end_entity,
     build_root,
-    key_usage,
+    der,
+    named_key,
+    sign_certificate,
 )
 
 pytestmark = pytest.mark.unit
@@ -67,10 +66,7 @@ class DigestInfoKey:
 
 @pytest.fixture(scope="module")
 def keys() -> dict[str, rsa.RSAPrivateKey]:
-    return {
-        name: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        for name in ("root", "holder", "foreign_root")
-    }
+    return {name: named_key(name) for name in ("root", "holder", "foreign_root")}
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +80,15 @@ def root(keys: dict[str, rsa.RSAPrivateKey]) -> x509.Certificate:
 
 
 def _sign_certificate(issuer_key: rsa.RSAPrivateKey, holder_key: rsa.RSAPrivateKey) -> bytes:
-    return build_end_entity(
-        issuer_key,
-        TEST_SIGN_CA_NAME,
-        holder_key,
-        common_name="AB12CD34EF56GHSANDBOX01",
-        policies=[SANDBOX_SIGN_POLICY_OID],
-        usage=key_usage(digital_signature=True, content_commitment=True),
-        not_before=NOW - dt.timedelta(days=30),
-        not_after=NOW + dt.timedelta(days=1800),
-        serial=0x5150,
-    ).public_bytes(Encoding.DER)
+    return der(
+        sign_certificate(
+            issuer_key,
+            holder_key,
+            not_before=NOW - dt.timedelta(days=30),
+            not_after=NOW + dt.timedelta(days=1800),
+            serial=0x5150,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
