@@ -293,3 +293,32 @@ def test_full_width_new_pin_is_refused_before_anything_is_sent(run: Run, persona
             session.verify("auth_pin", "¹²³⁴")
 
     assert run(change, True) == [SELECT_JPKI]
+
+
+def test_change_pin_has_one_signature_and_refuses_keys_a_session_cannot_change(
+    run: Run, persona: Persona
+) -> None:
+    from mynakit.errors import UsageError
+
+    def refuse(protocol: ApduProtocol) -> None:
+        with pytest.raises(UsageError, match="no changeable PIN"):
+            VisualAp(protocol).change_pin(persona.check_code_a, "123456789018")
+        with pytest.raises(UsageError, match="no changeable PIN 'text_pin'"):
+            JpkiAp(protocol).change_pin(persona.auth_pin, "1234", key="text_pin")
+
+    assert run(refuse, True) == [SELECT_VISUAL, SELECT_JPKI]
+    new = "NEWPASS12" if persona.sign_password != "NEWPASS12" else "OTHERPASS3"
+    sent = run(
+        lambda protocol: JpkiAp(protocol).change_pin(
+            persona.sign_password, new.lower(), key="sign_password"
+        ),
+        True,
+    )
+    # The sign password is registered in upper case (docs/card.md §4): sent as such.
+    assert sent == [
+        SELECT_JPKI,
+        "00A4020C02001B",
+        "0020009B",
+        "0020009B" + ascii_hex(persona.sign_password.upper()),
+        "00240180" + ascii_hex(new),
+    ]
