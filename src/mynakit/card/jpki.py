@@ -30,7 +30,6 @@ CLA_PROPRIETARY = 0x80
 SIGN_DIGEST_INFO_AS_GIVEN = 0x00  # §5.1 P1 = 00: PKCS#1 v1.5 over the data as supplied
 # PKCS#1 v1.5 type-1 padding needs 11 bytes of a 256-byte block (§5.1: "1-245 bytes").
 MAX_DIGEST_INFO_LENGTH = 245
-TAG_SEQUENCE = 0x30  # a DER certificate is a SEQUENCE (RFC 5280 §4.1)
 
 SMARTPHONE_PROFILE = "smartphone-jpki-token"
 
@@ -146,11 +145,12 @@ class JpkiAp(ApplicationSession):
             )
         try:
             data = self.read_file(file_name)
+            # The DER header sizes the certificate (docs/card.md §11 item 6).
+            total = tlv.der_sequence_length(data, "certificate")
         except DataError as error:
             raise DataError(
                 f"EF {file.file_id:04X} holds no readable certificate: {error}"
             ) from error
-        total = _certificate_length(data)
         if total != len(data):
             raise DataError(
                 f"the {kind} certificate on the card is truncated ({len(data)} bytes read)"
@@ -212,18 +212,6 @@ def _checked_key(key: str) -> KeyKind:
     if key not in _PRIVATE_KEYS:
         raise UsageError(f"no JPKI key {key!r}; use auth or sign")
     return key  # type: ignore[return-value]
-
-
-def _certificate_length(data: bytes) -> int:
-    """Total length of the DER certificate opening ``data``, from its header (§11.6: never
-    assume ``30 82 LL LL``). An erased EF (all ``00`` or ``FF``) or another object is a
-    ``DataError``."""
-    if not data or data[0] in (0x00, 0xFF):
-        raise DataError("no certificate here: the EF reads as erased (00 or FF)")
-    header = tlv.read_header(data)
-    if header.tag != TAG_SEQUENCE:
-        raise DataError(f"not a DER certificate: it starts with tag {header.tag:X}, not 30")
-    return header.total_length
 
 
 class CardPrivateKey:

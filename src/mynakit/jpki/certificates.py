@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from mynakit.errors import DataError, UsageError
+from mynakit.iso7816 import tlv
 from mynakit.jpki.inputs import InputKind, check_input_size, pem_or_der
 from mynakit.personal import BasicInfo, EraDate, Sex
 
@@ -100,34 +101,10 @@ SANDBOX_POLICIES: Mapping[CertificateKind, x509.ObjectIdentifier] = {
 
 
 def certificate_length_from_header(first_bytes: bytes) -> int | None:
-    """Total DER length of a certificate from its first bytes, or None if more are needed.
-
-    A certificate is a SEQUENCE (tag 30) with a definite length: short form (1 byte) or long
-    form (81..84 followed by 1..4 length bytes). Reading only this header lets the card layer
-    fetch a certificate in the fewest READ BINARY commands instead of assuming ``30 82 LL LL``
-    (protocol reference §11 item 6).
-    """
-    if len(first_bytes) < 2:
-        return None
-    tag = first_bytes[0]
-    if tag in (0x00, 0xFF):
-        # An erased or never-written EF reads as all 00 or all FF.
-        raise DataError(f"no certificate here: the data starts with {tag:02X}, not 30 (SEQUENCE)")
-    if tag != 0x30:
-        raise DataError(f"not a DER certificate: it starts with tag {tag:02X}, not 30 (SEQUENCE)")
-    first_length_byte = first_bytes[1]
-    if first_length_byte < 0x80:
-        return 2 + first_length_byte
-    if first_length_byte == 0x80:
-        raise DataError("not a DER certificate: it uses the BER indefinite length form")
-    length_byte_count = first_length_byte & 0x7F
-    if length_byte_count > 4:
-        raise DataError(f"certificate length field of {length_byte_count} bytes is implausible")
-    header_length = 2 + length_byte_count
-    if len(first_bytes) < header_length:
-        return None
-    content_length = int.from_bytes(first_bytes[2:header_length], "big")
-    return header_length + content_length
+    """Total DER length of a certificate from its first bytes, or None if more are needed
+    (:func:`mynakit.iso7816.tlv.der_sequence_length`); a header that no certificate has is a
+    ``DataError``."""
+    return tlv.der_sequence_length(first_bytes, "certificate")
 
 
 @dataclass(frozen=True)
