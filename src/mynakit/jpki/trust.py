@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mynakit.errors import DataError, UsageError
 from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate
-from mynakit.jpki.inputs import InputKind, check_input_size, decode_pem
+from mynakit.jpki.inputs import InputKind, check_input_size, decode_pem, read_bounded
 
 #: File in a sandbox issuer directory holding its root certificates as a PEM bundle. The
 #: sandbox issuer (mynakit.emulator.issuer) writes it; the relying side only reads it, so the
@@ -120,10 +120,7 @@ class TrustStore:
         certificates: list[JpkiCertificate]
         if isinstance(source, str | os.PathLike):
             path = Path(source) / SANDBOX_ROOTS_FILE
-            try:
-                pem = path.read_bytes()
-            except OSError as error:
-                raise UsageError(f"cannot read sandbox roots from {path}: {error}") from error
+            pem = read_bounded(path, InputKind.CERTIFICATE, f"the sandbox roots file {path}")
             certificates = list(_load_pem_bundle(pem, str(path)))
         elif isinstance(source, HasRoots):
             certificates = [_as_jpki(root) for root in source.roots]
