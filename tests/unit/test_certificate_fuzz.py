@@ -72,3 +72,22 @@ def test_named_mutations_are_data_errors(mutation: str) -> None:
         tbs[1].value = b"\xff\x01"
     with pytest.raises(DataError):
         parse_certificate(tree.encode())
+
+
+def test_the_large_run_tool_reports_counts_by_type(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "fuzz_certificates.py"
+    specification = importlib.util.spec_from_file_location("fuzz_certificates", path)
+    assert specification is not None and specification.loader is not None
+    tool = importlib.util.module_from_spec(specification)
+    specification.loader.exec_module(tool)
+    monkeypatch.setattr("sys.argv", ["fuzz_certificates.py", "--count", "200", "--json"])
+    assert tool.main() == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["inputs"] == 200 and report["escaped"] == 0
+    assert sum(report["outcomes"].values()) == 200
