@@ -322,3 +322,20 @@ def test_change_pin_has_one_signature_and_refuses_keys_a_session_cannot_change(
         "0020009B" + ascii_hex(persona.sign_password.upper()),
         "00240180" + ascii_hex(new),
     ]
+
+
+@pytest.mark.parametrize("session_class", [TextAp, VisualAp])
+@pytest.mark.parametrize("date_part", ["551317", "550200", "000217", "550232"])
+def test_check_code_b_without_a_birth_date_sends_no_verify(
+    run: Run, persona: Persona, session_class: type[TextAp] | type[VisualAp], date_part: str
+) -> None:
+    from mynakit.errors import UsageError
+
+    code = date_part + persona.check_code_b[6:]
+
+    def unlock(protocol: ApduProtocol) -> None:
+        with pytest.raises(UsageError, match="era YYMMDD") as raised:
+            session_class(protocol).unlock(code)
+        assert date_part not in str(raised.value)
+
+    assert run(unlock, True) == [SELECT_TEXT if session_class is TextAp else SELECT_VISUAL]

@@ -41,6 +41,9 @@ INS_CHANGE_REFERENCE_DATA = 0x24
 CHANGE_REPLACE_WITH_NEW = 0x01  # 00 24 01 80: only the new value in the data field (§7.12)
 #: Check code A is the My Number itself (§4): its check digit is known before any VERIFY.
 CHECK_CODE_A = "check_code_a"
+#: Secrets that open with the holder's birth date as era ``YYMMDD`` (§4): check code B
+#: (then the expiry year and the security code) and the visual AP's birth-date code.
+STARTS_WITH_ERA_DATE = frozenset({"check_code_b", "birth_date_code"})
 
 # The first read asks for this much: enough for a whole small file, and for a certificate's
 # DER header, from which the rest is sized (§11.6: never assume a 4-byte header).
@@ -293,14 +296,30 @@ class ApplicationSession:
 def checked_secret(key: KeyProfile, secret: str) -> str:
     """``secret`` as the card registers it, or a one-line ``UsageError`` when it can never be
     right: wrong length, not ASCII digits (full-width and superscript digits included), not
-    upper-case ASCII letters and digits, or check code A with a wrong My Number check digit
-    (docs/card.md Appendix A). Nothing is sent to the card."""
+    upper-case ASCII letters and digits, check code A with a wrong My Number check digit
+    (docs/card.md Appendix A), or check code B / the birth-date code not opening with an era
+    ``YYMMDD`` date (§4). Nothing is sent to the card."""
     if key.charset == "upper_alphanumeric":
         secret = secret.upper()  # registered in upper case (§4)
     key.check_format(secret)
+    what = key.label or key.name
     if key.name == CHECK_CODE_A and not is_valid_my_number(secret):
-        raise UsageError(f"the {key.label or key.name} has a wrong check digit")
+        raise UsageError(f"the {what} has a wrong check digit")
+    if key.name in STARTS_WITH_ERA_DATE and not _is_era_date(secret[:6]):
+        # The message never quotes the digits: they are the holder's birth date.
+        raise UsageError(
+            f"the {what} does not start with a birth date as era YYMMDD "
+            "(year 01-99, month 01-12, day 01-31)"
+        )
     return secret
+
+
+def _is_era_date(yymmdd: str) -> bool:
+    """Era year, month and day in range (§4); the era itself is not part of the code."""
+    if len(yymmdd) != 6:
+        return False
+    year, month, day = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:])
+    return 1 <= year <= 99 and 1 <= month <= 12 and 1 <= day <= 31
 
 
 def _pin_error(error: ApduError, key: KeyProfile) -> Exception:
