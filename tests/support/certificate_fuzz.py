@@ -299,6 +299,27 @@ def mutate(rng: random.Random, original: bytes) -> bytes:
     return data
 
 
+GENERIC_TREE_MUTATIONS: tuple[TreeMutation, ...] = (_corrupt_string, _swap_or_retag)
+
+
+def mutate_der(rng: random.Random, original: bytes) -> bytes:
+    """One mutant of any DER structure (a CMS signature, a CRL): the raw byte edits, or the
+    structural edits that assume no particular structure."""
+    if rng.random() < 0.5:
+        tree = parse_tree(original)
+        try:
+            rng.choice(GENERIC_TREE_MUTATIONS)(rng, tree)
+        except ValueError:
+            return _flip_bit(rng, original)
+        return tree.encode()
+    data = original
+    for _ in range(rng.randint(1, 3)):
+        if not data:
+            break
+        data = rng.choice(RAW_MUTATIONS)(rng, data)
+    return data
+
+
 # -- the harness ------------------------------------------------------------------------------
 
 

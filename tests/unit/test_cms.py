@@ -233,3 +233,65 @@ def test_bad_inputs(
         sign_raw(object(), CONTENT, "sha256")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="aware"):
         sign_cms(CONTENT, keys["holder"], certificate, signing_time=dt.datetime(2025, 1, 1))
+
+
+def test_mutated_signatures_raise_only_documented_errors(
+    keys: dict[str, rsa.RSAPrivateKey], certificate: bytes, trust_store: TrustStore
+) -> None:
+    # asn1crypto decodes names, keys and attribute values lazily; what fails there must come
+    # out as a DataError, like any malformed input (issue 7: no traceback for bad input).
+    import random
+
+    from mynakit.errors import MynakitError
+    from support.certificate_fuzz import mutate_der
+
+    originals = [
+        sign_cms(CONTENT, keys["holder"], certificate, detached=detached)
+        for detached in (False, True)
+    ]
+    rng = random.Random(11)
+    outcomes: dict[str, int] = {}
+    for _ in range(150):  # asn1crypto's full decode makes each one cost milliseconds
+        mutant = mutate_der(rng, rng.choice(originals))
+        try:
+            verify_cms(mutant, CONTENT, trust_store=trust_store)
+            outcome = "accepted"
+        except MynakitError as error:
+            outcome = type(error).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert set(outcomes) <= {
+        "accepted",
+        "DataError",
+        "TlvError",
+        "CmsVerificationError",
+        "CertificateValidationError",
+        "UsageError",
+    }, outcomes
+    assert outcomes["DataError"] > 0 and outcomes["CmsVerificationError"] > 0
+
+
+def test_a_signer_name_asn1crypto_cannot_compare_is_a_data_error(
+    keys: dict[str, rsa.RSAPrivateKey], certificate: bytes, trust_store: TrustStore
+) -> None:
+    # The issuer name appears in the certificate, in the SignerIdentifier and in the signed
+    # ESS attribute; an unassigned code point in the SignerIdentifier's copy (U+0378, UTF-8
+    # CD B8) made asn1crypto's name comparison raise ValueError.
+    signature = sign_cms(CONTENT, keys["holder"], certificate)
+    unit = b"unit tests"
+    first = signature.index(unit)
+    position = signature.index(unit, first + 1)
+    mutated = signature[:position] + b"unit tes\xcd\xb8" + signature[position + len(unit) :]
+    with pytest.raises(DataError, match="malformed CMS signature"):
+        verify_cms(mutated, CONTENT, trust_store=trust_store)
+
+
+def test_an_unknown_key_algorithm_in_the_carried_certificate_is_a_data_error(
+    keys: dict[str, rsa.RSAPrivateKey], certificate: bytes, trust_store: TrustStore
+) -> None:
+    # rsaEncryption 1.2.840.113549.1.1.1 with its last arc changed: asn1crypto raised KeyError.
+    signature = sign_cms(CONTENT, keys["holder"], certificate)
+    rsa_encryption = bytes.fromhex("06092a864886f70d010101")
+    assert rsa_encryption in signature
+    mutated = signature.replace(rsa_encryption, rsa_encryption[:-1] + b"\x7f", 1)
+    with pytest.raises(DataError):
+        verify_cms(mutated, CONTENT, trust_store=trust_store)

@@ -184,6 +184,12 @@ def to_pem(der: bytes) -> bytes:
     return armored
 
 
+# What asn1crypto raises when a lazily decoded part turns out malformed: unknown OIDs in a
+# choice (KeyError), bad string contents (ValueError), wrong types (TypeError). The library's
+# own errors are none of these.
+_LAZY_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError)
+
+
 def load_cms(data: bytes) -> asn1_cms.ContentInfo:
     """Parse a CMS ContentInfo from DER or PEM ("CMS" or "PKCS7"), size-capped and with the
     linear PEM decoder of :mod:`mynakit.jpki.inputs`."""
@@ -197,7 +203,7 @@ def load_cms(data: bytes) -> asn1_cms.ContentInfo:
         content_type = content_info["content_type"].native
         # asn1crypto parses lazily; parse everything now so malformed input fails here.
         content_info["content"].native  # noqa: B018
-    except (ValueError, TypeError) as error:
+    except _LAZY_PARSE_ERRORS as error:
         raise DataError(f"not a CMS structure: {error}") from error
     if content_type != "signed_data":
         raise DataError(f"CMS content is {content_type}, not signed data")
@@ -266,6 +272,30 @@ def verify_cms(
     ``CertificateValidationError``.
     """
     signed_data = load_cms(signature)["content"]
+    try:
+        return _verify_signed_data(
+            signed_data,
+            content,
+            trust_store=trust_store,
+            at=at,
+            revocation=revocation,
+            require_production=require_production,
+        )
+    except _LAZY_PARSE_ERRORS as error:
+        # asn1crypto decodes nested parts (names, keys, attribute values) on first access;
+        # what fails there is malformed input, reported like any other (RFC 5652 §5).
+        raise DataError(f"malformed CMS signature: {error}") from error
+
+
+def _verify_signed_data(
+    signed_data: asn1_cms.SignedData,
+    content: bytes | None,
+    *,
+    trust_store: TrustStore,
+    at: dt.datetime | None,
+    revocation: RevocationChecker | None,
+    require_production: bool,
+) -> CmsVerification:
     signer_infos = signed_data["signer_infos"]
     if len(signer_infos) != 1:
         # Verifying only some signers would let an unverified one ride along (the
