@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from mynakit.card.jpki import CardPrivateKey, JpkiAp, KeyKind
 from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.personas import Persona
-from mynakit.errors import UsageError
+from mynakit.errors import DataError, UsageError
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.certificates import CertificateKind
 from mynakit.jpki.cms import CmsVerificationError, sign_cms, to_pem, verify_cms
@@ -284,3 +284,42 @@ def test_one_corrupted_signature_leaves_the_other_reported(
     assert by_name["Signature2"].malformed is not None
     assert not by_name["Signature2"].ok
     assert by_name["Signature1"].intact and by_name["Signature1"].valid
+
+
+def test_a_damaged_compressed_stream_is_one_data_error(
+    signed_pdf: bytes, trust: TrustStore
+) -> None:
+    # The cross-reference stream is Flate-compressed; damaged, zlib raised zlib.error, which
+    # escaped as a traceback.
+    start = signed_pdf.index(b"stream", signed_pdf.rindex(b"/XRef")) + len(b"stream\n")
+    damaged = signed_pdf[: start + 4] + b"\xff\xff\xff\xff" + signed_pdf[start + 8 :]
+    try:
+        verification = verify_pdf(damaged, trust)
+    except DataError as error:
+        assert "\n" not in str(error)
+    else:
+        assert not verification.ok
+
+
+def test_seeded_pdf_mutants_raise_only_documented_errors(
+    signed_pdf: bytes, trust: TrustStore
+) -> None:
+    import logging
+    import random
+
+    from mynakit.errors import MynakitError
+    from support.certificate_fuzz import RAW_MUTATIONS
+
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    rng = random.Random(5)
+    outcomes: dict[str, int] = {}
+    for _ in range(40):  # pyHanko reads each one whole: tens of milliseconds apiece
+        mutant = signed_pdf
+        for _ in range(rng.randint(1, 4)):
+            mutant = rng.choice(RAW_MUTATIONS)(rng, mutant)
+        try:
+            outcome = "ok" if verify_pdf(mutant, trust).ok else "not ok"
+        except MynakitError as error:
+            outcome = type(error).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert set(outcomes) <= {"ok", "not ok", "DataError", "UsageError"}, outcomes

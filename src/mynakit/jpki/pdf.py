@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import io
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,24 @@ PDF_DIGESTS = ("sha256", "sha384", "sha512")  # PAdES B-B: no SHA-1 (ETSI EN 319
 # signatures and validation data, form filling, annotations. Anything else is a change to the
 # signed document.
 _ACCEPTED_MODIFICATIONS = ("none", "lta_updates", "form_filling", "annotations", None)
+
+
+# What pyHanko raises on a file, a signature dictionary or a /Contents it cannot read: its own
+# PdfError and SignatureValidationError (a ValueError), and, on damaged objects and streams,
+# KeyError, IndexError, AttributeError, NotImplementedError (unknown filter) and zlib.error
+# (all seen with seeded mutants of a signed PDF), OverflowError and its internal asserts.
+_PDF_READ_ERRORS = (
+    PdfError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    AssertionError,
+    zlib.error,
+)
 
 
 class PdfVerificationError(VerificationError):
@@ -152,7 +171,7 @@ def sign_pdf(
     data = _read_source(source)
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-    except (PdfError, ValueError) as error:
+    except _PDF_READ_ERRORS as error:
         raise DataError(f"not a readable PDF: {error}") from error
     if writer.prev.encrypted:
         raise UsageError("the PDF is encrypted; decrypt it before signing")
@@ -270,7 +289,7 @@ def verify_pdf(
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         fields = list(pdf_fields.enumerate_sig_fields(reader, filled_status=True))
-    except (PdfError, ValueError, TypeError, KeyError) as error:
+    except _PDF_READ_ERRORS as error:
         raise DataError(f"not a readable PDF: {error}") from error
     anchors = [anchor for anchor in trust_store if anchor.production or not require_production]
     roots = [asn1_x509.Certificate.load(anchor.certificate.der) for anchor in anchors]
@@ -284,13 +303,12 @@ def verify_pdf(
         context = ValidationContext(
             trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail"
         )
-        results.append(_check_signature(signature, context, trust_store, require_production))
+        try:
+            result = _check_signature(signature, context, trust_store, require_production)
+        except _PDF_READ_ERRORS as error:
+            result = _unreadable(signature.field_name, f"the signature is malformed: {error}")
+        results.append(result)
     return PdfVerification(signatures=results)
-
-
-# What pyHanko raises for a signature dictionary or /Contents it cannot read (its
-# SignatureValidationError is a ValueError).
-_SIGNATURE_READ_ERRORS = (PdfError, ValueError, TypeError, KeyError)
 
 
 def _embedded_signatures(
@@ -304,9 +322,9 @@ def _embedded_signatures(
     for field_name, _, signature_field in fields:
         try:
             readable.append(EmbeddedPdfSignature(reader, signature_field, field_name))
-        except _SIGNATURE_READ_ERRORS as error:
+        except _PDF_READ_ERRORS as error:
             unreadable.append(_unreadable(field_name, f"the signature cannot be read: {error}"))
-    with contextlib.suppress(*_SIGNATURE_READ_ERRORS):  # else keep the field order
+    with contextlib.suppress(*_PDF_READ_ERRORS):  # else keep the field order
         readable = sorted(readable, key=lambda signature: signature.signed_revision)
     return [*readable, *unreadable]
 
@@ -335,7 +353,7 @@ def _check_signature(
 ) -> PdfSignatureResult:
     try:
         status = validate_pdf_signature(signature, signer_validation_context=context)
-    except _SIGNATURE_READ_ERRORS as error:
+    except _PDF_READ_ERRORS as error:
         return _unreadable(signature.field_name, f"the signature is malformed: {error}")
     signing_time = status.signer_reported_dt
     signer: JpkiCertificate | None = None
