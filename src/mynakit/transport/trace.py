@@ -16,6 +16,8 @@ from collections.abc import Callable
 from mynakit.iso7816.apdu import ApduParseError, CommandApdu, ResponseApdu
 from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from mynakit.transport.base import Connection
+from mynakit.transport.limits import ReaderLimits, limits_of
+from mynakit.transport.pinpad import PinPad
 
 TRAFFIC = 5
 logging.addLevelName(TRAFFIC, "TRAFFIC")
@@ -73,6 +75,17 @@ class TracingConnection:
     @property
     def extended_length(self) -> bool | None:
         return self.inner.extended_length
+
+    @property
+    def limits(self) -> ReaderLimits:
+        return limits_of(self.inner)
+
+    @property
+    def pin_pad(self) -> PinPad | None:
+        """The inner reader's keypad: a VERIFY there carries no PIN through the host, so there
+        is nothing to redact or to log but the fact (PC/SC part 10)."""
+        pin_pad = getattr(self.inner, "pin_pad", None)
+        return pin_pad if isinstance(pin_pad, PinPad) else None
 
     def transmit(self, command: bytes) -> bytes:
         try:
