@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "emulator": ("mynakit.cli.emulator", "emulator", "Virtual cards: create, list, serve."),
     "issuer": ("mynakit.cli.issuer", "issuer", "Sandbox issuer: renew, revoke, CRL, OCSP."),
     "demo": ("mynakit.cli.demo", "demo", "Run a virtual card through a full authentication."),
+    "record": ("mynakit.cli.record", "record", "Read the card into a redacted transcript."),
 }
 
 

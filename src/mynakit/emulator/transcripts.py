@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from mynakit.emulator.personas import generate_persona
 from mynakit.emulator.state import CardState, build_card_state
-from mynakit.errors import DataError
+from mynakit.errors import DataError, UsageError
 from mynakit.iso7816 import tlv
 from mynakit.profiles import CardProfile, load_profile
 from mynakit.transport.base import Connection
@@ -512,8 +515,6 @@ def virtual_card_from_transcript(
     from mynakit.emulator.card_os import VirtualCard
 
     if profile_path is None:
-        import tempfile
-
         with tempfile.NamedTemporaryFile(
             "w", suffix=".toml", delete=False, encoding="utf-8"
         ) as handle:
@@ -524,3 +525,44 @@ def virtual_card_from_transcript(
     apply_transcript(state, profile, transcript)
     state = replace(state, profile_source=str(profile_path))
     return VirtualCard(profile, state)
+
+
+TRANSCRIPT_PROFILE_FILE = "profile-from-transcript.toml"
+
+
+def create_card_from_transcript(
+    base_dir: str | os.PathLike[str],
+    name: str,
+    transcript: dict[str, Any],
+    *,
+    issuer: SandboxIssuer | None = None,
+    seed: str | None = None,
+) -> Path:
+    """A persistent virtual card ``name`` that answers like the transcript's card. Its profile
+    (the transcript's ATR and status-word choices) is written beside its state."""
+    from mynakit.emulator.state import check_card_name, default_issuer_directory, save_card_state
+
+    check_card_name(name)
+    directory = Path(base_dir) / name
+    if directory.exists():
+        raise UsageError(f"a virtual card named {name!r} already exists in {base_dir}")
+    if issuer is None:
+        from mynakit.emulator.issuer import SandboxIssuer
+
+        issuer = SandboxIssuer.open_or_create(default_issuer_directory(base_dir))
+    Path(base_dir).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base_dir))
+    try:
+        profile_path = staging / TRANSCRIPT_PROFILE_FILE
+        profile_path.write_text(profile_text_for_transcript(transcript), encoding="utf-8")
+        profile = load_profile(str(profile_path))
+        state = build_card_state(profile, generate_persona(seed), issuer, name=name)
+        apply_transcript(state, profile, transcript)
+        state.profile_source = str((directory / TRANSCRIPT_PROFILE_FILE).resolve())
+        state.directory = staging
+        save_card_state(state, issuer_directory=issuer.directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
