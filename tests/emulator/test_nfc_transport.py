@@ -8,7 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from mynakit.card.jpki import JpkiAp
+from mynakit.card.readout import ReadoutSecrets, standard_readout
 from mynakit.emulator.card_os import VirtualCard
+from mynakit.emulator.personas import Persona
 from mynakit.errors import UsageError
 from mynakit.transport.base import CardRemovedError, NoCardError
 from mynakit.transport.limits import protocol_for
@@ -82,3 +84,14 @@ def test_reset_reactivates_the_card(virtual_card: VirtualCard) -> None:
     JpkiAp.open(protocol_for(connection))
     assert connection.reset() == EXPECTED_ATR
     assert connection.transmit(bytes.fromhex("00B0860004"))[-2:] != b"\x90\x00"  # no AP selected
+
+
+def test_standard_readout_over_nfc_takes_the_fewest_apdus(
+    virtual_card: VirtualCard, persona: Persona
+) -> None:
+    radio = VirtualCardRadio(virtual_card)
+    connection = NfcConnection.on_frontend(frontend_with(radio))
+    secrets = ReadoutSecrets(persona.auth_pin, persona.sign_password, persona.text_pin)
+    readout = standard_readout(protocol_for(connection), secrets)
+    assert not readout.skipped
+    assert len(radio.apdus) == 35  # README: readers table, nfc:usb row

@@ -148,6 +148,16 @@ def test_transport_error_on_an_extended_read_falls_back_to_short_apdus(
     assert len(reader.failed_exchanges) == 1
 
 
+def test_silent_reader_readout_costs_one_failed_probe(
+    virtual_card: VirtualCard, persona: Persona
+) -> None:
+    reader = ScriptedReader(ACS_ACR1251_CONTACT_SILENT, virtual_card)
+    readout = standard_readout(protocol_for(reader), secrets_of(persona))
+    assert not readout.skipped
+    assert len(reader.failed_exchanges) == 1
+    assert len(reader.exchanges) + len(reader.failed_exchanges) == 72  # README table
+
+
 def test_transport_error_on_an_extended_non_read_is_not_resent(virtual_card: VirtualCard) -> None:
     reader = ScriptedReader(ACS_ACR1251_CONTACT_SILENT, virtual_card)
     protocol = ApduProtocol(reader, extended_length=None)

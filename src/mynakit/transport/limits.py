@@ -36,6 +36,8 @@ SCARD_ATTR_MAXINPUT: Final = 0x0007A007
 # USB CCID §6.1: every bulk-out message starts with a 10-byte header.
 CCID_HEADER_LENGTH: Final = 10
 STATUS_WORD_LENGTH: Final = 2
+#: The longest short command APDU: header, Lc, 255 data bytes, Le (ISO 7816-4 §5.1).
+LONGEST_SHORT_COMMAND: Final = 4 + 1 + 255 + 1
 #: An extended READ BINARY (ISO 7816-4 §5.1: header, 00, Le1 Le2) is 7 bytes; a short one 5.
 EXTENDED_READ_COMMAND_LENGTH: Final = 7
 
@@ -100,7 +102,12 @@ class ReaderLimits:
         if self.max_apdu_data is not None:
             caps.append(self.max_apdu_data if self.max_apdu_data > 0 else SHORT_MAX_RESPONSE)
         if self.max_exchange is not None:
-            caps.append(self.max_exchange - STATUS_WORD_LENGTH)
+            if self.max_exchange <= LONGEST_SHORT_COMMAND:
+                # Sized for short APDUs and no more (CCID "Short APDU level", 271-byte
+                # messages such as the ACR122U's): never an extended APDU.
+                caps.append(SHORT_MAX_RESPONSE)
+            else:
+                caps.append(self.max_exchange - STATUS_WORD_LENGTH)
         if not caps:
             return None
         return max(1, min(min(caps), EXTENDED_MAX_RESPONSE))
