@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -14,6 +16,7 @@ from mynakit.card.readout import ReadoutSecrets, standard_readout
 from mynakit.emulator.card_os import VirtualCard
 from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.personas import Persona
+from mynakit.emulator.state import CardState
 from mynakit.emulator.transcripts import (
     Exchange,
     RecordingConnection,
@@ -21,6 +24,7 @@ from mynakit.emulator.transcripts import (
     persona_card_state,
     virtual_card_from_transcript,
 )
+from mynakit.profiles import load_profile
 from mynakit.transport.in_process import InProcessConnection
 from mynakit.transport.limits import protocol_for
 
@@ -41,10 +45,19 @@ def record(
 
 
 @pytest.fixture(scope="module")
-def redaction_state(sandbox_issuer: SandboxIssuer) -> object:
-    from mynakit.profiles import load_profile
-
+def redaction_state(sandbox_issuer: SandboxIssuer) -> CardState:
     return persona_card_state(load_profile(), sandbox_issuer, seed="transcript-redaction")
+
+
+def transcript_of(
+    card: VirtualCard, persona: Persona | None, redaction_state: CardState
+) -> tuple[list[Exchange], dict[str, Any]]:
+    """The card's standard read-out and its redacted transcript."""
+    exchanges, recording = record(card, persona)
+    transcript = make_transcript(
+        exchanges, atr=recording.atr, profile=card.profile, persona_state=redaction_state
+    )
+    return exchanges, transcript
 
 
 def personal_needles(card: VirtualCard, persona: Persona) -> dict[str, bytes]:
@@ -85,20 +98,13 @@ def forms(needle: bytes) -> list[str]:
 
 
 def test_transcript_holds_no_personal_data_or_secret(
-    virtual_card: VirtualCard, persona: Persona, redaction_state: object
+    virtual_card: VirtualCard, persona: Persona, redaction_state: CardState
 ) -> None:
-    exchanges, recording = record(virtual_card, persona)
-    transcript = make_transcript(
-        exchanges,
-        atr=recording.atr,
-        profile=virtual_card.profile,
-        persona_state=redaction_state,  # type: ignore[arg-type]
-    )
+    exchanges, transcript = transcript_of(virtual_card, persona, redaction_state)
     text = json.dumps(transcript)
-    text_ascii_hex = text  # the JSON is ASCII; hex forms of needles are searched in it
     for what, needle in personal_needles(virtual_card, persona).items():
         for form in forms(needle):
-            assert form not in text_ascii_hex, what
+            assert form not in text, what
     # Kept: the ATR, every status word, every response length, the timings.
     assert transcript["atr"] == virtual_card.atr.hex().upper()
     assert len(transcript["exchanges"]) == len(exchanges)
@@ -116,19 +122,14 @@ def test_replayed_card_answers_every_read_alike(
     make_virtual_card: Callable[..., VirtualCard],
     persona: Persona,
     sandbox_issuer: SandboxIssuer,
-    redaction_state: object,
+    redaction_state: CardState,
     with_pins: bool,
+    tmp_path: Path,
 ) -> None:
     original = make_virtual_card()
-    exchanges, recording = record(original, persona if with_pins else None)
-    transcript = make_transcript(
-        exchanges,
-        atr=recording.atr,
-        profile=original.profile,
-        persona_state=redaction_state,  # type: ignore[arg-type]
-    )
+    exchanges, transcript = transcript_of(original, persona if with_pins else None, redaction_state)
     replayed = virtual_card_from_transcript(
-        json.loads(json.dumps(transcript)), sandbox_issuer, seed="replay"
+        json.loads(json.dumps(transcript)), sandbox_issuer, tmp_path, seed="replay"
     )
     assert replayed.atr == original.atr
     replay_exchanges, _ = record(replayed, replayed.state.persona if with_pins else None)
@@ -149,7 +150,8 @@ def test_replayed_card_signs_under_its_certificate(
     virtual_card: VirtualCard,
     persona: Persona,
     sandbox_issuer: SandboxIssuer,
-    redaction_state: object,
+    redaction_state: CardState,
+    tmp_path: Path,
 ) -> None:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -157,14 +159,8 @@ def test_replayed_card_signs_under_its_certificate(
 
     from mynakit.card.jpki import JpkiAp
 
-    exchanges, recording = record(virtual_card, persona)
-    transcript = make_transcript(
-        exchanges,
-        atr=recording.atr,
-        profile=virtual_card.profile,
-        persona_state=redaction_state,  # type: ignore[arg-type]
-    )
-    replayed = virtual_card_from_transcript(transcript, sandbox_issuer, seed="replay")
+    _, transcript = transcript_of(virtual_card, persona, redaction_state)
+    replayed = virtual_card_from_transcript(transcript, sandbox_issuer, tmp_path, seed="replay")
     jpki = JpkiAp.open(protocol_for(InProcessConnection(replayed)))
     jpki.verify_auth_pin(replayed.state.persona.auth_pin)
     signature = jpki.sign_digest("auth", "sha256", bytes(32))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from mynakit.card.common import CommonAp
 from mynakit.card.errors import FileNotFoundOnCardError
@@ -18,6 +19,9 @@ from mynakit.card.jpki import JpkiAp, key_status
 from mynakit.card.text import TextAp, parse_my_number
 from mynakit.card.visual import VisualAp
 from mynakit.iso7816.protocol import ApduProtocol
+from mynakit.profiles import CardProfile
+
+SessionT = TypeVar("SessionT", TextAp, VisualAp)
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,8 @@ def standard_readout(
 
     my_number: str | None = None
     say("text AP")
-    try:
-        text = TextAp(protocol, jpki.profile)
-    except FileNotFoundOnCardError:
-        result.skipped.append("text AP (not on this card)")
-    else:
-        for status in text.pin_status():
-            result.tries_left[f"text/{status.key_name}"] = status.tries_left
-        for name in ("ap_certificate", "ap_basic_info"):
-            _note_file(result, "text", name, text.read_file(name))
+    text = _open_card_face_ap(TextAp, protocol, jpki.profile, result)
+    if text is not None:
         if given.text_pin is not None:
             text.unlock(given.text_pin, key="text_pin")
             for name in ("my_number", "basic_info", "integrity_record"):
@@ -93,15 +90,8 @@ def standard_readout(
             result.skipped.append("text/my_number, basic_info (need the text PIN)")
 
     say("visual AP")
-    try:
-        visual = VisualAp(protocol, jpki.profile)
-    except FileNotFoundOnCardError:
-        result.skipped.append("visual AP (not on this card)")
-    else:
-        for status in visual.pin_status():
-            result.tries_left[f"visual/{status.key_name}"] = status.tries_left
-        for name in ("ap_certificate", "ap_basic_info"):
-            _note_file(result, "visual", name, visual.read_file(name))
+    visual = _open_card_face_ap(VisualAp, protocol, jpki.profile, result)
+    if visual is not None:
         if my_number is not None:
             visual.unlock(my_number, key="check_code_a")
             for name in ("card_face", "my_number_image"):
@@ -118,6 +108,23 @@ def standard_readout(
         result.files["common/card_info"] = len(common.read_record(1))
         result.tries_left["common/card_pin"] = key_status(common, "card_pin").tries_left
     return result
+
+
+def _open_card_face_ap(
+    session_class: type[SessionT], protocol: ApduProtocol, profile: CardProfile, result: Readout
+) -> SessionT | None:
+    """Select a card-face AP, note its counters and its credential-free files (§3.2, §3.3)."""
+    try:
+        session = session_class(protocol, profile)
+    except FileNotFoundOnCardError:
+        result.skipped.append(f"{session_class.application_name} AP (not on this card)")
+        return None
+    name = session.application.name
+    for status in session.pin_status():
+        result.tries_left[f"{name}/{status.key_name}"] = status.tries_left
+    for file_name in ("ap_certificate", "ap_basic_info"):
+        _note_file(result, name, file_name, session.read_file(file_name))
+    return session
 
 
 def _note_file(result: Readout, application: str, name: str, content: bytes) -> None:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -37,6 +36,7 @@ from mynakit.errors import DataError, UsageError
 from mynakit.iso7816 import tlv
 from mynakit.profiles import CardProfile, load_profile
 from mynakit.transport.base import Connection
+from mynakit.transport.decorator import ConnectionDecorator
 
 if TYPE_CHECKING:
     from mynakit.emulator.card_os import VirtualCard
@@ -82,28 +82,12 @@ class Exchange:
     milliseconds: float
 
 
-class RecordingConnection:
+class RecordingConnection(ConnectionDecorator):
     """A ``Connection`` decorator that keeps every exchange (raw: redact before saving)."""
 
     def __init__(self, inner: Connection) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.exchanges: list[Exchange] = []
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    @property
-    def reader_name(self) -> str:
-        return self.inner.reader_name
-
-    @property
-    def extended_length(self) -> bool | None:
-        return self.inner.extended_length
-
-    @property
-    def limits(self) -> object:
-        return getattr(self.inner, "limits", None)
 
     def transmit(self, command: bytes) -> bytes:
         started = time.perf_counter()
@@ -111,12 +95,6 @@ class RecordingConnection:
         elapsed = (time.perf_counter() - started) * 1000
         self.exchanges.append(Exchange(bytes(command), bytes(response), elapsed))
         return response
-
-    def reset(self, *, cold: bool = False) -> bytes:
-        return self.inner.reset(cold=cold)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 # -- redaction -------------------------------------------------------------------------------
@@ -507,19 +485,16 @@ def _apply_counters(state: CardState, profile: CardProfile, transcript: dict[str
 def virtual_card_from_transcript(
     transcript: dict[str, Any],
     issuer: SandboxIssuer,
+    profile_directory: Path,
     *,
     seed: str | None = None,
-    profile_path: Path | None = None,
 ) -> VirtualCard:
-    """An in-memory virtual card that answers like the recorded one."""
+    """An in-memory virtual card that answers like the recorded one; its profile (the
+    transcript's ATR and choices) is written into ``profile_directory``."""
     from mynakit.emulator.card_os import VirtualCard
 
-    if profile_path is None:
-        with tempfile.NamedTemporaryFile(
-            "w", suffix=".toml", delete=False, encoding="utf-8"
-        ) as handle:
-            handle.write(profile_text_for_transcript(transcript))
-        profile_path = Path(handle.name)
+    profile_path = profile_directory / TRANSCRIPT_PROFILE_FILE
+    profile_path.write_text(profile_text_for_transcript(transcript), encoding="utf-8")
     profile = load_profile(str(profile_path))
     state = build_card_state(profile, generate_persona(seed), issuer, name="from-transcript")
     apply_transcript(state, profile, transcript)
@@ -540,7 +515,11 @@ def create_card_from_transcript(
 ) -> Path:
     """A persistent virtual card ``name`` that answers like the transcript's card. Its profile
     (the transcript's ATR and status-word choices) is written beside its state."""
-    from mynakit.emulator.state import check_card_name, default_issuer_directory, save_card_state
+    from mynakit.emulator.state import (
+        check_card_name,
+        default_issuer_directory,
+        install_card_state,
+    )
 
     check_card_name(name)
     directory = Path(base_dir) / name
@@ -550,19 +529,18 @@ def create_card_from_transcript(
         from mynakit.emulator.issuer import SandboxIssuer
 
         issuer = SandboxIssuer.open_or_create(default_issuer_directory(base_dir))
-    Path(base_dir).mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base_dir))
-    try:
-        profile_path = staging / TRANSCRIPT_PROFILE_FILE
-        profile_path.write_text(profile_text_for_transcript(transcript), encoding="utf-8")
-        profile = load_profile(str(profile_path))
-        state = build_card_state(profile, generate_persona(seed), issuer, name=name)
-        apply_transcript(state, profile, transcript)
-        state.profile_source = str((directory / TRANSCRIPT_PROFILE_FILE).resolve())
-        state.directory = staging
-        save_card_state(state, issuer_directory=issuer.directory)
-        os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return directory
+    profile_text = profile_text_for_transcript(transcript)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_profile = Path(scratch) / TRANSCRIPT_PROFILE_FILE
+        scratch_profile.write_text(profile_text, encoding="utf-8")
+        profile = load_profile(str(scratch_profile))
+    state = build_card_state(profile, generate_persona(seed), issuer, name=name)
+    apply_transcript(state, profile, transcript)
+    state.profile_source = str((directory / TRANSCRIPT_PROFILE_FILE).resolve())
+    return install_card_state(
+        base_dir,
+        name,
+        state,
+        issuer_directory=issuer.directory,
+        extra_files={TRANSCRIPT_PROFILE_FILE: profile_text.encode("utf-8")},
+    )

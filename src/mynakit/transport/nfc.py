@@ -21,7 +21,12 @@ from functools import reduce
 from typing import Any, Final
 
 from mynakit.errors import TransportError, UsageError
-from mynakit.transport.base import CardRemovedError, NoCardError, NoReaderError
+from mynakit.transport.base import (
+    CardRemovedError,
+    NoCardError,
+    NoReaderError,
+    require_command_apdu,
+)
 from mynakit.transport.limits import ReaderLimits
 from mynakit.transport.readers import CardEvent, CardEventKind
 
@@ -157,8 +162,7 @@ class NfcConnection:
         return True
 
     def transmit(self, command: bytes) -> bytes:
-        if not isinstance(command, bytes | bytearray) or len(command) < 4:
-            raise UsageError("a command APDU is at least 4 bytes (CLA INS P1 P2)")
+        require_command_apdu(command)
         tag = self._require_tag()
         nfc = _nfc_module()
         try:

@@ -22,6 +22,7 @@ from mynakit.transport.base import (
     NoServiceError,
     ReaderBusyError,
     TransportTimeoutError,
+    require_command_apdu,
 )
 from mynakit.transport.limits import ReaderFeatures, ReaderLimits, learn_reader_features
 from mynakit.transport.pinpad import PinPad
@@ -339,8 +340,7 @@ class PcscConnection:
         return bytes(answer)
 
     def transmit(self, command: bytes) -> bytes:
-        if not isinstance(command, bytes | bytearray) or len(command) < 4:
-            raise UsageError("a command APDU is at least 4 bytes (CLA INS P1 P2)")
+        require_command_apdu(command)
         card_handle = self._require_open()
         hresult, response = scard.SCardTransmit(card_handle, self._protocol, list(command))
         if hresult != SCARD_S_SUCCESS:

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from mynakit.iso7816.apdu import ApduParseError, CommandApdu, ResponseApdu
 from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from mynakit.transport.base import Connection
-from mynakit.transport.limits import ReaderLimits, limits_of
-from mynakit.transport.pinpad import PinPad
+from mynakit.transport.decorator import ConnectionDecorator
 
 TRAFFIC = 5
 logging.addLevelName(TRAFFIC, "TRAFFIC")
@@ -46,7 +45,7 @@ class TraceCounter:
         self.commands.clear()
 
 
-class TracingConnection:
+class TracingConnection(ConnectionDecorator):
     """A ``Connection`` decorator that logs redacted APDUs and counts them."""
 
     def __init__(
@@ -56,36 +55,13 @@ class TracingConnection:
         sink: Callable[[str], None] | None = None,
         profile: CardProfile | None = None,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.sink = sink
         self.counter = TraceCounter()
         self._personal_files = _personal_files(profile or load_profile(DEFAULT_PROFILE))
         self._current_application: bytes | None = None
         self._current_file: int | None = None
         self._continuing_personal_read = False
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    @property
-    def reader_name(self) -> str:
-        return self.inner.reader_name
-
-    @property
-    def extended_length(self) -> bool | None:
-        return self.inner.extended_length
-
-    @property
-    def limits(self) -> ReaderLimits:
-        return limits_of(self.inner)
-
-    @property
-    def pin_pad(self) -> PinPad | None:
-        """The inner reader's keypad: a VERIFY there carries no PIN through the host, so there
-        is nothing to redact or to log but the fact (PC/SC part 10)."""
-        pin_pad = getattr(self.inner, "pin_pad", None)
-        return pin_pad if isinstance(pin_pad, PinPad) else None
 
     def transmit(self, command: bytes) -> bytes:
         try:
@@ -106,9 +82,6 @@ class TracingConnection:
         atr = self.inner.reset(cold=cold)
         self._emit(f"reset, ATR {atr.hex(' ').upper()}")
         return atr
-
-    def close(self) -> None:
-        self.inner.close()
 
     def _emit(self, line: str) -> None:
         logger.log(TRAFFIC, "%s", line)
