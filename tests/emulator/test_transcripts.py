@@ -20,6 +20,7 @@ from mynakit.emulator.state import CardState
 from mynakit.emulator.transcripts import (
     Exchange,
     RecordingConnection,
+    _leaves,
     make_transcript,
     persona_card_state,
     virtual_card_from_transcript,
@@ -84,6 +85,13 @@ def personal_needles(card: VirtualCard, persona: Persona) -> dict[str, bytes]:
     auth = state.files[("jpki", 0x000A)]
     needles["auth certificate signature"] = auth[-32:]
     needles["card serial"] = state.records[("common", 0x0001)][0][2:18]
+    # Every basic-4 value as the card stores it (name, address, birth date), and check code B.
+    basic_info = state.files[("text", 0x0002)]
+    for _path, tag, start, end in _leaves(basic_info):
+        if end - start >= 8 and tag != 0xDF21:  # DF21: the offset table (lengths only)
+            needles[f"basic-4 {tag:X}"] = basic_info[start:end]
+    needles["check code B"] = persona.check_code_b.encode()
+    needles["sign certificate key"] = state.files[("jpki", 0x0001)][-64:-32]
     return needles
 
 
@@ -140,6 +148,13 @@ def test_replayed_card_answers_every_read_alike(
         ]
 
     assert shape(replay_exchanges) == shape(exchanges)
+    if with_pins:
+        # The replaced basic-4 values still parse: text stays text, of the same byte length.
+        from mynakit.card.text import TextAp
+
+        text = TextAp(protocol_for(InProcessConnection(replayed)))
+        info = text.basic_info(replayed.state.persona.text_pin)
+        assert info.name and info.name != persona.basic_info.name
     # Same file sizes, and the non-personal files byte for byte.
     for (application, file_id), content in original.state.files.items():
         if (application, file_id) in (("jpki", 0x000B), ("jpki", 0x0002)):

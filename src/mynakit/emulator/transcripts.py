@@ -68,6 +68,9 @@ IDENTIFYING_FILES = {
 # DER leaves a certificate keeps: BOOLEAN, NULL, OID, UTCTime, GeneralizedTime (RFC 5280 §4.1).
 _CERTIFICATE_KEPT_TAGS = {0x01, 0x05, 0x06, 0x17, 0x18}
 _SMALL_INTEGER_LENGTH = 2
+# The offset table (DF21) of the card-face and basic-4 files holds only the offsets of the other
+# entries (docs/card.md §6.2, §6.8): the lengths, which the transcript keeps anyway.
+_OFFSET_TABLE_TAG = 0xDF21
 # CK_TOKEN_INFO serialNumber: bytes 80-95 (label 32, manufacturer 32, model 16; docs/card.md §6.10).
 _TOKEN_SERIAL = slice(80, 96)
 
@@ -175,15 +178,37 @@ def _filler(seed: bytes, length: int, *, digits: bool) -> bytes:
     return stream[:length]
 
 
-def _fit(value: bytes, length: int, *, digits: bool, seed: bytes) -> bytes:
-    """``value`` made exactly ``length`` bytes (cut at a UTF-8 character, padded with filler)."""
-    if len(value) >= length:
-        cut = value[:length]
+def _kind_of(value: bytes) -> str:
+    """ "digits", "text" (printable UTF-8) or "binary": what a replacement must look like."""
+    if value and value.isdigit():
+        return "digits"
+    try:
+        decoded = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary"
+    return "text" if decoded.isprintable() else "binary"
+
+
+def _fit(value: bytes, length: int, *, kind: str, seed: bytes) -> bytes:
+    """``value`` made exactly ``length`` bytes of the original's kind: text is cut at a
+    character and padded with spaces, so a client still decodes it; digits stay digits."""
+    if kind == "text":
         try:
-            cut.decode("utf-8")
+            characters = value.decode("utf-8")
         except UnicodeDecodeError:
-            return _filler(seed, length, digits=digits)
-        return cut
+            characters = ""
+        fitted = b""
+        for character in characters:
+            encoded = character.encode("utf-8")
+            if len(fitted) + len(encoded) > length:
+                break
+            fitted += encoded
+        return fitted.ljust(length, b" ")
+    digits = kind == "digits"
+    if digits and not value.isdigit():
+        value = b""
+    if len(value) >= length:
+        return value[:length]
     return value + _filler(seed, length - len(value), digits=digits)
 
 
@@ -246,15 +271,19 @@ def scrub(
     covered = bytearray(len(content))
     for path, tag, start, end in leaves:
         value = content[start:end]
-        if certificate and (
-            tag in _CERTIFICATE_KEPT_TAGS or (tag == 0x02 and len(value) <= _SMALL_INTEGER_LENGTH)
+        keep = tag == _OFFSET_TABLE_TAG and not certificate
+        if keep or (
+            certificate
+            and (
+                tag in _CERTIFICATE_KEPT_TAGS
+                or (tag == 0x02 and len(value) <= _SMALL_INTEGER_LENGTH)
+            )
         ):
             covered[start:end] = b"\x01" * (end - start)
             continue
-        digits = bool(value) and value.isdigit()
         leaf_seed = seed + repr(path).encode()
         source = replacements.get(path, b"")
-        result[start:end] = _fit(source, end - start, digits=digits, seed=leaf_seed)
+        result[start:end] = _fit(source, end - start, kind=_kind_of(value), seed=leaf_seed)
     return bytes(result)
 
 
