@@ -252,3 +252,29 @@ def test_pin_pad_is_not_used_for_a_password_with_letters(
 def test_readers_without_a_keypad_offer_none(virtual_card: VirtualCard) -> None:
     for model in (SONY_RC_S300, ACS_ACR122U, ACS_ACR1251_CONTACT):
         assert ScriptedReader(model, virtual_card).pin_pad is None
+
+
+def test_cli_verify_uses_the_pin_pad_when_the_reader_has_one(
+    virtual_card: VirtualCard, persona: Persona, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mynakit.cli.secrets import verify_from_user
+
+    monkeypatch.delenv("MYNAKIT_AUTH_PIN", raising=False)
+    reader = ScriptedReader(PIN_PAD_READER, virtual_card, typed_pin=persona.auth_pin)
+    jpki = JpkiAp.open(protocol_for(TracingConnection(reader)))
+    verify_from_user(jpki, "auth_pin", from_stdin=False, force=False)
+    assert jpki.is_verified("auth_pin")
+    assert len(reader.pin_structures) == 1  # typed on the keypad, no prompt on the host
+
+
+def test_cli_verify_prefers_a_pin_given_by_a_script(
+    virtual_card: VirtualCard, persona: Persona, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mynakit.cli.secrets import verify_from_user
+
+    monkeypatch.setenv("MYNAKIT_AUTH_PIN", persona.auth_pin)
+    reader = ScriptedReader(PIN_PAD_READER, virtual_card, typed_pin="0000")
+    jpki = JpkiAp.open(protocol_for(reader))
+    verify_from_user(jpki, "auth_pin", from_stdin=False, force=False)
+    assert jpki.is_verified("auth_pin")
+    assert reader.pin_structures == []
