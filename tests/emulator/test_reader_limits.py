@@ -183,7 +183,8 @@ def test_pin_pad_verify_sends_a_well_formed_structure_and_never_the_pin_through_
     virtual_card: VirtualCard, persona: Persona
 ) -> None:
     reader = ScriptedReader(PIN_PAD_READER, virtual_card, typed_pin=persona.auth_pin)
-    traced = TracingConnection(reader)
+    lines: list[str] = []
+    traced = TracingConnection(reader, sink=lines.append)
     jpki = JpkiAp.open(protocol_for(traced))
     assert traced.pin_pad is not None
     jpki.verify_on_pin_pad("auth_pin", traced.pin_pad)
@@ -197,6 +198,8 @@ def test_pin_pad_verify_sends_a_well_formed_structure_and_never_the_pin_through_
     assert verifies == [bytes.fromhex("00 20 00 98")]
     assert all(pin_bytes not in command[4:] for command in reader.exchanges)
     assert jpki.is_verified("auth_pin")
+    assert "> 00 20 00 98 (PIN typed on the reader's keypad)" in lines
+    assert "< 9000" in lines
     assert len(jpki.sign_digest("auth", "sha256", bytes(32))) == 256
 
 

@@ -14,6 +14,7 @@ Lc), bmPINLengthFormat 0x00 (no length field).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -89,6 +90,8 @@ class PinPad:
         self._control_code = features.verify_pin_direct
         self.min_pin_size = features.min_pin_size
         self.max_pin_size = features.max_pin_size
+        #: Told each keypad VERIFY and its SW (a trace line): never the PIN, which it never has.
+        self.observer: Callable[[str], None] | None = None
 
     def accepts(self, min_length: int, max_length: int) -> bool:
         """Whether the keypad can take a PIN of these lengths (GET_TLV_PROPERTIES bounds)."""
@@ -101,7 +104,12 @@ class PinPad:
 
         Sent exactly once: a failed entry is never repeated here (the caller decides).
         """
+        header = bytes((request.cla, request.ins, request.p1, request.p2)).hex(" ").upper()
+        if self.observer is not None:
+            self.observer(f"> {header} (PIN typed on the reader's keypad)")
         answer = self._port.control(self._control_code, request.structure())
+        if self.observer is not None:
+            self.observer(f"< {answer.hex().upper() if answer else 'no answer'}")
         if answer is None or len(answer) < 2:
             raise TransportError(
                 "the reader's PIN pad did not answer: retry, or enter the PIN here"

@@ -17,6 +17,7 @@ from mynakit.iso7816.apdu import ApduParseError, CommandApdu, ResponseApdu
 from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from mynakit.transport.base import Connection
 from mynakit.transport.decorator import ConnectionDecorator
+from mynakit.transport.pinpad import PinPad
 
 TRAFFIC = 5
 logging.addLevelName(TRAFFIC, "TRAFFIC")
@@ -62,6 +63,13 @@ class TracingConnection(ConnectionDecorator):
         self._current_application: bytes | None = None
         self._current_file: int | None = None
         self._continuing_personal_read = False
+
+    @property
+    def pin_pad(self) -> PinPad | None:
+        pin_pad = super().pin_pad
+        if pin_pad is not None:
+            pin_pad.observer = self._emit  # the keypad VERIFY shows in the trace, PIN-less
+        return pin_pad
 
     def transmit(self, command: bytes) -> bytes:
         try:
