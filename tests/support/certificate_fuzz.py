@@ -283,32 +283,24 @@ TREE_MUTATIONS: tuple[TreeMutation, ...] = (
 
 
 def mutate(rng: random.Random, original: bytes) -> bytes:
-    """One mutant of ``original``: a structural edit (half the time) or raw byte edits."""
-    if rng.random() < 0.5:
-        tree = parse_tree(original)
-        try:
-            rng.choice(TREE_MUTATIONS)(rng, tree)
-        except ValueError:
-            return _flip_bit(rng, original)
-        return tree.encode()
-    data = original
-    for _ in range(rng.randint(1, 3)):
-        if not data:
-            break
-        data = rng.choice(RAW_MUTATIONS)(rng, data)
-    return data
+    """One mutant of a certificate: a structural edit (half the time) or raw byte edits."""
+    return _mutate(rng, original, TREE_MUTATIONS)
 
 
 GENERIC_TREE_MUTATIONS: tuple[TreeMutation, ...] = (_corrupt_string, _swap_or_retag)
 
 
 def mutate_der(rng: random.Random, original: bytes) -> bytes:
-    """One mutant of any DER structure (a CMS signature, a CRL): the raw byte edits, or the
-    structural edits that assume no particular structure."""
+    """One mutant of any DER structure (a CMS signature, an OCSP response, a CRL): the raw
+    byte edits, or the structural edits that assume no particular structure."""
+    return _mutate(rng, original, GENERIC_TREE_MUTATIONS)
+
+
+def _mutate(rng: random.Random, original: bytes, tree_mutations: Sequence[TreeMutation]) -> bytes:
     if rng.random() < 0.5:
         tree = parse_tree(original)
         try:
-            rng.choice(GENERIC_TREE_MUTATIONS)(rng, tree)
+            rng.choice(tree_mutations)(rng, tree)
         except ValueError:
             return _flip_bit(rng, original)
         return tree.encode()
