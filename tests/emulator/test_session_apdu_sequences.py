@@ -175,6 +175,40 @@ def test_text_pin_status_and_change(run: Run, persona: Persona) -> None:
     ]
 
 
+def test_text_integrity_check_reads_each_file_once(run: Run, persona: Persona) -> None:
+    # EF 0003 has a fixed size of 336 bytes (docs/card.md §6.4): one extended read asks for
+    # exactly that; then the CV certificate and the two files the text PIN opens.
+    sent = run(lambda protocol: TextAp(protocol).verify_integrity(persona.text_pin), True)
+    assert sent == [
+        SELECT_TEXT,
+        "00200091",
+        "00200091" + ascii_hex(persona.text_pin),
+        "00B08300000150",
+        "00B08400000000",
+        "00B0810011",
+        "00B08200000000",
+    ]
+
+
+def test_free_files_of_the_card_face_aps_are_one_read_each(run: Run) -> None:
+    assert run(lambda protocol: TextAp(protocol).ap_basic_info(), True) == [
+        SELECT_TEXT,
+        "00B08500000000",
+    ]
+    assert run(lambda protocol: TextAp(protocol).ap_certificate(), True) == [
+        SELECT_TEXT,
+        "00B08400000000",
+    ]
+    assert run(lambda protocol: VisualAp(protocol).ap_basic_info(), True) == [
+        SELECT_VISUAL,
+        "00B08300000000",
+    ]
+    assert run(lambda protocol: VisualAp(protocol).ap_certificate(), True) == [
+        SELECT_VISUAL,
+        "00B08400000000",
+    ]
+
+
 # -- visual AP -------------------------------------------------------------------------------
 
 
