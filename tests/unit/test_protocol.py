@@ -174,3 +174,22 @@ def test_select_and_get_data_are_repeatable_but_verify_and_proprietary_are_not()
     assert not is_repeatable(CommandApdu(0x00, 0x20, 0x00, 0x98))
     assert not is_repeatable(CommandApdu(0x80, 0xB0, 0x00, 0x00, le=1))
     assert not is_repeatable(CommandApdu(0x00, 0x84, 0x00, 0x00, le=8))  # GET CHALLENGE
+
+
+def test_a_transport_error_on_an_extended_signature_is_not_followed_by_a_resend() -> None:
+    from mynakit.errors import TransportError
+
+    class FailsExtended:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+
+        def transmit(self, command: bytes) -> bytes:
+            self.sent.append(command)
+            raise TransportError("the reader cannot carry this APDU")
+
+    connection = FailsExtended()
+    protocol = ApduProtocol(connection)
+    with pytest.raises(TransportError):
+        protocol.send(0x80, 0x2A, 0x00, 0x97, bytes(300), 256)
+    assert len(connection.sent) == 1
+    assert protocol.extended_length is False
