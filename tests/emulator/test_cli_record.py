@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from mynakit.errors import UsageError
+from mynakit.errors import DataError, UsageError
 from support.cli import invoke, ok_json
 
 pytestmark = pytest.mark.emulator
@@ -172,5 +172,21 @@ def test_record_refuses_an_existing_file_and_unknown_pins(tmp_path: Path) -> Non
             str(tmp_path / "x"),
             "--with",
             "pin",
+            raise_errors=True,
+        )
+
+
+def test_an_older_transcript_is_refused_with_a_reason(replay: Replay, tmp_path: Path) -> None:
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({**replay.transcript, "format": "mynakit-transcript/1"}))
+    with pytest.raises(DataError, match="record the card again"):
+        invoke(
+            replay.home,
+            None,
+            "emulator",
+            "create",
+            "carol",
+            "--from-transcript",
+            str(older),
             raise_errors=True,
         )

@@ -9,138 +9,75 @@ import datetime as dt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from mynakit.emulator.issuer import SandboxIssuer, basic_info_alternative_name
 from mynakit.emulator.personas import generate_persona
-from mynakit.emulator.transcript_certificates import CertificateRedactor
+from mynakit.emulator.transcript_certificates import CertificateRedactor, _fit_characters
+from mynakit.errors import DataError
 from mynakit.jpki.certificates import (
-    AUTH_CA_UNIT,
     AUTH_POLICY_OID,
     SANDBOX_AUTH_POLICY_OID,
     SANDBOX_SIGN_POLICY_OID,
-    SIGN_CA_UNIT,
     SIGN_POLICY_OID,
     parse_certificate,
 )
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, validate_path
+from support.jpki_builders import (
+    JLIS_AGENCY,
+    PRODUCTION_AUTH_CA_NAME,
+    PRODUCTION_SIGN_CA_NAME,
+    build_end_entity,
+    key_usage,
+)
 
 pytestmark = pytest.mark.emulator
-
-JLIS_UNIT = "Japan Agency for Local Authority Information Systems"
-
-
-def jlis_like_name(unit: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, JLIS_UNIT),
-        ]
-    )
 
 
 def jlis_like_certificate(sign: bool) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     """A certificate shaped like a real card's (docs/card.md §9.1, §9.2): the production policy,
-    the J-LIS issuer, a subject with localities, a CRL distribution point naming the
-    municipality, OCSP at a J-LIS URL."""
+    the J-LIS issuer, a CRL distribution point naming the municipality, OCSP at a J-LIS URL."""
     issuer_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     holder_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    issuer = jlis_like_name(SIGN_CA_UNIT if sign else AUTH_CA_UNIT)
+    issuer = PRODUCTION_SIGN_CA_NAME if sign else PRODUCTION_AUTH_CA_NAME
     now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                    x509.NameAttribute(NameOID.LOCALITY_NAME, "Tokyo-to"),
-                    x509.NameAttribute(NameOID.LOCALITY_NAME, "Chiyoda-ku"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, "ABCDEFGHJKLMNP123456789"),
-                ]
-            )
-        )
-        .issuer_name(issuer)
-        .public_key(holder_key.public_key())
-        .serial_number(0x1234567)
-        .not_valid_before(now - dt.timedelta(days=10))
-        .not_valid_after(now + dt.timedelta(days=1000))
-        .add_extension(
-            x509.CertificatePolicies(
-                [x509.PolicyInformation(SIGN_POLICY_OID if sign else AUTH_POLICY_OID, None)]
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=sign,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.CRLDistributionPoints(
-                [
-                    x509.DistributionPoint(
-                        full_name=[
-                            x509.DirectoryName(
-                                x509.Name(
-                                    [
-                                        *issuer,
-                                        x509.NameAttribute(NameOID.COMMON_NAME, "Chiyoda-ku CRLDP"),
-                                    ]
-                                )
-                            )
-                        ],
-                        relative_name=None,
-                        reasons=None,
-                        crl_issuer=None,
-                    )
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        x509.oid.AuthorityInformationAccessOID.OCSP,
-                        x509.UniformResourceIdentifier("http://ocsp.example.jp/auth"),
-                    )
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier(
-                key_identifier=x509.SubjectKeyIdentifier.from_public_key(
-                    issuer_key.public_key()
-                ).digest,
-                authority_cert_issuer=[x509.DirectoryName(issuer)],
-                authority_cert_serial_number=7,
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(holder_key.public_key()), critical=False
-        )
+    alternative_names = (
+        list(basic_info_alternative_name(generate_persona("jlis-holder").basic_info))
+        if sign
+        else []
     )
-    if sign:
-        builder = builder.add_extension(
-            basic_info_alternative_name(generate_persona("jlis-holder").basic_info),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256()), holder_key
+    certificate = build_end_entity(
+        issuer_key,
+        issuer,
+        holder_key,
+        common_name="ABCDEFGHJKLMNP123456789",
+        policies=[SIGN_POLICY_OID if sign else AUTH_POLICY_OID],
+        usage=key_usage(digital_signature=True, content_commitment=sign),
+        not_before=now - dt.timedelta(days=10),
+        not_after=now + dt.timedelta(days=1000),
+        alternative_names=alternative_names,
+        client_auth=not sign,
+        ocsp_url="http://ocsp.example.jp/auth",
+        crl_directory_name=x509.Name(
+            [*issuer, x509.NameAttribute(NameOID.COMMON_NAME, "Chiyoda-ku CRLDP")]
+        ),
+        extra_extensions=[
+            (
+                x509.AuthorityKeyIdentifier(
+                    key_identifier=x509.SubjectKeyIdentifier.from_public_key(
+                        issuer_key.public_key()
+                    ).digest,
+                    authority_cert_issuer=[x509.DirectoryName(issuer)],
+                    authority_cert_serial_number=7,
+                ),
+                False,
+            ),
+            (x509.SubjectKeyIdentifier.from_public_key(holder_key.public_key()), False),
+        ],
+    )
+    return certificate, holder_key
 
 
 @pytest.mark.parametrize("sign", [False, True], ids=["auth", "sign"])
@@ -168,17 +105,17 @@ def test_a_real_looking_certificate_becomes_a_transcript_one(
     x509_certificate.verify_directly_issued_by(authority)
     assert x509_certificate.public_key() == redacted.key.public_key()
     assert x509_certificate.serial_number != original.serial_number
-    # Nothing of the holder's: key, signature, key identifier, localities, municipality.
+    # Nothing of the holder's or the issuer's: key, signature, key identifier, the
+    # municipality, the J-LIS names and URLs.
     text = redacted.der
     holder_modulus = holder_key.public_key().public_numbers().n.to_bytes(256, "big")
     for needle in (
         holder_modulus[100:140],
         original.signature[:40],
         x509.SubjectKeyIdentifier.from_public_key(holder_key.public_key()).digest,
-        b"Tokyo-to",
         b"Chiyoda-ku",
         b"ABCDEFGHJKLMNP",
-        JLIS_UNIT.encode(),
+        JLIS_AGENCY.encode(),
         b"ocsp.example.jp",
     ):
         assert needle not in text
@@ -220,3 +157,43 @@ def test_certificates_of_one_issuer_share_one_transcript_ca(
     for redacted in (one, two):
         x509.load_der_x509_certificate(redacted.der).verify_directly_issued_by(authority)
     assert one.key.public_key() != two.key.public_key()
+
+
+@pytest.mark.parametrize(
+    ("source", "byte_length", "characters"),
+    [
+        ("佐藤\u3000花子", 15, 5),
+        ("佐藤\u3000花子", 7, 5),
+        ("", 9, 3),
+        ("ab", 3, 3),
+        ("長い名前", 4, 4),
+    ],
+)
+def test_fitted_names_keep_byte_and_character_counts(
+    source: str, byte_length: int, characters: int
+) -> None:
+    # The substitute flags hold one character per character of the name (docs/card.md §9.2).
+    fitted = _fit_characters(source, byte_length, characters, b"seed")
+    assert fitted is not None
+    assert len(fitted.encode("utf-8")) == byte_length and len(fitted) == characters
+    assert _fit_characters(source, 13, 4, b"seed") is None
+
+
+def test_a_certificate_without_an_rsa_key_is_left_to_the_value_scrub() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "elliptic")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(5)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    with pytest.raises(DataError, match="RSA"):
+        CertificateRedactor(b"seed").redact(
+            certificate.public_bytes(serialization.Encoding.DER), None
+        )

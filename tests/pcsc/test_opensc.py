@@ -40,6 +40,22 @@ def run_tool(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(arguments, capture_output=True, text=True, timeout=60, check=False)
 
 
+def read_sign_certificate(reader: str, sign_password: str) -> subprocess.CompletedProcess[str]:
+    """The signature certificate (PKCS#15 id 02) as PEM, read after the signature password."""
+    return run_tool(
+        "pkcs15-tool",
+        "--reader",
+        reader,
+        "--read-certificate",
+        "02",
+        "--auth-id",
+        "02",
+        "--verify-pin",
+        "--pin",
+        sign_password,
+    )
+
+
 def wrong_pin(pin: str) -> str:
     return "".join(str((int(digit) + 1) % 10) for digit in pin)
 
@@ -100,18 +116,7 @@ def test_pkcs15_reads_the_signature_certificate_with_the_password(
     # refuses the read (6982), with it the certificate comes back and carries basic-4 data.
     refused = run_tool("pkcs15-tool", "--reader", pcsc_virtual_reader, "--read-certificate", "02")
     assert "BEGIN CERTIFICATE" not in refused.stdout
-    result = run_tool(
-        "pkcs15-tool",
-        "--reader",
-        pcsc_virtual_reader,
-        "--read-certificate",
-        "02",
-        "--auth-id",
-        "02",
-        "--verify-pin",
-        "--pin",
-        persona.sign_password,
-    )
+    result = read_sign_certificate(pcsc_virtual_reader, persona.sign_password)
     assert result.returncode == 0, result.stderr
     certificate = x509.load_pem_x509_certificate(result.stdout.encode())
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -206,18 +211,7 @@ def test_opensc_reads_and_signs_on_a_card_rebuilt_from_a_transcript(
     auth_pem = run_tool("pkcs15-tool", "--reader", reader, "--read-certificate", "01")
     assert auth_pem.returncode == 0, auth_pem.stderr
     certificate = x509.load_pem_x509_certificate(auth_pem.stdout.encode())
-    sign_pem = run_tool(
-        "pkcs15-tool",
-        "--reader",
-        reader,
-        "--read-certificate",
-        "02",
-        "--auth-id",
-        "02",
-        "--verify-pin",
-        "--pin",
-        holder.sign_password,
-    )
+    sign_pem = read_sign_certificate(reader, holder.sign_password)
     assert sign_pem.returncode == 0, sign_pem.stderr
     x509.load_pem_x509_certificate(sign_pem.stdout.encode())
     data = b"nonce for the replayed card"

@@ -36,6 +36,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from mynakit.emulator.issuer import CA_KEY_USAGE
 from mynakit.errors import DataError
 from mynakit.iso7816 import tlv
 from mynakit.jpki.certificates import (
@@ -200,8 +201,8 @@ def _string_value(tag: int, source: str, length: int, seed: bytes) -> bytes:
 def _fit_characters(source: str, byte_length: int, characters: int, seed: bytes) -> str | None:
     """A UTF-8 text of exactly ``byte_length`` bytes and ``characters`` characters, opening with
     as much of ``source`` as fits; None where no text can have both lengths."""
-    if not characters <= byte_length <= 4 * characters:
-        return None
+    if not characters <= byte_length <= 3 * characters:
+        return None  # the fill below has characters of 1 to 3 bytes
     chosen = ""
     used = 0
     for character in source:
@@ -456,9 +457,7 @@ class CertificateRedactor:
         persona = _persona_values(persona_der, seed)
         _persona_subject(data, parts.subject, persona)
 
-        key = rsa.generate_private_key(
-            public_exponent=original_key.public_numbers().e, key_size=original_key.key_size
-        )
+        key = _fresh_key(original_key.public_numbers().e, original_key.key_size)
         public_key_info = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -476,7 +475,11 @@ class CertificateRedactor:
             raise DataError("the transcript CA's signature has another length")
         data[target.value_start + 1 : target.end] = signature  # after the unused-bits byte
         redacted = bytes(data)
-        certificate = x509.load_der_x509_certificate(redacted)
+        try:
+            certificate = x509.load_der_x509_certificate(redacted)
+            certificate.extensions  # noqa: B018 - parsed lazily: make it parse them now
+        except ValueError as error:
+            raise DataError(f"the rebuilt certificate does not parse: {error}") from error
         authority.name = certificate.issuer
         start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
         authority.not_before = min(start, authority.not_before or start)
@@ -500,20 +503,7 @@ class CertificateRedactor:
                 .not_valid_before(authority.not_before - dt.timedelta(days=1))
                 .not_valid_after(authority.not_after + dt.timedelta(days=1))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(
-                    x509.KeyUsage(
-                        digital_signature=False,
-                        content_commitment=False,
-                        key_encipherment=False,
-                        data_encipherment=False,
-                        key_agreement=False,
-                        key_cert_sign=True,
-                        crl_sign=True,
-                        encipher_only=False,
-                        decipher_only=False,
-                    ),
-                    critical=True,
-                )
+                .add_extension(CA_KEY_USAGE, critical=True)
                 .add_extension(x509.SubjectKeyIdentifier(authority.key_identifier), critical=False)
                 .sign(key, hashes.SHA256())
             )
@@ -536,7 +526,7 @@ class CertificateRedactor:
                     elif child.tag == 0x82:
                         serial_length = child.end - child.value_start
         authority = _Authority(
-            key=rsa.generate_private_key(public_exponent=65537, key_size=signature_bytes * 8),
+            key=_fresh_key(65537, signature_bytes * 8),
             serial=_positive_integer(min(serial_length, 20), leading_zero=False),
             key_identifier=secrets.token_bytes(identifier_length),
         )
@@ -600,6 +590,13 @@ class CertificateRedactor:
                 _rename(data, _children(data, child)[0], self._seed + b"directory")
             else:
                 self._rename_directory_names(data, child)
+
+
+def _fresh_key(exponent: int, bits: int) -> rsa.RSAPrivateKey:
+    try:
+        return rsa.generate_private_key(public_exponent=exponent, key_size=bits)
+    except ValueError as error:  # an exponent or size cryptography does not generate
+        raise DataError(f"cannot make an RSA-{bits} key with exponent {exponent}") from error
 
 
 def _fill(data: bytearray, node: _Node, seed: bytes) -> None:

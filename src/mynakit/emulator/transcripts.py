@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from mynakit.emulator.issuer import SandboxIssuer
 
 TRANSCRIPT_FORMAT = "mynakit-transcript/2"
+_FORMAT_WITHOUT_CERTIFICATES = "mynakit-transcript/1"
 INS_SELECT = 0xA4
 INS_READ_BINARY = 0xB0
 INS_READ_RECORD = 0xB2
@@ -433,6 +434,13 @@ def load_transcript(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise DataError(f"{path} is not a readable transcript: {error}") from error
+    if isinstance(data, dict) and data.get("format") == _FORMAT_WITHOUT_CERTIFICATES:
+        # Its certificates were scrubbed value by value and do not parse: a card built from it
+        # would fail every certificate command.
+        raise DataError(
+            f"{path} was recorded by an older mynakit whose transcripts carry no usable "
+            "certificates; record the card again"
+        )
     if not isinstance(data, dict) or data.get("format") != TRANSCRIPT_FORMAT:
         raise DataError(f"{path} is not a {TRANSCRIPT_FORMAT} transcript")
     return data
