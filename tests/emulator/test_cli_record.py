@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -155,6 +156,28 @@ def test_replayed_card_answers_certificate_commands(replay: Replay) -> None:
     for info in infos:
         info.pop("reader")
     assert infos[0] == infos[1]
+    # The same APDUs, status words and response lengths as on the original.
+    for command in (("card", "info"), ("jpki", "cert", "-f", "pem")):
+        alice, bob = (
+            traced_shape(invoke(home, f"virtual:{card}", "--trace", *command))
+            for card in ("alice", "bob")
+        )
+        assert alice == bob and alice
+
+
+def traced_shape(result: Result) -> list[tuple[str, str, int]]:
+    """(command header, status word, response length) of each APDU in a ``--trace``."""
+    assert result.exit_code == 0, result.output
+    shape: list[tuple[str, str, int]] = []
+    header = ""
+    for line in result.stderr.splitlines():
+        if line.startswith("> "):
+            header = "".join(line[2:].split()[:4])
+        elif line.startswith("< "):
+            response = line[2:].split()
+            sw = response[-1]
+            shape.append((header, sw, len(response) - 1 + len(sw) // 2))
+    return shape
 
 
 def test_record_refuses_an_existing_file_and_unknown_pins(tmp_path: Path) -> None:
