@@ -18,8 +18,11 @@ from mynakit.card.jpki import JpkiAp
 from mynakit.card.text import TextAp
 from mynakit.card.visual import VisualAp
 from mynakit.emulator.card_os import VirtualCard
-from mynakit.emulator.personas import Persona
+from mynakit.emulator.issuer import SandboxIssuer
+from mynakit.emulator.personas import Persona, generate_persona
+from mynakit.emulator.state import build_card_state
 from mynakit.iso7816.protocol import ApduProtocol
+from mynakit.profiles import load_profile
 
 pytestmark = pytest.mark.emulator
 
@@ -373,3 +376,23 @@ def test_check_code_b_without_a_birth_date_sends_no_verify(
         assert date_part not in str(raised.value)
 
     assert run(unlock, True) == [SELECT_TEXT if session_class is TextAp else SELECT_VISUAL]
+
+
+def test_smartphone_token_certificate_read_is_open_verify_read(
+    sandbox_issuer: SandboxIssuer,
+) -> None:
+    # The token file names the smartphone profile, whose auth certificate needs the auth PIN
+    # first (docs/card.md §7.2): open (2 APDUs), guarded VERIFY (2), one extended read.
+    profile = load_profile("smartphone-jpki-token")
+    state = build_card_state(profile, generate_persona("apdu-phone"), sandbox_issuer, name="p")
+    recorder = Recorder(VirtualCard(profile, state))
+    session = JpkiAp.open(ApduProtocol(recorder, extended_length=True))
+    session.verify_auth_pin(state.persona.auth_pin)
+    session.read_certificate("auth")
+    assert recorder.sent == [
+        SELECT_JPKI,
+        "00B08600A0",
+        "00200098",
+        "00200098" + ascii_hex(state.persona.auth_pin),
+        "00B08A00000000",
+    ]
