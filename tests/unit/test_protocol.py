@@ -193,3 +193,19 @@ def test_a_transport_error_on_an_extended_signature_is_not_followed_by_a_resend(
         protocol.send(0x80, 0x2A, 0x00, 0x97, bytes(300), 256)
     assert len(connection.sent) == 1
     assert protocol.extended_length is False
+
+
+def test_a_verify_answered_6cxx_is_a_pin_error_saying_it_was_sent_once() -> None:
+    from mynakit.card.jpki import JpkiAp
+    from mynakit.errors import PinError
+
+    card = ScriptedCard(
+        [
+            ("00200098", "63C3"),  # the counter, read first
+            ("002000980431323334", "6C04"),  # the VERIFY: answered 6C04, and not sent again
+        ]
+    )
+    session = JpkiAp(ApduProtocol(card), select=False)
+    with pytest.raises(PinError, match="sent once and not again"):
+        session.verify("auth_pin", "1234")
+    assert card.done()

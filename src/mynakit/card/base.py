@@ -21,7 +21,7 @@ from mynakit.card.errors import (
     WrongPinError,
 )
 from mynakit.card.pin_status import PinStatus
-from mynakit.errors import UsageError
+from mynakit.errors import PinError, UsageError
 from mynakit.iso7816 import tlv
 from mynakit.iso7816.apdu import SHORT_MAX_RESPONSE
 from mynakit.iso7816.protocol import ApduProtocol
@@ -38,6 +38,7 @@ SELECT_BY_NAME = 0x04
 SELECT_EF = 0x02
 NO_RESPONSE_DATA = 0x0C
 KEY_OF_CURRENT_EF = 0x80
+WRONG_LE_SW1 = 0x6C  # 6Cxx: wrong Le, xx bytes available (ISO/IEC 7816-4 §5.6)
 INS_CHANGE_REFERENCE_DATA = 0x24
 CHANGE_REPLACE_WITH_NEW = 0x01  # 00 24 01 80: only the new value in the data field (§7.12)
 #: Check code A is the My Number itself (§4): its check digit is known before any VERIFY.
@@ -359,6 +360,13 @@ def _pin_error(error: ApduError, key: KeyProfile) -> Exception:
         return PinBlockedError(what)
     if remaining is not None:
         return WrongPinError(what, remaining)
+    if error.sw >> 8 == WRONG_LE_SW1:
+        # ApduProtocol never re-sends a command with a secret after 6Cxx (docs/card.md §8):
+        # say so, and that the counter is worth reading before another entry.
+        return PinError(
+            f"the card answered {error.sw:04X} (wrong length) to the {what}; it was sent once "
+            "and not again. Check the tries left (mynakit pin status) before another entry"
+        )
     return error
 
 
