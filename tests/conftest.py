@@ -1,7 +1,13 @@
-"""Test tiers (ARCHITECTURE.md, tests and CI): every test carries exactly one tier marker; the
-``card`` tier runs only against a real card named by ``--reader``."""
+"""Test tiers (docs/testing.md §1): every test carries exactly one tier marker; the ``card`` tier
+runs only against a real card named by ``--reader``.
+
+When the pcsc tier may run, the whole pytest process moves into a private mount + network
+namespace with a pcscd of its own, where the machine allows it (docs/testing.md §3.2); the report
+header says which arrangement this run has."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +20,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="Run the 'card' tier against the real card in this reader (may change PIN counters).",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _may_run_pcsc_tier(config):
+        from mynakit.emulator.pcsc_fixtures import reexec_pytest_in_private_namespace
+
+        reexec_pytest_in_private_namespace(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from mynakit.emulator.pcscd import pcscd_arrangement
+
+    return f"pcscd: {pcscd_arrangement()}"
+
+
+def _may_run_pcsc_tier(config: pytest.Config) -> bool:
+    """Whether this run may select pcsc tests: not a real-card run (which needs the machine's
+    pcscd), a marker expression naming pcsc or none, and a path at, above or below tests/pcsc."""
+    if config.getoption("--reader") is not None:
+        return False
+    marker_expression = str(config.getoption("markexpr", "") or "")
+    if marker_expression and "pcsc" not in marker_expression:
+        return False
+    pcsc_tests = Path(__file__).parent.resolve() / "pcsc"
+    base = config.invocation_params.dir
+    for argument in config.args:
+        path = (base / argument.split("::")[0]).resolve()
+        if path == pcsc_tests or pcsc_tests in path.parents or path in pcsc_tests.parents:
+            return True
+    return False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
