@@ -36,18 +36,36 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def _may_run_pcsc_tier(config: pytest.Config) -> bool:
-    """Whether this run may select pcsc tests: not a real-card run (which needs the machine's
-    pcscd), a marker expression naming pcsc or none, and a path at, above or below tests/pcsc."""
-    if config.getoption("--reader") is not None:
+    return may_select_tier(
+        "pcsc",
+        Path(__file__).parent / "pcsc",
+        arguments=config.args,
+        base=config.invocation_params.dir,
+        marker_expression=str(config.getoption("markexpr", "") or ""),
+        real_card_run=config.getoption("--reader") is not None,
+    )
+
+
+def may_select_tier(
+    tier: str,
+    folder: Path,
+    *,
+    arguments: list[str],
+    base: Path,
+    marker_expression: str,
+    real_card_run: bool,
+) -> bool:
+    """Whether a run may select tests of ``tier`` (kept in ``folder``): not a real-card run
+    (which needs the machine's pcscd), a marker expression that names the tier or none, and a
+    path at, above or below the folder."""
+    if real_card_run:
         return False
-    marker_expression = str(config.getoption("markexpr", "") or "")
-    if marker_expression and "pcsc" not in marker_expression:
+    if marker_expression and tier not in marker_expression:
         return False
-    pcsc_tests = Path(__file__).parent.resolve() / "pcsc"
-    base = config.invocation_params.dir
-    for argument in config.args:
+    folder = folder.resolve()
+    for argument in arguments:
         path = (base / argument.split("::")[0]).resolve()
-        if path == pcsc_tests or pcsc_tests in path.parents or path in pcsc_tests.parents:
+        if path == folder or folder in path.parents or path in folder.parents:
             return True
     return False
 
