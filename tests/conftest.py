@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from support.tiers import may_select_tier
+
 TIERS = ("unit", "emulator", "pcsc", "card", "services")
 
 
@@ -44,30 +46,6 @@ def _may_run_pcsc_tier(config: pytest.Config) -> bool:
         marker_expression=str(config.getoption("markexpr", "") or ""),
         real_card_run=config.getoption("--reader") is not None,
     )
-
-
-def may_select_tier(
-    tier: str,
-    folder: Path,
-    *,
-    arguments: list[str],
-    base: Path,
-    marker_expression: str,
-    real_card_run: bool,
-) -> bool:
-    """Whether a run may select tests of ``tier`` (kept in ``folder``): not a real-card run
-    (which needs the machine's pcscd), a marker expression that names the tier or none, and a
-    path at, above or below the folder."""
-    if real_card_run:
-        return False
-    if marker_expression and tier not in marker_expression:
-        return False
-    folder = folder.resolve()
-    for argument in arguments:
-        path = (base / argument.split("::")[0]).resolve()
-        if path == folder or folder in path.parents or path in folder.parents:
-            return True
-    return False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import may_select_tier
+from support.tiers import may_select_tier
 
 pytestmark = pytest.mark.unit
 
