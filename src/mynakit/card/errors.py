@@ -1,5 +1,5 @@
 """Card-level errors, translated from status words at the application layer
-(docs/architecture.md): the CLI and integrators catch these, never raw status words."""
+(docs/architecture.md §3): the CLI and integrators catch these, never raw status words."""
 
 from __future__ import annotations
 

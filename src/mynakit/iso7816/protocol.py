@@ -1,5 +1,4 @@
-"""The one object that owns APDU encoding on the wire (docs/architecture.md, "one protocol
-object").
+"""The one object that owns APDU encoding on the wire (docs/architecture.md §3).
 
 Applications call ``send`` with fields; this object chooses short or extended length, chains
 long data, follows ``61xx`` with GET RESPONSE and resends a read with the right Le after
