@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mynakit.emulator.card_files import RSA_MODULUS_BYTES, sha256_digest_info
+from mynakit.emulator.card_keys import CardKey
+from mynakit.emulator.card_state import CardState
 from mynakit.emulator.faults import Faults, VirtualCardRemovedError
-from mynakit.emulator.state import CardKey, CardState, PinRecord
+from mynakit.emulator.pin_records import PinRecord
 from mynakit.errors import MynakitError, TransportError, UsageError
 from mynakit.iso7816.apdu import CommandApdu
 from mynakit.iso7816.status import StatusWord
@@ -37,6 +39,7 @@ _SIGNATURE_SCHEMES = range(0x00, 0x06)  # 80 2A P1 (§5.1)
 _PKCS1_MAX_PAYLOAD = RSA_MODULUS_BYTES - 11
 _SHA256_LENGTH = 32
 _MAX_MESSAGE = 255
+_TERMINAL_CERTIFICATE_LENGTH = 307  # docs/card.md §1: the 80 A2 body seen on real cards
 
 
 class _StatusWordError(Exception):
@@ -75,6 +78,8 @@ class VirtualCard:
         self._faults = faults or Faults()
         self._choices = profile.choices
         self._power_on_aid = bytes.fromhex(str(self._choices.get("power_on_df_aid", "")))
+        self._atr = presented_atr(profile)
+        self._reselect_keeps_verification = _reselect_keeps_verification(profile)
         self._corruption_random = self._faults.corruption_random()
         self._apdu_count = 0
         self._removal_armed = self._faults.remove_after is not None
@@ -91,7 +96,8 @@ class VirtualCard:
 
     @property
     def atr(self) -> bytes:
-        return self._profile.atr
+        """The ATR the card presents: the profile's ``[choices] atr`` (docs/card.md §1)."""
+        return self._atr
 
     @property
     def profile(self) -> CardProfile:
@@ -149,7 +155,10 @@ class VirtualCard:
         if limit is not None and self._apdu_count > limit and not self._faults.remove_mid_command:
             self._removed = True
             raise VirtualCardRemovedError("the virtual card was removed from the reader")
-        reply = self._process(bytes(command))
+        # One command at a time, as a real card executes them: the card's lock is held and the
+        # PIN counters re-read for the whole command (docs/card.md §7.5).
+        with self._state.command():
+            reply = self._process(bytes(command))
         if limit is not None and self._apdu_count > limit:
             # Removed while working: the command's effects (a saved PIN counter) stay.
             self._removed = True
@@ -280,10 +289,10 @@ class VirtualCard:
             )
         if target is None:
             raise _StatusWordError(SW.FILE_NOT_FOUND)
-        if self._choices.get("clear_security_on_any_df_select", True) or target is not (
-            self._application
-        ):
-            self._verified.clear()  # §12: selection resets the security status
+        # docs/card.md §12: selecting another DF resets the security status; re-selecting the
+        # current one does only if the profile says so (choice reselect_current_df).
+        if target is not self._application or not self._reselect_keeps_verification:
+            self._verified.clear()
         self._application = target
         self._current_ef = None
         # P2=00 asks for FCI; the card is not known to return any (§2), so neither do we.
@@ -432,6 +441,20 @@ class VirtualCard:
             raise _StatusWordError(not_found)
         return key
 
+    # -- SET PUBLIC IC KEY / verify terminal CV certificate (80 A2) ----------------------------
+
+    def _terminal_certificate(self, apdu: CommandApdu, extended: bool) -> _Reply:
+        """docs/card.md §5: 80 A2 takes a terminal CV certificate (a 307-byte body, extended
+        Lc, docs/card.md §1); P1-P2 other than 00 C1 answer 6A86 (docs/card.md §8). A body of
+        any other length is a wrong length, 6700, as public clients expect of a 256-byte body.
+        The sandbox knows no terminal CA, so a certificate of the right length cannot be
+        verified: 6A80 (incorrect data, ISO/IEC 7816-4 §5.6)."""
+        if (apdu.p1, apdu.p2) != (0x00, 0xC1):
+            raise _StatusWordError(SW.INCORRECT_P1_P2)
+        if len(apdu.data) != _TERMINAL_CERTIFICATE_LENGTH:
+            raise _StatusWordError(SW.WRONG_LENGTH)
+        raise _StatusWordError(SW.INCORRECT_DATA)
+
     # -- GET CHALLENGE (00 84) --------------------------------------------------------------------
 
     def _get_challenge(self, apdu: CommandApdu, extended: bool) -> _Reply:
@@ -565,4 +588,36 @@ _HANDLERS: dict[tuple[bool, int], Handler] = {
     (False, _INS_GET_RESPONSE): VirtualCard._get_response,
     (True, 0x2A): VirtualCard._compute_signature,
     (True, 0x32): VirtualCard._change_key,
+    (True, 0xA2): VirtualCard._terminal_certificate,
 }
+
+
+def presented_atr(profile: CardProfile) -> bytes:
+    """The ATR named by the profile's ``[choices] atr`` in its ``[choices.atrs]`` table, or the
+    ``[card] atr`` when the profile names none (docs/card.md §1)."""
+    choice = profile.choices.get("atr")
+    if choice is None:
+        return profile.atr
+    table = profile.choices.get("atrs", {})
+    if not isinstance(table, dict) or choice not in table:
+        raise UsageError(
+            f"card profile {profile.kind!r}: ATR choice {choice!r} is not one of "
+            f"{sorted(table) if isinstance(table, dict) else []}"
+        )
+    try:
+        return bytes.fromhex(str(table[choice]))
+    except ValueError:
+        raise UsageError(f"card profile {profile.kind!r}: ATR {choice!r} is not hex") from None
+
+
+_RESELECT_CHOICES = {"clears_verification": False, "keeps_verification": True}
+
+
+def _reselect_keeps_verification(profile: CardProfile) -> bool:
+    choice = str(profile.choices.get("reselect_current_df", "clears_verification"))
+    if choice not in _RESELECT_CHOICES:
+        raise UsageError(
+            f"card profile {profile.kind!r}: reselect_current_df is one of "
+            f"{sorted(_RESELECT_CHOICES)}, not {choice!r}"
+        )
+    return _RESELECT_CHOICES[choice]

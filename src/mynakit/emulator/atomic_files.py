@@ -1,0 +1,74 @@
+"""The one way the emulator writes a file: whole or not at all, with an explicit mode.
+
+Every file of a virtual card and of the sandbox issuer goes through :func:`write_atomic`: the data
+goes to a temporary file beside the target, is flushed to disk (``fsync``), given its mode, and
+renamed over the target (``os.replace``, atomic on POSIX). A reader, or a crash, sees the old
+content or the new one, never half of it.
+
+Modes say who may read what. Files holding personal data (card files, the persona, PIN reference
+data, private keys, signature certificates with basic-4 information, docs/card.md §9.2) are
+``PRIVATE_FILE`` (0600) in ``PRIVATE_FOLDER`` (0700) folders; public artefacts (the sandbox roots,
+CRLs, the card CA's public key) are ``PUBLIC_FILE`` (0644).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from mynakit.errors import DataError
+
+PRIVATE_FILE = 0o600
+PUBLIC_FILE = 0o644
+PRIVATE_FOLDER = 0o700
+PUBLIC_FOLDER = 0o755
+
+_READ_ONLY_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
+    """Replace ``path`` by ``data`` atomically; the file ends with permission bits ``mode``."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise _unwritable(path.parent, error) from None
+    try:
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise _unwritable(path, error) from None
+        raise
+
+
+def ensure_folder(path: Path, *, mode: int) -> Path:
+    """Create ``path`` (and missing parents) if needed and give it ``mode``; return it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+        if path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except OSError as error:
+        raise _unwritable(path, error) from None
+    return path
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise ``DataError`` naming ``folder`` unless this process may create files in it
+    (``access(2)`` also reports a read-only file system, even to root)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{what} {folder} is read-only: nothing could be saved")
+
+
+def _unwritable(path: Path, error: OSError) -> DataError:
+    if error.errno in _READ_ONLY_ERRORS:
+        return DataError(f"cannot write {path}: {error.strerror} (read-only folder?)")
+    return DataError(f"cannot write {path}: {error.strerror or error}")
