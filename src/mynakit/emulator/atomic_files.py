@@ -51,9 +51,13 @@ def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
 
 
 def ensure_folder(path: Path, *, mode: int) -> Path:
-    """Create ``path`` (and missing parents) if needed and give it ``mode``; return it."""
+    """Create ``path`` if needed and give it ``mode``; missing parents are created with the
+    same mode (a private folder never sits in a world-readable one made on the way). Return it."""
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=mode)
+        for folder in reversed(missing):
+            folder.mkdir(mode=mode, exist_ok=True)
+            os.chmod(folder, mode)  # mkdir's mode is filtered by the umask
         if path.stat().st_mode & 0o777 != mode:
             os.chmod(path, mode)
     except OSError as error:

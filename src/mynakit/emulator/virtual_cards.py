@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mynakit.emulator.atomic_files import PRIVATE_FOLDER, ensure_folder
+from mynakit.emulator.atomic_files import PRIVATE_FOLDER, check_writable, ensure_folder
 from mynakit.emulator.card_files import BuiltFiles, CertificateFiles, build_card_files
 from mynakit.emulator.card_keys import CardKey
 from mynakit.emulator.card_layout import CardLayout, load_card_state, save_card_state
@@ -205,6 +205,7 @@ def create_card(
         if card_profile.application(application).key(key_name).kind != "pin":
             raise UsageError(f"{application} {key_name} is not a PIN key")
     base = ensure_folder(Path(base_dir), mode=PRIVATE_FOLDER)
+    check_writable(base, "cards folder")
     if issuer is None:
         from mynakit.emulator.issuer import SandboxIssuer
 

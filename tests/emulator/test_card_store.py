@@ -1,0 +1,326 @@
+"""The card store under stress: concurrent processes on one card, damaged files, read-only
+folders, failed creation, and who may read what (docs/card.md §7.5, §11.1; docs/testing.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mynakit.emulator.atomic_files import write_atomic
+from mynakit.emulator.issuer import SandboxIssuer
+from mynakit.emulator.state import (
+    create_card,
+    list_cards,
+    load_card,
+    load_card_state,
+)
+from mynakit.errors import DataError, UsageError
+from mynakit.profiles import load_profile
+from support.cli import invoke, ok_json
+
+pytestmark = pytest.mark.emulator
+
+JPKI = load_profile().application("jpki").aid
+SELECT_JPKI = bytes((0x00, 0xA4, 0x04, 0x0C, len(JPKI))) + JPKI
+AUTH_PIN_QUERY = bytes.fromhex("00200098")  # docs/card.md §7.5: retry query, spends nothing
+PROCESSES = 10
+
+# A child that opens the card, waits for the go line on stdin (so every child holds the card
+# open before any VERIFY), then sends one wrong auth PIN and prints the status word.
+VERIFY_CHILD = textwrap.dedent(
+    """
+    import sys
+    from mynakit.emulator.state import load_card
+    card = load_card(sys.argv[1], sys.argv[2])
+    aid = bytes.fromhex(sys.argv[3])
+    assert card.execute(bytes((0, 0xA4, 4, 0x0C, len(aid))) + aid) == b"\\x90\\x00"
+    wrong = sys.argv[4].encode()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(card.execute(bytes((0, 0x20, 0, 0x98, len(wrong))) + wrong)[-2:].hex(), flush=True)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with one card, "alice", and its issuer (built once; tests copy it)."""
+    root = tmp_path_factory.mktemp("home")
+    create_card(root / "cards", "alice", seed="alice")
+    return root
+
+
+@pytest.fixture
+def own_home(home: Path, tmp_path: Path) -> Path:
+    """A private copy of the module's home, so a test may spend tries or break files."""
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    return copy
+
+
+def wrong_pin(base: Path) -> str:
+    right = load_card_state(base, "alice").persona.auth_pin
+    return "0000" if right != "0000" else "1111"
+
+
+def start_verify_children(base: Path, count: int) -> list[subprocess.Popen[str]]:
+    """``count`` children, each holding the card open and waiting to send its VERIFY."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", VERIFY_CHILD, str(base), "alice", JPKI.hex(), wrong_pin(base)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        for _ in range(count)
+    ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    return children
+
+
+def release(children: list[subprocess.Popen[str]]) -> list[str]:
+    """Let every child send its VERIFY; the status words they were told."""
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    answers = []
+    for child in children:
+        output, _ = child.communicate(timeout=120)
+        assert child.returncode == 0
+        answers.append(output.strip())
+    return answers
+
+
+def tries_left_on_disk(base: Path) -> int:
+    card = load_card(base, "alice")
+    card.execute(SELECT_JPKI)
+    return card.execute(AUTH_PIN_QUERY)[-1] & 0x0F
+
+
+# -- PIN tries under concurrency ------------------------------------------------------------------
+
+
+def test_ten_processes_with_a_wrong_pin_spend_exactly_three_tries(own_home: Path) -> None:
+    """Every child opened the card before any VERIFY: without the per-command lock all ten
+    were told "wrong, 2 left" and the PIN never blocked."""
+    base = own_home / "cards"
+    answers = release(start_verify_children(base, PROCESSES))
+    told_wrong = sorted(answer for answer in answers if answer.startswith("63c"))
+    told_blocked = [answer for answer in answers if answer == "6984"]  # docs/card.md §11.1
+    assert told_wrong == ["63c0", "63c1", "63c2"]
+    assert len(told_blocked) == PROCESSES - 3
+    assert tries_left_on_disk(base) == 0
+
+
+def test_a_card_open_in_this_process_sees_other_processes_tries(own_home: Path) -> None:
+    base = own_home / "cards"
+    card = load_card(base, "alice")  # loaded before the other processes spend their tries
+    card.execute(SELECT_JPKI)
+    assert release(start_verify_children(base, 2)) in (["63c2", "63c1"], ["63c1", "63c2"])
+    assert card.execute(AUTH_PIN_QUERY) == b"\x63\xc1"
+    wrong = wrong_pin(base).encode()
+    assert card.execute(bytes((0, 0x20, 0, 0x98, 4)) + wrong) == b"\x63\xc0"
+    assert tries_left_on_disk(base) == 0
+
+
+# -- damaged state --------------------------------------------------------------------------------
+
+
+def second_card(home: Path) -> None:
+    create_card(home / "cards", "bob", seed="bob")
+
+
+def test_a_card_json_with_a_bad_serial_is_listed_as_broken(own_home: Path) -> None:
+    base = own_home / "cards"
+    second_card(own_home)
+    card_file = base / "alice" / "card.json"
+    document = json.loads(card_file.read_text())
+    document["serials"]["auth"] = "12x4"
+    card_file.write_text(json.dumps(document))
+    listings = {listing.name: listing for listing in list_cards(base)}
+    assert listings["bob"].problem is None and listings["bob"].serials
+    assert listings["alice"].problem is not None and "card.json" in listings["alice"].problem
+    with pytest.raises(DataError, match=r"alice/card\.json.*auth serial"):
+        load_card(base, "alice")
+    listed = ok_json(invoke(own_home, None, "emulator", "list"))
+    problems = {card["name"]: card["problem"] for card in listed["cards"]}
+    assert problems["bob"] is None and "card.json" in problems["alice"]
+    text = invoke(own_home, None, "emulator", "list", as_json=False)
+    assert text.exit_code == 0 and "alice  BROKEN" in text.stdout and "bob" in text.stdout
+    # The other card still works, and so does the lookup by serial behind `issuer renew`.
+    assert ok_json(invoke(own_home, "virtual:bob", "card", "info"))
+
+
+def test_truncated_utf8_in_the_persona_names_the_file(own_home: Path) -> None:
+    base = own_home / "cards"
+    persona = base / "alice" / "persona.json"
+    persona.write_bytes(persona.read_bytes().rstrip()[:-3] + "名".encode()[:2])
+    with pytest.raises(DataError, match=r"persona\.json is not valid UTF-8"):
+        load_card(base, "alice")
+    result = invoke(own_home, "virtual:alice", "card", "info")
+    assert isinstance(result.exception, DataError)  # one line at the CLI's boundary
+
+
+@pytest.mark.parametrize(("tries_left", "problem"), [(-1, "is outside 0-3"), (99, "is outside 0-3")])
+def test_an_impossible_counter_in_pins_json_names_the_file(
+    own_home: Path, tries_left: int, problem: str
+) -> None:
+    base = own_home / "cards"
+    pins_file = base / "alice" / "pins.json"
+    pins = json.loads(pins_file.read_text())
+    pins["jpki/0018"]["tries_left"] = tries_left
+    pins_file.write_text(json.dumps(pins))
+    with pytest.raises(
+        DataError, match=rf"pins\.json: jpki/0018 tries_left {tries_left} {problem}"
+    ):
+        load_card(base, "alice")
+
+
+def test_a_pin_record_missing_from_pins_json_is_named(own_home: Path) -> None:
+    pins_file = own_home / "cards" / "alice" / "pins.json"
+    pins = json.loads(pins_file.read_text())
+    del pins["jpki/0018"]
+    pins_file.write_text(json.dumps(pins))
+    with pytest.raises(DataError, match=r"pins\.json has no record for jpki/0018"):
+        load_card(own_home / "cards", "alice")
+
+
+def run_in_read_only(folder: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a child that sees ``folder`` read-only: a read-only bind mount in a
+    private mount namespace when root (root ignores permission bits), else mode 0500."""
+    command = [sys.executable, "-c", script]
+    if os.geteuid() == 0:
+        if shutil.which("unshare") is None:
+            pytest.skip("root without unshare cannot make a folder read-only")
+        command = [
+            "unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"',
+            str(folder), *command,
+        ]  # fmt: skip
+    else:
+        folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=120, env=os.environ.copy()
+        )
+    finally:
+        folder.chmod(0o700)
+
+
+def test_a_read_only_card_folder_is_refused_before_any_verify(own_home: Path) -> None:
+    base = own_home / "cards"
+    result = run_in_read_only(
+        base / "alice",
+        "import sys\nfrom mynakit.emulator.state import load_card\nfrom mynakit.errors import "
+        f"DataError\ntry:\n    load_card({str(base)!r}, 'alice')\nexcept DataError as e:\n"
+        "    print(e)\n    sys.exit(3)\n",
+    )
+    assert result.returncode == 3, result.stderr
+    assert (
+        result.stdout.strip()
+        == f"card folder {base / 'alice'} is read-only: nothing could be saved"
+    )
+
+
+def test_a_read_only_issuer_folder_is_named(own_home: Path) -> None:
+    issuer = own_home / "issuer"
+    result = run_in_read_only(
+        issuer,
+        "import sys\nfrom mynakit.emulator.issuer import SandboxIssuer\nfrom mynakit.errors "
+        f"import DataError\ntry:\n    SandboxIssuer.open({str(issuer)!r})\nexcept DataError as e:"
+        "\n    print(e)\n    sys.exit(3)\n",
+    )
+    assert result.returncode == 3, result.stderr
+    assert (
+        result.stdout.strip()
+        == f"sandbox issuer folder {issuer} is read-only: nothing could be saved"
+    )
+
+
+# -- failed creation leaves nothing behind --------------------------------------------------------
+
+
+def test_a_card_creation_failing_after_issuance_withdraws_its_certificates(
+    own_home: Path, tmp_path: Path
+) -> None:
+    """A profile whose token EF is too small fails while the files are built, after the issuer
+    certified both keys: the issuer must end as it was."""
+    issuer = SandboxIssuer.open(own_home / "issuer")
+    before = sorted(issuer.issued_serials())
+    certificates = sorted((own_home / "issuer" / "certificates").iterdir())
+    profile = tmp_path / "tiny-token.toml"
+    profile.write_text(
+        'base = "mynumber-card"\n[[file_overrides]]\napplication = "jpki"\nid = "0006"\nsize = 4\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError, match="the profile gives the file 4"):
+        create_card(own_home / "cards", "carol", profile=str(profile), issuer=issuer)
+    assert sorted(issuer.issued_serials()) == before
+    assert sorted((own_home / "issuer" / "certificates").iterdir()) == certificates
+    assert not (own_home / "cards" / "carol").exists()
+    assert [path.name for path in (own_home / "cards").iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_bad_blocked_key_is_refused_before_issuance(own_home: Path) -> None:
+    issuer = SandboxIssuer.open(own_home / "issuer")
+    before = sorted(issuer.issued_serials())
+    with pytest.raises(UsageError, match="not a PIN key"):
+        create_card(own_home / "cards", "dave", issuer=issuer, blocked=(("jpki", "auth_key"),))
+    assert sorted(issuer.issued_serials()) == before
+
+
+# -- who may read what ----------------------------------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_personal_files_are_private_and_public_artefacts_readable(home: Path) -> None:
+    card = home / "cards" / "alice"
+    assert mode(home / "cards") == mode(card) == 0o700
+    public_key = card / "card-ca.pem"  # the card CA's public key, for verifiers
+    for path in card.rglob("*"):
+        expected = (0o644 if path == public_key else 0o600) if path.is_file() else 0o700
+        assert mode(path) == expected, path
+    issuer = SandboxIssuer.open(home / "issuer")
+    folder = home / "issuer" / "certificates"
+    assert mode(folder) == 0o700
+    serials = load_card_state(home / "cards", "alice").serials
+    # The sign certificate carries basic-4 information (docs/card.md §9.2).
+    assert mode(folder / f"{serials['sign']:x}.pem") == 0o600
+    assert mode(folder / f"{serials['auth']:x}.pem") == 0o644
+    for public in ("auth-root.pem", "sign-root.pem", "roots.pem"):
+        assert mode(home / "issuer" / public) == 0o644
+    for private in ("auth-root.key.pem", "sign-root.key.pem", "state.json"):
+        assert mode(home / "issuer" / private) == 0o600
+    assert issuer.directory == home / "issuer"
+
+
+@pytest.mark.parametrize("wanted", [0o600, 0o644])
+def test_the_atomic_writer_sets_the_mode_it_is_given(tmp_path: Path, wanted: int) -> None:
+    old_mask = os.umask(0o077 if wanted == 0o644 else 0o000)
+    try:
+        target = tmp_path / "file"
+        target.write_bytes(b"old")
+        write_atomic(target, b"new", mode=wanted)
+    finally:
+        os.umask(old_mask)
+    assert target.read_bytes() == b"new" and mode(target) == wanted
+    assert [path.name for path in tmp_path.iterdir()] == ["file"]  # no temporary file left
+
+
+def test_the_atomic_writer_names_a_folder_it_cannot_write(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"cannot write .*missing"):
+        write_atomic(tmp_path / "missing" / "file", b"x", mode=0o600)
