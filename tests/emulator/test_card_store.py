@@ -9,7 +9,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from mynakit.emulator.state import (
 from mynakit.errors import DataError, UsageError
 from mynakit.profiles import load_profile
 from support.cli import invoke, ok_json
+from support.concurrent_verify import release, start_in_process, wait_until_ready
 
 pytestmark = pytest.mark.emulator
 
@@ -32,22 +32,6 @@ JPKI = load_profile().application("jpki").aid
 SELECT_JPKI = bytes((0x00, 0xA4, 0x04, 0x0C, len(JPKI))) + JPKI
 AUTH_PIN_QUERY = bytes.fromhex("00200098")  # docs/card.md §7.5: retry query, spends nothing
 PROCESSES = 10
-
-# A child that opens the card, waits for the go line on stdin (so every child holds the card
-# open before any VERIFY), then sends one wrong auth PIN and prints the status word.
-VERIFY_CHILD = textwrap.dedent(
-    """
-    import sys
-    from mynakit.emulator.state import load_card
-    card = load_card(sys.argv[1], sys.argv[2])
-    aid = bytes.fromhex(sys.argv[3])
-    assert card.execute(bytes((0, 0xA4, 4, 0x0C, len(aid))) + aid) == b"\\x90\\x00"
-    wrong = sys.argv[4].encode()
-    print("ready", flush=True)
-    sys.stdin.readline()
-    print(card.execute(bytes((0, 0x20, 0, 0x98, len(wrong))) + wrong)[-2:].hex(), flush=True)
-    """
-)
 
 
 @pytest.fixture(scope="module")
@@ -71,37 +55,6 @@ def wrong_pin(base: Path) -> str:
     return "0000" if right != "0000" else "1111"
 
 
-def start_verify_children(base: Path, count: int) -> list[subprocess.Popen[str]]:
-    """``count`` children, each holding the card open and waiting to send its VERIFY."""
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", VERIFY_CHILD, str(base), "alice", JPKI.hex(), wrong_pin(base)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=os.environ.copy(),
-        )
-        for _ in range(count)
-    ]
-    for child in children:
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-    return children
-
-
-def release(children: list[subprocess.Popen[str]]) -> list[str]:
-    """Let every child send its VERIFY; the status words they were told."""
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    answers = []
-    for child in children:
-        output, _ = child.communicate(timeout=120)
-        assert child.returncode == 0
-        answers.append(output.strip())
-    return answers
-
-
 def tries_left_on_disk(base: Path) -> int:
     card = load_card(base, "alice")
     card.execute(SELECT_JPKI)
@@ -115,7 +68,9 @@ def test_ten_processes_with_a_wrong_pin_spend_exactly_three_tries(own_home: Path
     """Every child opened the card before any VERIFY: without the per-command lock all ten
     were told "wrong, 2 left" and the PIN never blocked."""
     base = own_home / "cards"
-    answers = release(start_verify_children(base, PROCESSES))
+    children = start_in_process(base, "alice", wrong_pin(base), PROCESSES)
+    wait_until_ready(children)
+    answers = release(children)
     told_wrong = sorted(answer for answer in answers if answer.startswith("63c"))
     told_blocked = [answer for answer in answers if answer == "6984"]  # docs/card.md §11.1
     assert told_wrong == ["63c0", "63c1", "63c2"]
@@ -127,7 +82,9 @@ def test_a_card_open_in_this_process_sees_other_processes_tries(own_home: Path) 
     base = own_home / "cards"
     card = load_card(base, "alice")  # loaded before the other processes spend their tries
     card.execute(SELECT_JPKI)
-    assert release(start_verify_children(base, 2)) in (["63c2", "63c1"], ["63c1", "63c2"])
+    children = start_in_process(base, "alice", wrong_pin(base), 2)
+    wait_until_ready(children)
+    assert sorted(release(children)) == ["63c1", "63c2"]
     assert card.execute(AUTH_PIN_QUERY) == b"\x63\xc1"
     wrong = wrong_pin(base).encode()
     assert card.execute(bytes((0, 0x20, 0, 0x98, 4)) + wrong) == b"\x63\xc0"
@@ -172,7 +129,9 @@ def test_truncated_utf8_in_the_persona_names_the_file(own_home: Path) -> None:
     assert isinstance(result.exception, DataError)  # one line at the CLI's boundary
 
 
-@pytest.mark.parametrize(("tries_left", "problem"), [(-1, "is outside 0-3"), (99, "is outside 0-3")])
+@pytest.mark.parametrize(
+    ("tries_left", "problem"), [(-1, "is outside 0-3"), (99, "is outside 0-3")]
+)
 def test_an_impossible_counter_in_pins_json_names_the_file(
     own_home: Path, tries_left: int, problem: str
 ) -> None:
