@@ -2,8 +2,8 @@
 
 Structure (APs, EFs, keys, access rules, PIN policies) and every UNCONFIRMED behaviour come from
 the card profile (``card_profiles/*.toml``, its ``[choices]``); this module holds only the ISO
-7816-4 / JICSAP command semantics of protocol reference §5, §7, §8 and §12. Handlers raise
-``_StatusWordError(sw)``, which becomes the status word (style anchors, practice 12). Nothing
+7816-4 / JICSAP command semantics of docs/card.md §5, §7, §8 and §12. Handlers raise
+``_StatusWordError(sw)``, which becomes the status word. Nothing
 else leaves ``execute``: malformed input is 6700, an internal bug 6F00; only the removal fault
 and a command to a powered-down card raise (transport errors, as a reader reports them).
 
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 SW = StatusWord
 _COMMAND_CHAINING_NOT_SUPPORTED = 0x6884  # ISO 7816-4 §5.1.1: CLA b5 set, card does not chain
 _MAX_SHORT_CHALLENGE = 256
-_SIGNATURE_SCHEMES = range(0x00, 0x06)  # 80 2A P1 (§5.1)
+_SIGNATURE_SCHEMES = range(0x00, 0x06)  # 80 2A P1 (docs/card.md §5.1)
 _PKCS1_MAX_PAYLOAD = RSA_MODULUS_BYTES - 11
 _SHA256_LENGTH = 32
 _MAX_MESSAGE = 255
@@ -132,7 +132,8 @@ class VirtualCard:
         self._reset_logical_state()
 
     def reset(self) -> None:
-        """Warm reset: back to the power-on state (ISD current, nothing verified, §1)."""
+        """Warm reset: back to the power-on state (ISD current, nothing verified,
+        docs/card.md §1)."""
         self._powered = True
         self._reset_logical_state()
 
@@ -194,7 +195,8 @@ class VirtualCard:
         if cla == 0xFF:
             raise _StatusWordError(SW.CLA_NOT_SUPPORTED)  # ISO 7816-4 §5.4.1: FF is invalid
         proprietary = bool(cla & 0x80)
-        # §1: only channel 0 (channel bits of CLA 0x-3x, 4x-7x, and of the proprietary 8x).
+        # docs/card.md §1: only channel 0 (channel bits of CLA 0x-3x, 4x-7x, and of the
+        # proprietary 8x).
         if apdu.channel != 0 or (proprietary and cla & 0x03):
             raise _StatusWordError(SW.LOGICAL_CHANNEL_NOT_SUPPORTED)
         if cla & 0xE0 == 0x20 or (proprietary and cla & 0xF0 != 0x80):
@@ -202,7 +204,7 @@ class VirtualCard:
         if cla & 0x10 and not proprietary:
             raise _StatusWordError(_COMMAND_CHAINING_NOT_SUPPORTED)
         if cla & 0x0C and cla & 0xC0 in (0x00, 0x80):
-            # No secure messaging (real cards offer it in the text AP only, §7.15).
+            # No secure messaging (real cards offer it in the text AP only, docs/card.md §7.15).
             raise _StatusWordError(SW.SECURE_MESSAGING_NOT_SUPPORTED)
         if extended and (not self._profile.extended_length or self._faults.t0):
             raise _StatusWordError(SW.WRONG_LENGTH)  # T=0 carries no extended APDUs (ISO 7816-3)
@@ -257,8 +259,8 @@ class VirtualCard:
                 raise _StatusWordError(SW.INCORRECT_P1_P2)
             if not apdu.data:
                 if apdu.p1 == 0x00:
-                    # §1: "00 A4 00 00" answers 6A86 after reset and 9000 without changing the
-                    # DF once an AP is selected; there is no selectable MF.
+                    # docs/card.md §1: "00 A4 00 00" answers 6A86 after reset and 9000 without
+                    # changing the DF once an AP is selected; there is no selectable MF.
                     if self._application is None:
                         raise _StatusWordError(SW.INCORRECT_P1_P2)
                     return _Reply()
@@ -268,7 +270,7 @@ class VirtualCard:
             file_id = int.from_bytes(apdu.data, "big")
             application = self._application
             if application is None or not self._has_ef(application, file_id):
-                raise _StatusWordError(SW.FILE_NOT_FOUND)  # includes 3F00 (§1)
+                raise _StatusWordError(SW.FILE_NOT_FOUND)  # includes 3F00 (docs/card.md §1)
             self._current_ef = file_id
             return _Reply()
         raise _StatusWordError(SW.INCORRECT_P1_P2)
@@ -280,7 +282,7 @@ class VirtualCard:
         if not name:
             raise _StatusWordError(SW.WRONG_LENGTH)
         if self._power_on_aid and name == self._power_on_aid:
-            self._reset_logical_state()  # §1: the ISD is the power-on state
+            self._reset_logical_state()  # docs/card.md §1: the ISD is the power-on state
             return _Reply()
         target = self._profile.application_by_aid(name)
         if target is None and self._choices.get("select_by_aid_prefix", False):
@@ -295,7 +297,8 @@ class VirtualCard:
             self._verified.clear()
         self._application = target
         self._current_ef = None
-        # P2=00 asks for FCI; the card is not known to return any (§2), so neither do we.
+        # P2=00 asks for FCI; the card is not known to return any (docs/card.md §2), so
+        # neither do we.
         return _Reply()
 
     # -- READ BINARY (00 B0) / READ RECORD (00 B2) ------------------------------------------------
@@ -310,13 +313,13 @@ class VirtualCard:
             offset = apdu.p2
         else:
             file = self._current_file()
-            offset = (apdu.p1 << 8) | apdu.p2  # 15-bit offset (§5)
+            offset = (apdu.p1 << 8) | apdu.p2  # 15-bit offset (docs/card.md §5)
         if file.structure != "binary":
             raise _StatusWordError(SW.COMMAND_INCOMPATIBLE_WITH_FILE)
         self._require_read_access(file)
         content = self._state.files[(self._require_application().name, file.file_id)]
         if offset >= len(content):
-            raise _StatusWordError(SW.OFFSET_OUTSIDE_FILE)  # JICSAP 7.3.1, §8
+            raise _StatusWordError(SW.OFFSET_OUTSIDE_FILE)  # JICSAP 7.3.1, docs/card.md §8
         data = content[offset : offset + apdu.le]
         if len(data) < apdu.le and self._choices.get("short_read_at_end_sw") == "6282":
             return _Reply(data, SW.WARNING_END_OF_FILE)
@@ -327,7 +330,8 @@ class VirtualCard:
             raise _StatusWordError(SW.WRONG_LENGTH)
         short_id, mode = apdu.p2 >> 3, apdu.p2 & 0x07
         if mode == 0x05 and not self._choices.get("read_records_from_supported", False):
-            raise _StatusWordError(SW.FUNCTION_NOT_SUPPORTED)  # §8: P2=05 on cards lacking it
+            # docs/card.md §8: P2=05 on cards lacking it
+            raise _StatusWordError(SW.FUNCTION_NOT_SUPPORTED)
         if mode != 0x04:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
         file = self._file_by_short_id(short_id) if short_id else self._current_file()
@@ -347,7 +351,7 @@ class VirtualCard:
         key = self._pin_key(apdu.p2)
         record = self._pin_record(key)
         if not apdu.data:
-            # §7.5: the retry query; spends nothing.
+            # docs/card.md §7.5: the retry query; spends nothing.
             if (
                 key.key_id in self._verified
                 and self._choices.get("retry_query_after_verify") == "9000"
@@ -355,7 +359,8 @@ class VirtualCard:
                 return _Reply()
             raise _StatusWordError(0x63C0 | min(record.tries_left, 0x0F))
         if record.tries_left <= 0:
-            raise _StatusWordError(SW.REFERENCE_DATA_BLOCKED)  # §11.1: 6984 once blocked
+            # docs/card.md §11.1: 6984 once blocked
+            raise _StatusWordError(SW.REFERENCE_DATA_BLOCKED)
         # Spend the try and save it before comparing, so pulling the card cannot refund it.
         record.tries_left -= 1
         self._state.save_pins()
@@ -369,7 +374,8 @@ class VirtualCard:
 
     def _change_reference_data(self, apdu: CommandApdu, extended: bool) -> _Reply:
         if apdu.p1 != 0x01:
-            raise _StatusWordError(SW.INCORRECT_P1_P2)  # only "new value after VERIFY" (§5)
+            # only "new value after VERIFY" (docs/card.md §5)
+            raise _StatusWordError(SW.INCORRECT_P1_P2)
         return self._change(apdu, instruction=0x0024)
 
     def _change_key(self, apdu: CommandApdu, extended: bool) -> _Reply:
@@ -415,7 +421,8 @@ class VirtualCard:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
         application = self._require_application()
         if key.unlocked_by is not None and key.unlocked_by not in self._verified:
-            raise _StatusWordError(self._security_not_satisfied())  # §12: 6982 without the PIN
+            # docs/card.md §12: 6982 without the PIN
+            raise _StatusWordError(self._security_not_satisfied())
         if apdu.le is not None and apdu.le < RSA_MODULUS_BYTES:
             raise _StatusWordError(SW.WRONG_LENGTH)
         signature = _sign(
@@ -427,7 +434,8 @@ class VirtualCard:
         return _Reply(signature, signed=True)
 
     def _ap_signing_key(self, application: ApplicationProfile) -> KeyProfile:
-        """§7.13: P2=00 in a card-face AP is the AP's own key, usable with no credential."""
+        """docs/card.md §7.13: P2=00 in a card-face AP is the AP's own key, usable with no
+        credential."""
         for key in application.keys.values():
             if key.kind == "private_key" and key.unlocked_by is None:
                 return key
@@ -461,7 +469,7 @@ class VirtualCard:
         if apdu.p1 != 0 or apdu.p2 != 0:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
         if extended:
-            # §1: the extended form is refused (choice: extended_get_challenge_sw).
+            # docs/card.md §1: the extended form is refused (choice: extended_get_challenge_sw).
             raise _StatusWordError(
                 int(str(self._choices.get("extended_get_challenge_sw", "6985")), 16)
             )
@@ -498,7 +506,7 @@ class VirtualCard:
         return file
 
     def _file_by_short_id(self, short_id: int) -> FileProfile:
-        """SFI addressing (§1: every EF id is 0001-001E and doubles as its SFI)."""
+        """SFI addressing (docs/card.md §1: every EF id is 0001-001E and doubles as its SFI)."""
         application = self._require_application()
         if short_id == 0:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
@@ -518,7 +526,7 @@ class VirtualCard:
         return int(str(self._choices.get("security_not_satisfied_sw", "6982")), 16)
 
     def _pin_key(self, p2: int) -> KeyProfile:
-        """P2=80: the key of the current EF; P2=80|SFI: that key directly (§5)."""
+        """P2=80: the key of the current EF; P2=80|SFI: that key directly (docs/card.md §5)."""
         if p2 == 0x80:
             key_id = self._require_current_ef_id()
             key = self._require_application().keys.get(key_id)
@@ -538,11 +546,13 @@ class VirtualCard:
 
 
 def _sign(key: CardKey, scheme: int, data: bytes, salt_length: int) -> bytes:
-    """80 2A P1 schemes of §5.1 (myna-card's probing; P1=00 is the interoperable default)."""
+    """80 2A P1 schemes of docs/card.md §5.1 (myna-card's probing; P1=00 is the interoperable
+    default)."""
     if scheme == 0x00:
         if not 1 <= len(data) <= _PKCS1_MAX_PAYLOAD:
             raise _StatusWordError(SW.WRONG_LENGTH)
-        return key.sign_pkcs1_v15(data)  # data as supplied: a DigestInfo, not checked (§5.1)
+        # data as supplied: a DigestInfo, not checked (docs/card.md §5.1)
+        return key.sign_pkcs1_v15(data)
     if scheme in (0x02, 0x04) and len(data) != _SHA256_LENGTH:
         raise _StatusWordError(SW.WRONG_LENGTH)
     if scheme in (0x01, 0x03, 0x05) and not 1 <= len(data) <= _MAX_MESSAGE:
@@ -577,7 +587,8 @@ def _case_of(raw: bytes) -> int:
 
 _INS_GET_RESPONSE = 0xC0
 
-# (proprietary class, INS) -> handler. Proprietary = CLA 80 (JICSAP and JPKI commands, §5).
+# (proprietary class, INS) -> handler. Proprietary = CLA 80 (JICSAP and JPKI commands,
+# docs/card.md §5).
 _HANDLERS: dict[tuple[bool, int], Handler] = {
     (False, 0xA4): VirtualCard._select,
     (False, 0xB0): VirtualCard._read_binary,
