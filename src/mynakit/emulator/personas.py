@@ -2,10 +2,10 @@
 
 A persona holds what a municipal office writes onto a real card: the basic-4 information in the
 forms the card stores (kanji name with family and given names separated by U+3000, address with
-full-width digits, docs/card.md §6.2), the My Number with a valid check digit (docs/card.md Appendix A),
-the holder's PINs and password, the security code printed on the card, the expiry, the card serial
-and the municipality code (docs/card.md §6.11). Every name, address and number is invented;
-the same seed always gives the same persona, so a failing test can be replayed.
+full-width digits, docs/card.md §6.2), the My Number with a valid check digit (docs/card.md
+Appendix A), the holder's PINs and password, the security code printed on the card, the expiry,
+the card serial and the municipality code (docs/card.md §6.11). Every name, address and number
+is invented; the same seed always gives the same persona, so a failing test can be replayed.
 
 Keys are not part of a persona: RSA keys come from the operating system's random source when the
 card is built (``mynakit.emulator.state``), so two cards from one seed share holder data only.
