@@ -155,10 +155,29 @@ def test_a_pin_record_missing_from_pins_json_is_named(own_home: Path) -> None:
         load_card(own_home / "cards", "alice")
 
 
-def run_in_read_only(folder: Path, script: str) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` in a child that sees ``folder`` read-only: a read-only bind mount in a
-    private mount namespace when root (root ignores permission bits), else mode 0500."""
-    command = [sys.executable, "-c", script]
+@pytest.mark.parametrize(
+    ("field", "value"), [("kind", "root"), ("revoked_at", "yesterday"), ("revocation_reason", 7)]
+)
+def test_a_malformed_issuer_record_names_the_file_and_serial(
+    own_home: Path, field: str, value: object
+) -> None:
+    state_file = own_home / "issuer" / "state.json"
+    state = json.loads(state_file.read_text())
+    serial = next(iter(state["certificates"]))
+    state["certificates"][serial][field] = value
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(DataError, match=rf"state\.json: the record of certificate {serial}"):
+        SandboxIssuer.open(own_home / "issuer")
+
+
+MYNAKIT = Path(sys.executable).with_name("mynakit")
+
+
+def run_in_read_only(home: Path, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mynakit ARGS`` with ``MYNAKIT_HOME=home`` in a process that sees ``folder`` read-only: a
+    read-only bind mount in a private mount namespace when root (root ignores permission
+    bits), else mode 0500."""
+    command = [str(MYNAKIT), *args]
     if os.geteuid() == 0:
         if shutil.which("unshare") is None:
             pytest.skip("root without unshare cannot make a folder read-only")
@@ -171,40 +190,37 @@ def run_in_read_only(folder: Path, script: str) -> subprocess.CompletedProcess[s
         folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
         return subprocess.run(
-            command, capture_output=True, text=True, timeout=120, env=os.environ.copy()
+            command,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "MYNAKIT_HOME": str(home)},
         )
     finally:
         folder.chmod(0o700)
 
 
-def test_a_read_only_card_folder_is_refused_before_any_verify(own_home: Path) -> None:
-    base = own_home / "cards"
-    result = run_in_read_only(
-        base / "alice",
-        "import sys\nfrom mynakit.emulator.state import load_card\nfrom mynakit.errors import "
-        f"DataError\ntry:\n    load_card({str(base)!r}, 'alice')\nexcept DataError as e:\n"
-        "    print(e)\n    sys.exit(3)\n",
-    )
-    assert result.returncode == 3, result.stderr
-    assert (
-        result.stdout.strip()
-        == f"card folder {base / 'alice'} is read-only: nothing could be saved"
-    )
-
-
-def test_a_read_only_issuer_folder_is_named(own_home: Path) -> None:
-    issuer = own_home / "issuer"
-    result = run_in_read_only(
-        issuer,
-        "import sys\nfrom mynakit.emulator.issuer import SandboxIssuer\nfrom mynakit.errors "
-        f"import DataError\ntry:\n    SandboxIssuer.open({str(issuer)!r})\nexcept DataError as e:"
-        "\n    print(e)\n    sys.exit(3)\n",
-    )
-    assert result.returncode == 3, result.stderr
-    assert (
-        result.stdout.strip()
-        == f"sandbox issuer folder {issuer} is read-only: nothing could be saved"
-    )
+@pytest.mark.parametrize(
+    ("folder", "args", "message"),
+    [
+        (
+            "cards/alice",
+            ("--reader", "virtual:alice", "pin", "status"),
+            "card folder {folder} is read-only: nothing could be saved",
+        ),
+        ("issuer", ("issuer", "crl"), "sandbox issuer folder {folder} is read-only"),
+    ],
+)
+def test_a_read_only_folder_is_named_in_one_line(
+    own_home: Path, folder: str, args: tuple[str, ...], message: str
+) -> None:
+    """A card whose counters cannot be saved takes no VERIFY at all; an issuer that cannot
+    record a CRL number answers nothing."""
+    path = own_home / folder
+    result = run_in_read_only(own_home, path, *args)
+    assert result.returncode == DataError.exit_code, result.stderr
+    assert message.format(folder=path) in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 # -- failed creation leaves nothing behind --------------------------------------------------------

@@ -9,15 +9,20 @@ Modes say who may read what. Files holding personal data (card files, the person
 data, private keys, signature certificates with basic-4 information, docs/card.md §9.2) are
 ``PRIVATE_FILE`` (0600) in ``PRIVATE_FOLDER`` (0700) folders; public artefacts (the sandbox roots,
 CRLs, the card CA's public key) are ``PUBLIC_FILE`` (0644).
+
+:func:`parse_json_object` is the matching reader for the JSON files: any fault is one
+``DataError`` that names the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from mynakit.errors import DataError
 
@@ -70,6 +75,19 @@ def check_writable(folder: Path, what: str) -> None:
     (``access(2)`` also reports a read-only file system, even to root)."""
     if not os.access(folder, os.W_OK | os.X_OK):
         raise DataError(f"{what} {folder} is read-only: nothing could be saved")
+
+
+def parse_json_object(data: bytes, where: Path) -> dict[str, Any]:
+    """``data`` as a JSON object (UTF-8, RFC 8259 §8.1); ``where`` names the file in errors."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DataError(f"{where} is not valid UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"{where} is not valid JSON: {error.msg}") from None
+    if not isinstance(document, dict):
+        raise DataError(f"{where} does not hold a JSON object")
+    return document
 
 
 def _unwritable(path: Path, error: OSError) -> DataError:

@@ -35,6 +35,7 @@ from mynakit.emulator.atomic_files import (
     PUBLIC_FILE,
     check_writable,
     ensure_folder,
+    parse_json_object,
     write_atomic,
 )
 from mynakit.emulator.card_keys import CardKey
@@ -313,15 +314,7 @@ def _encode_json(data: Any) -> bytes:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(_read_bytes(path).decode("utf-8"))
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not valid UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path} is not valid JSON: {error.msg}") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path} does not hold a JSON object")
-    return data
+    return parse_json_object(_read_bytes(path), path)
 
 
 def _read_bytes(path: Path) -> bytes:

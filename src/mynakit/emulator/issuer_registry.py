@@ -25,6 +25,7 @@ from mynakit.emulator.atomic_files import (
     PRIVATE_FOLDER,
     PUBLIC_FILE,
     ensure_folder,
+    parse_json_object,
     write_atomic,
 )
 from mynakit.emulator.issued_certificates import IssuedCertificate
@@ -207,10 +208,11 @@ class IssuerRegistry:
         path = self.state_path
         signature = _file_signature(path)
         try:
-            document = json.loads(path.read_bytes().decode("utf-8"))
-        except (OSError, ValueError) as error:
-            raise DataError(f"cannot read sandbox issuer state {path}: {error}") from None
-        if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+            data = path.read_bytes()
+        except OSError as error:
+            raise DataError(f"cannot read sandbox issuer state {path}: {error.strerror}") from None
+        document = parse_json_object(data, path)
+        if document.get("format") != STATE_FORMAT:
             raise DataError(f"{path} is not a format-{STATE_FORMAT} sandbox issuer state")
         port, numbers = document.get("ocsp_port"), document.get("crl_numbers")
         certificates = document.get("certificates")

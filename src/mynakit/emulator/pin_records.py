@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mynakit.emulator.atomic_files import PRIVATE_FILE, write_atomic
+from mynakit.emulator.atomic_files import PRIVATE_FILE, parse_json_object, write_atomic
 from mynakit.errors import DataError
 
 KeyRef = tuple[str, int]  # (application name, key or file id)
@@ -59,14 +59,7 @@ def encode_pins(pins: dict[KeyRef, PinRecord]) -> bytes:
 def decode_pins(data: bytes, where: Path) -> dict[KeyRef, PinRecord]:
     """Parse and check ``pins.json``; a problem is one ``DataError`` naming the file (never a
     reference value: it is a PIN)."""
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise DataError(f"{where} is not valid UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise DataError(f"{where} is not valid JSON: {error.msg}") from None
-    if not isinstance(document, dict):
-        raise DataError(f"{where} does not hold a JSON object")
+    document = parse_json_object(data, where)
     pins: dict[KeyRef, PinRecord] = {}
     for reference, record in document.items():
         pins[_key_ref(reference, where)] = _pin_record(reference, record, where)
