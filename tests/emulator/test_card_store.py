@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mynakit.emulator.atomic_files import write_atomic
+from mynakit.emulator.atomic_files import PRIVATE_FOLDER, PUBLIC_FOLDER, ensure_folder, write_atomic
 from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.state import (
     create_card,
@@ -299,3 +299,17 @@ def test_the_atomic_writer_sets_the_mode_it_is_given(tmp_path: Path, wanted: int
 def test_the_atomic_writer_names_a_folder_it_cannot_write(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"cannot write .*missing"):
         write_atomic(tmp_path / "missing" / "file", b"x", mode=0o600)
+
+
+def test_folders_are_made_with_their_mode_and_existing_ones_only_tightened(tmp_path: Path) -> None:
+    made = ensure_folder(tmp_path / "new" / "cards", mode=PRIVATE_FOLDER)
+    assert mode(made) == mode(tmp_path / "new") == 0o700
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    ensure_folder(mine, mode=PUBLIC_FOLDER)
+    assert mode(mine) == 0o700  # a folder the user closed is never opened up
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    wide.chmod(0o777)
+    ensure_folder(wide, mode=PRIVATE_FOLDER)
+    assert mode(wide) == 0o700

@@ -56,15 +56,17 @@ def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
 
 
 def ensure_folder(path: Path, *, mode: int) -> Path:
-    """Create ``path`` if needed and give it ``mode``; missing parents are created with the
-    same mode (a private folder never sits in a world-readable one made on the way). Return it."""
+    """Create ``path`` with ``mode`` if needed (missing parents too, so a private folder never
+    sits in a world-readable one made on the way); an existing folder is only tightened to
+    ``mode``, never opened up. Return it."""
     missing = [folder for folder in (path, *path.parents) if not folder.exists()]
     try:
         for folder in reversed(missing):
             folder.mkdir(mode=mode, exist_ok=True)
             os.chmod(folder, mode)  # mkdir's mode is filtered by the umask
-        if path.stat().st_mode & 0o777 != mode:
-            os.chmod(path, mode)
+        current = path.stat().st_mode & 0o777
+        if current & ~mode:
+            os.chmod(path, current & mode)
     except OSError as error:
         raise _unwritable(path, error) from None
     return path
