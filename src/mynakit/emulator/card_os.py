@@ -156,10 +156,7 @@ class VirtualCard:
         if limit is not None and self._apdu_count > limit and not self._faults.remove_mid_command:
             self._removed = True
             raise VirtualCardRemovedError("the virtual card was removed from the reader")
-        # One command at a time, as a real card executes them: the card's lock is held and the
-        # PIN counters re-read for the whole command (docs/card.md §7.5).
-        with self._state.command():
-            reply = self._process(bytes(command))
+        reply = self._process(bytes(command))
         if limit is not None and self._apdu_count > limit:
             # Removed while working: the command's effects (a saved PIN counter) stay.
             self._removed = True
@@ -345,7 +342,15 @@ class VirtualCard:
 
     # -- VERIFY (00 20), CHANGE REFERENCE DATA (00 24), CHANGE KEY (80 32) -----------------------
 
+    # The PIN records are the card's only state shared between processes: the commands that
+    # read or change them run whole under the card's lock, with the counters re-read from disk,
+    # as a real card runs one command at a time (docs/card.md §7.5, §11.1).
+
     def _verify(self, apdu: CommandApdu, extended: bool) -> _Reply:
+        with self._state.command():
+            return self._verify_locked(apdu)
+
+    def _verify_locked(self, apdu: CommandApdu) -> _Reply:
         if apdu.p1 != 0x00:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
         key = self._pin_key(apdu.p2)
@@ -384,6 +389,10 @@ class VirtualCard:
         return self._change(apdu, instruction=0x8032)
 
     def _change(self, apdu: CommandApdu, *, instruction: int) -> _Reply:
+        with self._state.command():
+            return self._change_locked(apdu, instruction)
+
+    def _change_locked(self, apdu: CommandApdu, instruction: int) -> _Reply:
         key = self._pin_key(apdu.p2)
         record = self._pin_record(key)
         if key.change_instruction != instruction:

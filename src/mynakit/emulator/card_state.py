@@ -1,9 +1,9 @@
 """What a virtual card holds, in memory: persona, files, keys and PIN records.
 
 Files and keys never change while the card runs (the card has no write commands); PIN records
-do. A state opened from disk carries its :class:`PinFile`: every command runs inside
-:meth:`CardState.command`, which holds the card's lock and re-reads the counters, and every
-change is written back before the command goes on (docs/card.md §7.5).
+do. A state opened from disk carries its :class:`PinFile`: every command that reads or changes
+a PIN record runs inside :meth:`CardState.command`, which holds the card's lock and re-reads the
+counters, and every change is written back before the command goes on (docs/card.md §7.5).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class CardState:
 
     @contextmanager
     def command(self) -> Iterator[None]:
-        """Run one card command: under the card's lock, with counters fresh from disk."""
+        """Run one PIN command: under the card's lock, with counters fresh from disk."""
         if self.pin_file is None:
             yield
             return
