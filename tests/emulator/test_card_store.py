@@ -91,6 +91,55 @@ def test_a_card_open_in_this_process_sees_other_processes_tries(own_home: Path) 
     assert tries_left_on_disk(base) == 0
 
 
+ISSUE_CHILD = """
+import sys
+from cryptography.hazmat.primitives import serialization
+from mynakit.emulator.issuer import SandboxIssuer
+issuer = SandboxIssuer.open(sys.argv[1])
+key = serialization.load_pem_public_key(sys.stdin.readline().encode().replace(b"|", b"\\n"))
+issuer.certificate(int(sys.argv[2]))  # the register is loaded and in memory
+print("ready", flush=True)
+sys.stdin.readline()
+print(issuer.issue_auth_certificate(key).serial_number, flush=True)
+"""
+
+
+def test_concurrent_issuance_loses_no_record(own_home: Path) -> None:
+    """The issuer's register is read-modify-written under its lock too: five processes that
+    each had the register in memory all get their certificate recorded."""
+    from cryptography.hazmat.primitives import serialization
+
+    folder = own_home / "issuer"
+    issuer = SandboxIssuer.open(folder)
+    before = set(issuer.issued_serials())
+    key = load_card_state(own_home / "cards", "alice").card_keys[("jpki", 0x0017)].public_key()
+    pem = (
+        key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        .decode()
+        .replace("\n", "|")
+    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", ISSUE_CHILD, str(folder), str(min(before))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        for _ in range(5)
+    ]
+    for child in children:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(pem + "\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "ready"
+    issued = {int(serial) for serial in release(children)}
+    assert len(issued) == 5
+    assert set(SandboxIssuer.open(folder).issued_serials()) == before | issued
+
+
 # -- damaged state --------------------------------------------------------------------------------
 
 

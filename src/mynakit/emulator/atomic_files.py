@@ -11,16 +11,21 @@ data, private keys, signature certificates with basic-4 information, docs/card.m
 CRLs, the card CA's public key) are ``PUBLIC_FILE`` (0644).
 
 :func:`parse_json_object` is the matching reader for the JSON files: any fault is one
-``DataError`` that names the file.
+``DataError`` that names the file. :class:`FileLock` serialises read-modify-write cycles across
+processes and threads (``fcntl.flock`` on a lock file).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +95,44 @@ def parse_json_object(data: bytes, where: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise DataError(f"{where} does not hold a JSON object")
     return document
+
+
+class FileLock:
+    """An exclusive lock on ``path`` (created 0600 if missing) for other processes and other
+    threads; re-entrant within the thread that holds it."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        self._what = what
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._descriptor: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                self._descriptor = self._acquire()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._descriptor is not None:
+                    descriptor, self._descriptor = self._descriptor, None
+                    os.close(descriptor)  # closing the descriptor releases the flock
+
+    def _acquire(self) -> int:
+        try:
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+        except OSError as error:
+            raise DataError(f"cannot open {self._what} {self.path}: {error.strerror}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor
 
 
 def _unwritable(path: Path, error: OSError) -> DataError:

@@ -63,7 +63,7 @@ class CardState:
         if self.pin_file is None:
             yield
             return
-        with self.pin_file.locked():
+        with self.pin_file.lock.held():
             self.pin_file.refresh(self.pins)
             yield
 

@@ -8,9 +8,7 @@ once both land. Reads outside a change reload ``state.json`` when it changed on 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from mynakit.emulator.atomic_files import (
     PRIVATE_FILE,
     PRIVATE_FOLDER,
     PUBLIC_FILE,
+    FileLock,
     ensure_folder,
     parse_json_object,
     write_atomic,
@@ -49,7 +48,7 @@ class IssuerRegistry:
         self._crl_numbers: dict[str, int] = {}
         self._certificates: dict[int, IssuedCertificate] = {}
         self._signature: tuple[int, int, int] | None = None
-        self._lock_descriptor: int | None = None
+        self._lock = FileLock(directory / LOCK_FILE, "the issuer's lock file")
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -125,26 +124,9 @@ class IssuerRegistry:
     def change(self) -> Iterator[None]:
         """Hold the issuer's lock with the register fresh from disk; save before leaving.
         Re-entrant within a thread (a renewal issues inside its own change)."""
-        with self._thread_lock:
-            if self._lock_descriptor is not None:
-                yield
-                return
-            try:
-                descriptor = os.open(
-                    self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE
-                )
-            except OSError as error:
-                raise DataError(
-                    f"cannot open the issuer's lock file in {self.directory}: {error.strerror}"
-                ) from None
-            self._lock_descriptor = descriptor
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
-                self._load()
-                yield
-            finally:
-                self._lock_descriptor = None
-                os.close(descriptor)  # releases the flock
+        with self._thread_lock, self._lock.held():
+            self._load()
+            yield
 
     def new_serial(self) -> int:
         # Random 32-bit serials, as long as real ones (docs/card.md §9.1: 0x012D57CA), unique

@@ -11,17 +11,12 @@ comparison (docs/card.md §7.5, §11.1).
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mynakit.emulator.atomic_files import PRIVATE_FILE, parse_json_object, write_atomic
+from mynakit.emulator.atomic_files import PRIVATE_FILE, FileLock, parse_json_object, write_atomic
 from mynakit.errors import DataError
 
 KeyRef = tuple[str, int]  # (application name, key or file id)
@@ -104,10 +99,7 @@ class PinFile:
 
     def __init__(self, path: Path, lock_path: Path) -> None:
         self.path = path
-        self.lock_path = lock_path
-        self._thread_lock = threading.RLock()
-        self._depth = 0
-        self._descriptor: int | None = None
+        self.lock = FileLock(lock_path, "the card's lock file")
 
     def read(self) -> dict[KeyRef, PinRecord]:
         try:
@@ -122,7 +114,7 @@ class PinFile:
         write_atomic(self.path, encode_pins(pins), mode=PRIVATE_FILE)
 
     def refresh(self, pins: dict[KeyRef, PinRecord]) -> None:
-        """Bring ``pins`` up to date with the file (call it under :meth:`locked`). It is read
+        """Bring ``pins`` up to date with the file (call it with :attr:`lock` held). It is read
         every time: a file signature (inode, mtime, size) can repeat after a replace, and a
         missed update would be a lost try. Records are updated in place."""
         for reference, fresh in self.read().items():
@@ -132,34 +124,3 @@ class PinFile:
             else:
                 record.value, record.tries_left = fresh.value, fresh.tries_left
                 record.max_tries = fresh.max_tries
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the card's lock (other processes and threads wait); re-entrant in a thread."""
-        with self._thread_lock:
-            if self._depth == 0:
-                self._descriptor = self._acquire()
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._descriptor is not None:
-                    descriptor, self._descriptor = self._descriptor, None
-                    os.close(descriptor)  # closing the descriptor releases the flock
-
-    def _acquire(self) -> int:
-        try:
-            descriptor = os.open(
-                self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE
-            )
-        except OSError as error:
-            raise DataError(
-                f"cannot open the card's lock file {self.lock_path}: {error.strerror}"
-            ) from None
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(descriptor)
-            raise
-        return descriptor
