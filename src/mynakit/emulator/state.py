@@ -40,6 +40,7 @@ from mynakit.emulator.virtual_cards import (
     build_card_state,
     create_card,
     default_issuer_directory,
+    install_card_state,
     load_card,
     new_virtual_card,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "find_card_by_serial",
     "insert_card",
     "inserted_card",
+    "install_card_state",
     "list_cards",
     "load_card",
     "load_card_state",

@@ -18,7 +18,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mynakit.emulator.atomic_files import PRIVATE_FOLDER, check_writable, ensure_folder
+from mynakit.emulator.atomic_files import (
+    PRIVATE_FILE,
+    PRIVATE_FOLDER,
+    check_writable,
+    ensure_folder,
+    write_atomic,
+)
 from mynakit.emulator.card_files import BuiltFiles, CertificateFiles, build_card_files
 from mynakit.emulator.card_keys import CardKey
 from mynakit.emulator.card_layout import CardLayout, load_card_state, save_card_state
@@ -211,21 +217,40 @@ def create_card(
 
         issuer = SandboxIssuer.open_or_create(default_issuer_directory(base_dir))
     state = build_card_state(card_profile, generate_persona(seed), issuer, name=name)
-    staging = None
     try:
         if profile.endswith(".toml"):
             state.profile_source = str(Path(profile).resolve())
         for application, key_name in blocked:
             state.block(application, key_name, card_profile)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
-        state.directory = staging
-        save_card_state(state, issuer_directory=issuer.directory)
-        os.replace(staging, layout.directory)
+        return install_card_state(base, name, state, issuer_directory=issuer.directory)
     except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
         _withdraw_certificates(issuer, state.serials.values())
         raise
+
+
+def install_card_state(
+    base_dir: str | os.PathLike[str],
+    name: str,
+    state: CardState,
+    *,
+    issuer_directory: Path | None,
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Save ``state`` as the new card ``name``: written in a staging folder (with
+    ``extra_files`` beside it), then renamed into place, so a half-made card is never seen."""
+    layout = CardLayout.of(base_dir, name)
+    base = ensure_folder(Path(base_dir), mode=PRIVATE_FOLDER)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=base))
+    try:
+        for file_name, content in (extra_files or {}).items():
+            write_atomic(staging / file_name, content, mode=PRIVATE_FILE)
+        state.directory = staging
+        save_card_state(state, issuer_directory=issuer_directory)
+        os.replace(staging, layout.directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    state.directory = layout.directory
     return layout.directory
 
 
