@@ -13,33 +13,28 @@ Everything lives in one folder, so a demo, a test session and a CLI command can 
     certificates/<serial>.pem  every issued certificate (folder 0700; sign certificates 0600)
     lock                       held while the register changes
 
-:class:`SandboxIssuer` is the facade; the work is done by ``issuer_registry`` (the register,
-typed ``IssuedCertificate`` records), ``certificate_profile`` (what a certificate looks like)
-and ``revocation_answers`` (CRLs and OCSP from the register's status).
+:class:`SandboxIssuer` is the facade; the work is done by ``issuer_registry`` (the register of
+typed ``IssuedCertificate`` records, the responder port), ``issuer_roots`` (the roots on disk),
+``certificate_profile`` (what a certificate looks like) and ``revocation_answers`` (CRLs and
+OCSP answered from the register's status).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
-import socket
 import threading
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from mynakit.emulator.atomic_files import (
-    PRIVATE_FILE,
-    PUBLIC_FILE,
     PUBLIC_FOLDER,
     check_writable,
     ensure_folder,
-    write_atomic,
 )
 from mynakit.emulator.certificate_profile import (
     DEFAULT_TERMINAL_CODE,
@@ -53,16 +48,19 @@ from mynakit.emulator.certificate_profile import (
     auth_common_name,
     basic_info_alternative_name,
     end_entity_certificate,
-    make_root,
     validity_end,
 )
 from mynakit.emulator.issued_certificates import IssuedCertificate
 from mynakit.emulator.issuer_registry import (
     CERTIFICATES_FOLDER,
+    LOOPBACK_HOST,
     STATE_FILE,
     STATE_FORMAT,
     IssuerRegistry,
+    checked_port,
+    free_loopback_port,
 )
+from mynakit.emulator.issuer_roots import create_roots, load_roots
 from mynakit.emulator.revocation_answers import (
     CRL_REFRESH,
     CRL_VALIDITY,
@@ -71,10 +69,9 @@ from mynakit.emulator.revocation_answers import (
     build_crl,
 )
 from mynakit.emulator.revocation_answers import ocsp_response as answer_ocsp
-from mynakit.errors import DataError, TransportError, UsageError
+from mynakit.errors import DataError, UsageError
 from mynakit.jpki.certificates import CertificateKind
 from mynakit.jpki.revocation import RevocationStatus
-from mynakit.jpki.trust import SANDBOX_ROOTS_FILE
 from mynakit.personal import BasicInfo
 
 __all__ = [
@@ -98,9 +95,6 @@ __all__ = [
     "SerialLinkRefusedError",
     "basic_info_alternative_name",
 ]
-
-LOOPBACK_HOST = "127.0.0.1"
-_ROOT_FILES = {CertificateKind.AUTH: "auth-root", CertificateKind.SIGN: "sign-root"}
 
 
 class SerialLinkRefusedError(UsageError):
@@ -141,34 +135,10 @@ class SandboxIssuer:
         path = Path(directory)
         if (path / STATE_FILE).exists():
             raise UsageError(f"{path} already holds a sandbox issuer; open it instead")
-        port = _free_loopback_port() if ocsp_port is None else _checked_port(ocsp_port)
+        port = free_loopback_port() if ocsp_port is None else checked_port(ocsp_port)
         start = _aware(not_before) if not_before is not None else _now() - dt.timedelta(minutes=5)
         ensure_folder(path, mode=PUBLIC_FOLDER)
-        roots: dict[CertificateKind, Root] = {}
-        for kind, base_name in _ROOT_FILES.items():
-            root = make_root(kind, start, validity_days)
-            roots[kind] = root
-            write_atomic(
-                path / f"{base_name}.key.pem",
-                root.key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                ),
-                mode=PRIVATE_FILE,
-            )
-            write_atomic(
-                path / f"{base_name}.pem",
-                root.certificate.public_bytes(serialization.Encoding.PEM),
-                mode=PUBLIC_FILE,
-            )
-        write_atomic(
-            path / SANDBOX_ROOTS_FILE,
-            b"".join(
-                root.certificate.public_bytes(serialization.Encoding.PEM) for root in roots.values()
-            ),
-            mode=PUBLIC_FILE,
-        )
+        roots = create_roots(path, start, validity_days)
         return cls(path, roots, IssuerRegistry.create(path, ocsp_port=port))
 
     @classmethod
@@ -179,7 +149,7 @@ class SandboxIssuer:
         if not (path / STATE_FILE).exists():
             raise UsageError(f"{path} holds no sandbox issuer (no {STATE_FILE}); create one")
         registry = IssuerRegistry.open(path)
-        roots = {kind: _load_root(path, base_name) for kind, base_name in _ROOT_FILES.items()}
+        roots = load_roots(path)
         # Every answer writes (CRL numbers, issued certificates): refuse now, not half-way.
         check_writable(path, "sandbox issuer folder")
         return cls(path, roots, registry)
@@ -475,56 +445,8 @@ def _refuse_renewal_if_revoked(record: IssuedCertificate) -> None:
     )
 
 
-def _load_root(directory: Path, base_name: str) -> Root:
-    try:
-        certificate = x509.load_pem_x509_certificate((directory / f"{base_name}.pem").read_bytes())
-        key = serialization.load_pem_private_key(
-            (directory / f"{base_name}.key.pem").read_bytes(), password=None
-        )
-    except (OSError, ValueError, TypeError) as error:
-        raise DataError(f"cannot load sandbox root {base_name} from {directory}: {error}") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise DataError(f"sandbox root key {base_name} is not an RSA key")
-    if _public_key_info(key.public_key()) != _public_key_info(certificate.public_key()):
-        raise DataError(f"sandbox root key {base_name} does not match its certificate")
-    return Root(certificate=certificate, key=key)
-
-
-def _public_key_info(key: CertificatePublicKeyTypes) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def _end_entity_kind(kind: CertificateKind) -> CertificateKind:
     return kind.end_entity_kind if kind.is_ca else kind
-
-
-# The responder's port is recorded in every certificate, so it must stay free for as long as the
-# issuer lives. Ports the kernel hands out for outgoing connections (Linux's ephemeral range,
-# 32768-60999) can be taken at any moment by any client socket, so the sandbox picks below it.
-_SANDBOX_PORTS = range(20000, 32768)
-
-
-def _free_loopback_port() -> int:
-    chooser = secrets.SystemRandom()
-    for _ in range(100):
-        port = chooser.choice(_SANDBOX_PORTS)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((LOOPBACK_HOST, port))
-            except OSError:
-                continue
-            return port
-    raise TransportError(
-        f"no free loopback port between {_SANDBOX_PORTS.start} and {_SANDBOX_PORTS.stop - 1}"
-    )
-
-
-def _checked_port(port: int) -> int:
-    if not 1 <= port <= 65535:
-        raise UsageError(f"port {port} is not between 1 and 65535")
-    return port
 
 
 def _now() -> dt.datetime:

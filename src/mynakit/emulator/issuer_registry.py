@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from mynakit.emulator.atomic_files import (
     write_atomic,
 )
 from mynakit.emulator.issued_certificates import IssuedCertificate
-from mynakit.errors import DataError, UsageError
+from mynakit.errors import DataError, TransportError, UsageError
 from mynakit.jpki.certificates import CertificateKind
 from mynakit.jpki.revocation import RevocationState, RevocationStatus
 
@@ -224,3 +225,33 @@ def _file_signature(path: Path) -> tuple[int, int, int]:
     except OSError as error:
         raise DataError(f"sandbox issuer state {path} is unreadable: {error.strerror}") from None
     return (status.st_ino, status.st_mtime_ns, status.st_size)
+
+
+LOOPBACK_HOST = "127.0.0.1"
+
+
+# The responder's port is recorded in every certificate, so it must stay free for as long as the
+# issuer lives. Ports the kernel hands out for outgoing connections (Linux's ephemeral range,
+# 32768-60999) can be taken at any moment by any client socket, so the sandbox picks below it.
+_SANDBOX_PORTS = range(20000, 32768)
+
+
+def free_loopback_port() -> int:
+    chooser = secrets.SystemRandom()
+    for _ in range(100):
+        port = chooser.choice(_SANDBOX_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((LOOPBACK_HOST, port))
+            except OSError:
+                continue
+            return port
+    raise TransportError(
+        f"no free loopback port between {_SANDBOX_PORTS.start} and {_SANDBOX_PORTS.stop - 1}"
+    )
+
+
+def checked_port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise UsageError(f"port {port} is not between 1 and 65535")
+    return port
