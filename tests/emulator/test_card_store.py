@@ -195,6 +195,15 @@ def test_an_impossible_counter_in_pins_json_names_the_file(
         load_card(base, "alice")
 
 
+def test_pins_json_broken_while_the_card_is_open_is_named_not_answered(own_home: Path) -> None:
+    base = own_home / "cards"
+    card = load_card(base, "alice")
+    card.execute(SELECT_JPKI)
+    (base / "alice" / "pins.json").write_text('{"jpki/0018": {"tries_left": 3}}')
+    with pytest.raises(DataError, match=r"pins\.json: jpki/0018 max_tries is not a whole number"):
+        card.execute(AUTH_PIN_QUERY)
+
+
 def test_a_pin_record_missing_from_pins_json_is_named(own_home: Path) -> None:
     pins_file = own_home / "cards" / "alice" / "pins.json"
     pins = json.loads(pins_file.read_text())

@@ -3,9 +3,14 @@
 Structure (APs, EFs, keys, access rules, PIN policies) and every UNCONFIRMED behaviour come from
 the card profile (``card_profiles/*.toml``, its ``[choices]``); this module holds only the ISO
 7816-4 / JICSAP command semantics of docs/card.md §5, §7, §8 and §12. Handlers raise
-``_StatusWordError(sw)``, which becomes the status word. Nothing
-else leaves ``execute``: malformed input is 6700, an internal bug 6F00; only the removal fault
-and a command to a powered-down card raise (transport errors, as a reader reports them).
+``_StatusWordError(sw)``, which becomes the status word. Nothing else leaves ``execute``:
+malformed input is 6700, an internal bug 6F00; only the removal fault and a command to a
+powered-down card raise (transport errors, as a reader reports them), and a ``DataError`` when
+the card's own files (``pins.json``) are broken or cannot be written.
+
+PIN records are the only state processes share: VERIFY and the change commands run whole under
+the card's file lock with the counters re-read (``CardState.command``), so concurrent processes
+see what one card serialising its commands would show.
 
 Private keys stay inside: the card holds ``CardKey`` objects that only sign, and this class has
 no accessor that returns one.
@@ -25,7 +30,7 @@ from mynakit.emulator.card_keys import CardKey
 from mynakit.emulator.card_state import CardState
 from mynakit.emulator.faults import Faults, VirtualCardRemovedError
 from mynakit.emulator.pin_records import PinRecord
-from mynakit.errors import MynakitError, TransportError, UsageError
+from mynakit.errors import DataError, MynakitError, TransportError, UsageError
 from mynakit.iso7816.apdu import CommandApdu
 from mynakit.iso7816.status import StatusWord
 from mynakit.profiles import ApplicationProfile, CardProfile, FileProfile, KeyProfile
@@ -146,7 +151,8 @@ class VirtualCard:
     # -- execution --------------------------------------------------------------------------------
 
     def execute(self, command: bytes) -> bytes:
-        """Run one command APDU; return data + SW. Only the removal fault raises."""
+        """Run one command APDU; return data + SW. Only the removal fault, and a ``DataError``
+        for broken card files, raise."""
         if self._removed:
             raise VirtualCardRemovedError("the virtual card has been removed from the reader")
         if not self._powered:
@@ -178,6 +184,10 @@ class VirtualCard:
             reply = self._dispatch(apdu, extended)
         except _StatusWordError as refusal:
             reply = _Reply(refusal.data, refusal.sw)
+        except DataError:
+            # The card's own files are broken or cannot be written (pins.json): not an answer a
+            # card gives, so say which file, as loading would. No comparison has been made.
+            raise
         except Exception:  # a bug must not escape into the reader as a crash
             logger.exception("virtual card: internal error (answered 6F00)")
             reply = _Reply(sw=SW.NO_PRECISE_DIAGNOSIS)
