@@ -363,6 +363,10 @@ class SandboxIssuer:
             if at is None and cached is not None and cached.still_current(serials, now):
                 return cached.crl
             with self._registry.change():
+                # Listed and numbered under one lock: a CRL never misses a revocation made
+                # before its number was taken (RFC 5280 §5.2.3).
+                revoked = [record for record in self._registry.records(kind) if record.revoked]
+                serials = frozenset(record.serial for record in revoked)
                 number = self._registry.next_crl_number(kind)
             crl = build_crl(self._roots[kind], revoked, number=number, now=now)
             if at is None:
