@@ -37,6 +37,7 @@ from mynakit.emulator.atomic_files import (
     ensure_folder,
 )
 from mynakit.emulator.certificate_profile import (
+    CA_KEY_USAGE,
     DEFAULT_TERMINAL_CODE,
     DEFAULT_VALIDITY_DAYS,
     JST,
@@ -75,6 +76,7 @@ from mynakit.jpki.revocation import RevocationStatus
 from mynakit.personal import BasicInfo
 
 __all__ = [
+    "CA_KEY_USAGE",
     "CERTIFICATES_FOLDER",
     "CRL_REFRESH",
     "CRL_VALIDITY",
