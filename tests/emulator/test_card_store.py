@@ -204,6 +204,38 @@ def test_pins_json_broken_while_the_card_is_open_is_named_not_answered(own_home:
         card.execute(AUTH_PIN_QUERY)
 
 
+def test_a_damaged_private_key_is_named(own_home: Path) -> None:
+    """Keys load without the slow full RSA check, so the cheap one must catch a damaged key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key_file = own_home / "cards" / "alice" / "keys" / "jpki-0017.pem"
+    good = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    assert isinstance(good, rsa.RSAPrivateKey)
+    numbers = good.private_numbers()
+    damaged = rsa.RSAPrivateNumbers(
+        p=numbers.p,
+        q=numbers.q,
+        d=numbers.d,
+        dmp1=numbers.dmp1 ^ 2,  # a flipped bit: CRT signatures would be wrong
+        dmq1=numbers.dmq1,
+        iqmp=numbers.iqmp,
+        public_numbers=numbers.public_numbers,
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    key_file.write_bytes(
+        damaged.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(DataError, match="private numbers do not fit together"):
+        load_card(own_home / "cards", "alice")
+    key_file.write_text("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(DataError, match=r"jpki-0017\.pem is not a PEM private key"):
+        load_card(own_home / "cards", "alice")
+
+
 def test_a_pin_record_missing_from_pins_json_is_named(own_home: Path) -> None:
     pins_file = own_home / "cards" / "alice" / "pins.json"
     pins = json.loads(pins_file.read_text())
