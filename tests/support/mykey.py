@@ -4,7 +4,7 @@ card's side of PIN and tap calls, and a platform wired to the sandbox issuer."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +127,7 @@ def running_platform(
     cards_dir: Path,
     *,
     scheme: str = "issued8",
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> Iterator[RunningPlatform]:
     """The platform with the sandbox issuer's responder (OCSP, CRL, issuer link) on loopback;
     the CRL is fetched again for every check, so a revocation is seen at once."""
@@ -138,6 +139,7 @@ def running_platform(
             card_ca=trusted_card_ca(cards_dir),
             scheme=scheme,
             crl_refresh=dt.timedelta(0),
+            clock=clock,
         )
         app = create_mykey_app(deployment, admin_token=ADMIN_TOKEN)
         platform = RunningPlatform(

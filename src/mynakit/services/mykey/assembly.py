@@ -5,6 +5,7 @@ refreshing CRL, the HTTP issuer link. The HTTP app, the CLI and the tests all st
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mynakit.card.results import CardCaKeys
@@ -17,7 +18,7 @@ from mynakit.services.issuer_link.http import HttpIssuerLink
 from mynakit.services.issuer_link.revocation import DEFAULT_REFRESH, RefreshingCrlChecker
 from mynakit.services.mykey import store
 from mynakit.services.mykey.core import MyKeyPlatform
-from mynakit.services.store import Database
+from mynakit.services.store import Database, utc_now
 
 SERVICE = "mykey"
 
@@ -44,25 +45,30 @@ def open_platform(
     crl_refresh: dt.timedelta = DEFAULT_REFRESH,
     issuer_link: IssuerLink | None = None,
     production: bool = False,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> MyKeyDeployment:
     """Open (and migrate) the database and wire the platform. Revocation defaults to the
     issuer's CRL, downloaded and refreshed by the platform (docs/services.md §B.5)."""
     database = Database.open(database_url, chains=[store.CHAIN])
-    checker: RevocationChecker = revocation or RefreshingCrlChecker(refresh=crl_refresh)
+    now = clock or utc_now
+    checker: RevocationChecker = revocation or RefreshingCrlChecker(refresh=crl_refresh, clock=now)
     authenticator = Authenticator(
         trust_store,
         revocation=checker,
-        nonce_store=DatabaseNonceStore(database, "mykey-pin"),
+        nonce_store=DatabaseNonceStore(database, "mykey-pin", clock=now),
         production=production,
+        clock=now,
     )
     platform = MyKeyPlatform(
         store.unit_of_work(database),
         authenticator=authenticator,
-        tap_nonces=DatabaseNonceStore(database, "mykey-tap"),
+        tap_nonces=DatabaseNonceStore(database, "mykey-tap", clock=now),
         issuer_link=issuer_link or HttpIssuerLink(issuer_url),
         trust_store=trust_store,
         revocation=checker,
         card_ca=card_ca,
         scheme=scheme,
+        clock=now,
     )
-    return MyKeyDeployment(platform, CredentialStore(database, SERVICE), database, checker)
+    credentials = CredentialStore(database, SERVICE, clock=now)
+    return MyKeyDeployment(platform, credentials, database, checker)

@@ -54,6 +54,12 @@ class MyKeyClient:
     def close(self) -> None:
         self._http.close()
 
+    def acting_as(
+        self, *, credential: str | None = None, admin_token: str | None = None
+    ) -> MyKeyClient:
+        """Another client over the same connection with other (or no) credentials."""
+        return MyKeyClient(http=self._http, credential=credential, admin_token=admin_token)
+
     # -- challenges ----------------------------------------------------------------------------
 
     def challenge(self) -> Challenge:
