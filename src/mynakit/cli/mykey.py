@@ -170,15 +170,38 @@ def _holder_text(view: dict[str, Any]) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
 @click.option("--issuer-url", help="Issuer link base URL (default: the sandbox issuer's).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (they share only the database; tap mode needs 1).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, issuer_url: str | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, issuer_url: str | None, workers: int) -> None:
     """Serve the platform over HTTP (OpenAPI at /openapi.json) until interrupted."""
-    from mynakit.cli.jpki_auth import sandbox_responder
+    from mynakit.cli.jpki_auth import issuer_directory, open_sandbox_issuer, sandbox_responder
     from mynakit.services.http import serve as serve_app
     from mynakit.services.mykey.http import create_mykey_app
 
     settings = _settings(ctx)
     with sandbox_responder(ctx, issuer_url is None):
+        if workers > 1:
+            from mynakit.services.http import serve_factory
+            from mynakit.services.store import default_database_url
+
+            os.environ["MYNAKIT_DATABASE_URL"] = settings["database"] or default_database_url()
+            os.environ["MYNAKIT_MYKEY_ISSUER_URL"] = issuer_url or open_sandbox_issuer(ctx).base_url
+            os.environ["MYNAKIT_MYKEY_TRUST_DIR"] = str(issuer_directory(ctx))
+            os.environ["MYNAKIT_MYKEY_SCHEME"] = settings["scheme"]
+            note(f"MyKey platform on http://{host}:{port} with {workers} workers")
+            serve_factory(
+                "mynakit.services.mykey.http:app_from_environment",
+                workers=workers,
+                host=host,
+                port=port,
+            )
+            return
         deployment = _open_deployment(ctx, settings["database"], settings["scheme"], issuer_url)
         token = os.environ.get(ADMIN_TOKEN_VARIABLE) or None
         if token is None:
