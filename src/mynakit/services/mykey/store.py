@@ -103,17 +103,19 @@ class LinkRow(Base):
 
 
 class SqlMyKeyRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, secret_cache: dict[str, bytes]) -> None:
         self.session = session
-        self._secret: bytes | None = None
+        # The PPID secret never changes after the migration drew it: read once per process.
+        self._secret_cache = secret_cache
 
     def ppid_secret(self) -> bytes:
-        if self._secret is None:
+        secret = self._secret_cache.get("ppid_secret")
+        if secret is None:
             row = self.session.get(SettingRow, "ppid_secret")
             if row is None:
                 raise StoreRaceError("the MyKey settings are missing: run the migrations")
-            self._secret = bytes.fromhex(row.value)
-        return self._secret
+            secret = self._secret_cache["ppid_secret"] = bytes.fromhex(row.value)
+        return secret
 
     def holder_for_serial(self, serial: int, *, current_only: bool = True) -> Holder | None:
         statement = (
@@ -196,6 +198,12 @@ class SqlMyKeyRepository:
             Link(row.holder_ref, row.client_id, row.service_user_id, row.linked_at, name)
             for row, name in rows
         ]
+
+    def link(self, holder_ref: str, client_id: str) -> Link | None:
+        row = self.session.get(LinkRow, (holder_ref, client_id))
+        if row is None:
+            return None
+        return Link(row.holder_ref, row.client_id, row.service_user_id, row.linked_at)
 
     def add_link(self, link: Link) -> None:
         self.session.add(
@@ -284,11 +292,12 @@ class UnitOfWorkFactory:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._secret_cache: dict[str, bytes] = {}
 
     @contextmanager
     def __call__(self) -> Iterator[MyKeyRepository]:
         try:
             with self.database.transaction() as session:
-                yield SqlMyKeyRepository(session)
+                yield SqlMyKeyRepository(session, self._secret_cache)
         except IntegrityError as error:
             raise StoreRaceError("a concurrent request changed the same record") from error
