@@ -577,12 +577,39 @@ class MyKeyPlatform:
     def _resolve(
         self, client_id: str, serial: int, assurance: str, card_key: str | None
     ) -> Resolution:
+        # The common case in one transaction: the serial is bound already. A certificate the
+        # platform has not seen is first followed through the issuer link (§B.4), outside any
+        # transaction, and the resolution runs again with the holder found.
+        resolution = self._resolve_in_transaction(client_id, serial, None, assurance, card_key)
+        if resolution is not None:
+            return resolution
         holder_ref = self._require_holder_ref(serial)
+        resolution = self._resolve_in_transaction(
+            client_id, serial, holder_ref, assurance, card_key
+        )
+        if resolution is None:
+            raise RegistrationRequiredError("this card is not registered with the MyKey platform")
+        return resolution
+
+    def _resolve_in_transaction(
+        self,
+        client_id: str,
+        serial: int,
+        holder_ref: str | None,
+        assurance: str,
+        card_key: str | None,
+    ) -> Resolution | None:
         with self._uow() as repo:
             service = self._service(repo, client_id)
             if assurance == ASSURANCE_TAP and service.require_pin:
                 raise PinRequiredError("this service requires PIN authentication, not tap")
-            holder = _active(_present(repo.holder(holder_ref)))
+            if holder_ref is None:
+                bound = repo.holder_for_serial(serial)
+                if bound is None:
+                    return None
+                holder = _active(bound)
+            else:
+                holder = _active(_present(repo.holder(holder_ref)))
             if card_key is not None:
                 if holder.tap_key is None:
                     raise TapNotEnrolledError(
