@@ -82,7 +82,7 @@ def served_card(pcscd: PcscdSession, home: Path) -> Iterator[VirtualCard]:
 
 @pytest.fixture(scope="module")
 def credentials(holder: Persona) -> dict[str, str]:
-    """Every credential of the holder, as the environment variables cli/secrets.py reads."""
+    """Every credential of the holder, as the environment variables cli/util.py reads."""
     return {
         "MYNAKIT_AUTH_PIN": holder.auth_pin,
         "MYNAKIT_SIGN_PASSWORD": holder.sign_password,

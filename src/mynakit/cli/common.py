@@ -7,7 +7,7 @@ import click
 
 from mynakit.card.common import CommonAp
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit
+from mynakit.cli.util import emit
 
 
 @click.group()

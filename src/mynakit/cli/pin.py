@@ -2,13 +2,10 @@
 
 PIN safety (user needs §1.6, §4.2): counters are read with the empty VERIFY that spends nothing
 (protocol reference §7.5); every VERIFY goes through the guarded session verify (counter first,
-the last try refused without ``--force``, never retried); PINs come from cli/secrets.py only.
+the last try refused without ``--force``, never retried); PINs come from cli/util.py only.
 """
 
 from __future__ import annotations
-
-import os
-import sys
 
 import click
 
@@ -20,9 +17,7 @@ from mynakit.card.results import PinStatus
 from mynakit.card.text import TextAp
 from mynakit.card.visual import VisualAp
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit
-from mynakit.cli.secrets import ENVIRONMENT_VARIABLES, force_option, pin_stdin_option, read_secret
-from mynakit.errors import UsageError
+from mynakit.cli.util import emit, force_option, pin_stdin_option, read_new_secret, read_secret
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.profiles import CardProfile
 
@@ -121,18 +116,3 @@ def change(ctx: click.Context, target: str, pin_stdin: bool, force: bool) -> Non
         },
         f"the {label} was changed",
     )
-
-
-def read_new_secret(label: str, *, from_stdin: bool) -> str:
-    """The new value; typed twice when it comes from a terminal prompt."""
-    prompting = (
-        not from_stdin
-        and not os.environ.get(ENVIRONMENT_VARIABLES["new_pin"])
-        and sys.stdin.isatty()
-    )
-    new = read_secret("new_pin", f"new {label}", from_stdin=from_stdin)
-    if prompting:
-        again = click.prompt(f"new {label} again", hide_input=True, err=True)
-        if again != new:
-            raise UsageError(f"the two entries of the new {label} differ; nothing was changed")
-    return new
