@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from support.cli import run_main
 
 pytestmark = pytest.mark.emulator

@@ -14,6 +14,7 @@ from mynakit.cli.util import (
     MAX_DOCUMENT_BYTES,
     STDOUT,
     VerificationFailedError,
+    check_output,
     emit,
     force_option,
     note,
@@ -114,6 +115,9 @@ def cert(
 
     DER and PEM are written as the card holds them, without parsing: only the text summary
     needs an X.509 parser (and its import time)."""
+    if output is None and output_format == "der":
+        output = STDOUT
+    check_output(ctx, output)
     _, der = open_certificate(ctx, kind, pin_stdin=pin_stdin, force=force)
     # The signature certificate holds the basic-4 information: its file is the holder's only.
     private = kind == "sign"
@@ -127,8 +131,6 @@ def cert(
         emit(ctx, summary)
         return
     encoded = der if output_format == "der" else pem_armor("CERTIFICATE", der)
-    if output is None and output_format == "der":
-        output = STDOUT
     if output is None:
         data: dict[str, object] = {"kind": kind, "format": "pem", "pem": encoded.decode("ascii")}
         emit(ctx, data, encoded.decode("ascii").rstrip("\n"))
@@ -196,6 +198,7 @@ def pkey_sign(
         raise UsageError("INPUT and --pin-stdin cannot both use standard input")
     content = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="document to sign")
     block = content if raw else digest_info(digest, hashlib.new(digest, content).digest())
+    check_output(ctx, output)
     session = JpkiAp.open(get_context(ctx).protocol())
     verify_from_user(session, PIN_OF_KEY[key], from_stdin=pin_stdin, force=force)
     signature = session.sign(key, block)

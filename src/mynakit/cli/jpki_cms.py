@@ -15,6 +15,7 @@ from mynakit.cli.util import (
     STDOUT,
     VerificationFailedError,
     certificate_facts,
+    check_output,
     emit,
     force_option,
     note,
@@ -92,6 +93,7 @@ def cms_sign(
     key_kind: KeyKind = "auth" if key == "auth" else "sign"
     content = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="document to sign")
     cli_context = get_context(ctx)
+    check_output(ctx, output)
     session, certificate, ca_certificates = open_card_signer(
         ctx, key_kind, pin_stdin=pin_stdin, force=force
     )

@@ -13,6 +13,7 @@ from mynakit.cli.util import (
     MAX_DOCUMENT_BYTES,
     VerificationFailedError,
     certificate_facts,
+    check_output,
     emit,
     force_option,
     open_card_signer,
@@ -80,6 +81,7 @@ def pdf_sign(
     # Read before the card: a missing or oversized file costs no PIN entry.
     source = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="PDF")
     cli_context = get_context(ctx)
+    check_output(ctx, output)
     session, certificate, ca_certificates = open_card_signer(
         ctx, key_kind, pin_stdin=pin_stdin, force=force
     )

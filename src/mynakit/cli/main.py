@@ -7,10 +7,7 @@ Command groups live in their own modules and are imported only when invoked, so
 
 from __future__ import annotations
 
-import logging
-import re
 import sys
-import traceback
 from typing import Any, NoReturn
 
 import click
@@ -56,6 +53,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, as_json: bool, trace: bool, verbose: int) -> None:
     """mynakit: the My Number card (個人番号カード) from Python and the shell."""
+    import logging
+
     from mynakit.cli.context import CliContext
 
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
@@ -71,7 +70,6 @@ def cli(ctx: click.Context, reader: str | None, as_json: bool, trace: bool, verb
 # repeating them. Flags, and the one option that takes a value.
 GLOBAL_FLAGS = frozenset({"--json", "--trace", "--verbose"})
 GLOBAL_VALUE_OPTIONS = frozenset({"-r", "--reader"})
-_VERBOSE = re.compile(r"-v+")
 
 #: Exit code of an error mynakit did not expect (a bug): EX_SOFTWARE of sysexits(3), distinct
 #: from every ``MynakitError`` code so that scripts and tests can tell the two apart.
@@ -90,7 +88,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
         if argument == "--":
             rest.extend(argv[index:])
             break
-        if argument in GLOBAL_FLAGS or _VERBOSE.fullmatch(argument):
+        if argument in GLOBAL_FLAGS or _is_verbose_flag(argument):
             hoisted.append(argument)
         elif argument in GLOBAL_VALUE_OPTIONS and index + 1 < len(argv):
             hoisted.extend(argv[index : index + 2])
@@ -103,6 +101,11 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return hoisted + rest
 
 
+def _is_verbose_flag(argument: str) -> bool:
+    """``-v``, ``-vv``, ``-vvv``..."""
+    return len(argument) > 1 and argument[0] == "-" and set(argument[1:]) == {"v"}
+
+
 def _verbosity(argv: list[str]) -> int:
     count = 0
     for argument in argv:
@@ -110,7 +113,7 @@ def _verbosity(argv: list[str]) -> int:
             break
         if argument == "--verbose":
             count += 1
-        elif _VERBOSE.fullmatch(argument):
+        elif _is_verbose_flag(argument):
             count += len(argument) - 1
     return count
 
@@ -149,6 +152,8 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(f"{where}{error.strerror or error}", 2 if error.filename else 1, as_json=as_json)
     except Exception as error:  # the boundary: anything else is a bug, said in one line
         if _verbosity(arguments) >= 2:
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
             hint = ""
         else:

@@ -18,12 +18,11 @@ that importing this module costs nothing on ``mynakit --help`` (docs/architectur
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -131,6 +130,8 @@ def _json_default(value: object) -> object:
 
 
 def to_json(data: Mapping[str, Any], *, indent: int | None = 2) -> str:
+    import json
+
     return json.dumps(data, ensure_ascii=False, indent=indent, default=_json_default)
 
 
@@ -204,10 +205,7 @@ def write_output(
     """
     target = os.fspath(output)
     if target == STDOUT:
-        if wants_json(ctx):
-            raise UsageError("with --json, standard output carries JSON only: use -o FILE")
-        if sys.stdout.isatty():
-            raise UsageError("refusing to write binary data to a terminal; use -o FILE")
+        check_output(ctx, target)
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
@@ -223,10 +221,42 @@ def write_output(
         raise FileAccessError(f"cannot write {target}: {_reason(error)}") from error
 
 
+def check_output(ctx: click.Context, output: str | os.PathLike[str] | None) -> None:
+    """Refuse, before the card is touched, an output that ``write_output`` would refuse: so a
+    typo in ``-o`` costs no PIN entry and no signature. The write itself still reports
+    anything that goes wrong later."""
+    if output is None:
+        return
+    from pathlib import Path
+
+    target = os.fspath(output)
+    if target == STDOUT:
+        if wants_json(ctx):
+            raise UsageError("with --json, standard output carries JSON only: use -o FILE")
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write binary data to a terminal; use -o FILE")
+        return
+    path = Path(target)
+    folder = path.parent
+    if path.is_dir():
+        problem = errno.EISDIR
+    elif not folder.is_dir():
+        problem = errno.ENOENT
+    elif not os.access(folder, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        problem = errno.EACCES
+    else:
+        return
+    raise FileAccessError(f"cannot write {target}: {os.strerror(problem)}")
+
+
 def write_into_directory(
     ctx: click.Context, directory: str, files: Mapping[str, bytes], *, private: bool
 ) -> None:
     """Write ``files`` (name -> content) into ``directory``, created 0700 when ``private``."""
+    from pathlib import Path
+
     try:
         Path(directory).mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
     except OSError as error:
@@ -317,21 +347,33 @@ force_option = click.option(
 
 
 def read_secret(key_name: str, label: str, *, from_stdin: bool = False) -> str:
-    """The secret for ``key_name``; raises ``UsageError`` when none can be had (no stdin)."""
+    """The secret for ``key_name``; raises ``UsageError`` when none can be had (no stdin) or
+    when it is not typed in printable ASCII (full-width ``１２３４`` is refused here, before
+    any card command; the card layer checks each key's own format)."""
     variable = ENVIRONMENT_VARIABLES.get(key_name)
     if variable and os.environ.get(variable):
-        return os.environ[variable]
+        return _ascii_secret(os.environ[variable], label)
     if from_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         if not line:
             raise UsageError(f"--pin-stdin given but standard input had no {label}")
-        return line
+        return _ascii_secret(line, label)
     if not sys.stdin.isatty():
         hint = f" or set {variable}" if variable else ""
         raise UsageError(f"the {label} is needed: use --pin-stdin{hint} (no terminal to prompt)")
     value = click.prompt(label, hide_input=True, err=True)
     assert isinstance(value, str)
-    return value
+    return _ascii_secret(value, label)
+
+
+def _ascii_secret(secret: str, label: str) -> str:
+    # The message never repeats the secret: it may be a real PIN typed in the wrong mode.
+    if not (secret.isascii() and secret.isprintable()):
+        raise UsageError(
+            f"the {label} must be typed in half-width (ASCII) characters; full-width or other "
+            "Unicode digits are not accepted. Nothing was sent to the card"
+        )
+    return secret
 
 
 def read_new_secret(label: str, *, from_stdin: bool) -> str:

@@ -14,6 +14,7 @@ from mynakit.card.text import TextAp
 from mynakit.card.visual import CardFace, VisualAp, image_format
 from mynakit.cli.context import get_context
 from mynakit.cli.util import (
+    check_output,
     credential_option,
     emit,
     force_option,
@@ -123,6 +124,7 @@ def _image_command(name: str, attribute: str, what: str) -> click.Command:
     def command(
         ctx: click.Context, credential: str, output: str, pin_stdin: bool, force: bool
     ) -> None:
+        check_output(ctx, output)
         _, face = read_face(ctx, credential, pin_stdin=pin_stdin, force=force)
         content: bytes = getattr(face, attribute)
         write_output(ctx, output, content, private=True)  # the card face: personal data
