@@ -3,7 +3,7 @@
 One persisted virtual card (module scope: each card teardown costs about 0.4 s) is served in
 ``Virtual PCD 00 00`` by the vpcd bridge; the same card on disk is also opened in-process with
 ``--reader virtual:NAME`` from the same ``MYNAKIT_HOME``. Each command runs both ways through
-click's CliRunner and the JSON must be equal, apart from the fields that name the reader or the
+``main()`` and the JSON must be equal, apart from the fields that name the reader or the
 current time, and the card-CA chain check of ``text verify`` / ``visual entries`` (see
 ``CHAIN_FIELDS``). A few commands also run as a real subprocess of the installed ``mynakit``
 script.
@@ -160,6 +160,57 @@ def minimal_pdf() -> bytes:
         xref_offset,
     )
     return bytes(document)
+
+
+# -- start-up: what the common commands import -----------------------------------------------
+
+#: Modules a command that only moves bytes must not import (issue 8, start-up time): X.509 and
+#: ASN.1 parsers, PDF and image libraries, and the emulator (the card is in pcscd here).
+NEEDLESS_FOR_BYTES = ("cryptography.x509", "asn1crypto", "pyhanko", "PIL", "mynakit.emulator")
+
+
+def imported_by(home: Path, arguments: list[str], env: dict[str, str] | None = None) -> set[str]:
+    """The modules ``main(arguments)`` imports in a fresh interpreter (environment passed
+    through), after checking it succeeded."""
+    probe = (
+        "import sys\n"
+        "from mynakit.cli.main import main\n"
+        "try:\n"
+        f"    main({arguments!r})\n"
+        "except SystemExit as exit_request:\n"
+        "    assert not exit_request.code, exit_request.code\n"
+        "print('MODULES=' + ','.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    environment = {**os.environ, "MYNAKIT_HOME": str(home), **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=environment, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("MODULES=")]
+    return set(line.removeprefix("MODULES=").split(","))
+
+
+def needless(modules: set[str]) -> list[str]:
+    return sorted(
+        module
+        for module in modules
+        if any(module == name or module.startswith(name + ".") for name in NEEDLESS_FOR_BYTES)
+    )
+
+
+@pytest.mark.usefixtures("served_card")
+def test_jpki_cert_and_pkey_sign_import_no_parser(
+    home: Path, credentials: dict[str, str], tmp_path: Path
+) -> None:
+    certificate = tmp_path / "auth.der"
+    read = ["--reader", VPCD_READER, "jpki", "cert", "-t", "auth", "-f", "der", "-o"]
+    assert needless(imported_by(home, [*read, str(certificate)])) == []
+    assert certificate.read_bytes()[:1] == b"\x30"
+    document = tmp_path / "challenge"
+    document.write_bytes(b"nonce")
+    sign = ["--reader", VPCD_READER, "jpki", "pkey", "sign", "-t", "auth", str(document)]
+    signed = imported_by(home, [*sign, "-o", str(tmp_path / "sig")], env=credentials)
+    assert needless(signed) == []
 
 
 # -- readers, wait, card info, apdu ---------------------------------------------------------------

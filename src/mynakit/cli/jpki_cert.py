@@ -14,6 +14,7 @@ from mynakit.cli.util import (
     MAX_DOCUMENT_BYTES,
     STDOUT,
     VerificationFailedError,
+    certificate_facts,
     check_output,
     emit,
     force_option,
@@ -49,19 +50,14 @@ def _certificate_kind(value: str) -> str:
 
 
 def certificate_summary(certificate: JpkiCertificate, *, show_personal: bool) -> dict[str, object]:
+    """``certificate_facts`` plus subject, issuer and whether it is a sandbox certificate; the
+    basic-4 information of a signature certificate only with ``show_personal``."""
     summary: dict[str, object] = {
-        "kind": certificate.kind.value,
-        "serial": certificate.serial_number,
-        "serial_hex": f"{certificate.serial_number:X}",
+        **certificate_facts(certificate),
         "subject": certificate.subject_name.rfc4514_string(),
         "issuer": certificate.issuer_name.rfc4514_string(),
-        "not_before": certificate.not_before.isoformat(),
-        "not_after": certificate.not_after.isoformat(),
         "sandbox": certificate.is_sandbox,
     }
-    if certificate.kind.value == "auth":
-        summary["random_string"] = certificate.random_string
-        summary["terminal_code"] = certificate.terminal_code
     if certificate.kind.value == "sign" and show_personal:
         info = certificate.basic_info
         summary["basic_info"] = {
