@@ -1,5 +1,5 @@
 """``mynakit common``: the common AP (共通カードAP) — card serial, municipality code and
-expiry, read with no credential (protocol reference §6.11, §7.14)."""
+expiry, read with no credential (docs/card.md §6.11, §7.14)."""
 
 from __future__ import annotations
 

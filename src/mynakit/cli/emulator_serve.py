@@ -2,7 +2,7 @@
 PC/SC program (OpenSC, browsers' middleware, pcsc_scan) sees a card.
 
 pcscd is reused when one with vpcd is running, else started here in the foreground and stopped
-when serving ends (measured.md, "One pcscd per machine"); nothing else is ever stopped.
+when serving ends (docs/testing.md §3.1); nothing else is ever stopped.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import click
 from mynakit.cli.context import get_context
 from mynakit.cli.util import emit, note, open_sandbox_issuer, write_output
 
-# x509.ReasonFlags values the sandbox accepts (JPKI has no hold/release, §9).
+# x509.ReasonFlags values the sandbox accepts (JPKI has no hold/release, docs/card.md §9).
 REASONS = (
     "unspecified",
     "keyCompromise",
@@ -78,7 +78,7 @@ def previous(ctx: click.Context, serial: str) -> None:
     """The serial that certificate SERIAL replaced (新旧シリアル番号の紐付け).
 
     Answers only for holders who consented to the serial link at renewal; services use it to
-    keep a person's records across renewals (ARCHITECTURE.md, identifiers).
+    keep a person's records across renewals (docs/architecture.md §5).
     """
     number = parse_serial(serial)
     earlier = open_sandbox_issuer(ctx).previous_serial(number)

@@ -5,7 +5,7 @@ roots, the sandbox issuer's only with ``--sandbox``. ``jpki auth`` is the except
 against the sandbox issuer by definition.
 
 Verifying JPKI signatures as a business needs the minister's approval (公的個人認証法 §17,
-protocol reference §9.3 legal note); these commands are for development and self-checks.
+docs/card.md §9.3); these commands are for development and self-checks.
 """
 
 from __future__ import annotations

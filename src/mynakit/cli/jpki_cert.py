@@ -1,5 +1,5 @@
 """``mynakit jpki cert`` and ``mynakit jpki pkey``: certificates and raw signatures of the JPKI
-AP, offering at least what jpki/myna's commands do (protocol reference §10.1)."""
+AP, offering at least what jpki/myna's commands do (docs/card.md §10.1)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mynakit.jpki.certificates import JpkiCertificate
 
 CERTIFICATE_KINDS = ("auth", "sign", "auth_ca", "sign_ca")
-# jpki/myna accepts these spellings for the signature certificate (§10.1, §11.9).
+# jpki/myna accepts these spellings for the signature certificate (docs/card.md §10.1, §11).
 _ALIASES = {
     "signature": "sign",
     "digital_signature": "sign",

@@ -1,5 +1,5 @@
 """``mynakit jpki pdf sign|verify``: PAdES signatures with the card through pyHanko, as
-jpki/myna's ``jpki pdf`` offers (protocol reference §10.1). Trust for ``verify``: see
+jpki/myna's ``jpki pdf`` offers (docs/card.md §10.1). Trust for ``verify``: see
 :mod:`mynakit.cli.util`."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``mynakit pin``: retry counters of every key on the card (no try spent) and PIN change.
 
-PIN safety (user needs §1.6, §4.2): counters are read with the empty VERIFY that spends nothing
-(protocol reference §7.5); every VERIFY goes through the guarded session verify (counter first,
+PIN safety: counters are read with the empty VERIFY that spends nothing
+(docs/card.md §7.5); every VERIFY goes through the guarded session verify (counter first,
 the last try refused without ``--force``, never retried); PINs come from cli/util.py only.
 """
 
@@ -21,7 +21,8 @@ from mynakit.cli.util import emit, force_option, pin_stdin_option, read_new_secr
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.profiles import CardProfile
 
-# Keys `pin status` reads, per AP, as jpki/myna does (§7.5) plus the common AP's card PIN.
+# Keys `pin status` reads, per AP, as jpki/myna does (docs/card.md §7.5), plus the common
+# AP's card PIN.
 STATUS_KEYS: dict[str, tuple[type[ApplicationSession], tuple[str, ...]]] = {
     "jpki": (JpkiAp, ("auth_pin", "sign_password")),
     "text": (TextAp, ("text_pin", "check_code_a", "check_code_b")),
@@ -30,7 +31,8 @@ STATUS_KEYS: dict[str, tuple[type[ApplicationSession], tuple[str, ...]]] = {
 }
 
 # `pin change` targets. jpki/myna calls the text PIN "card"; here "card" is the common AP's
-# card PIN (個人番号カード用暗証番号) and "text" the text PIN, as GLOSSARY.md names them.
+# card PIN (個人番号カード用暗証番号) and "text" the text PIN, as docs/architecture.md §9
+# names them.
 CHANGE_TARGETS = {
     "auth": ("jpki", "auth_pin"),
     "sign": ("jpki", "sign_password"),

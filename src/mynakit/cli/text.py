@@ -1,8 +1,8 @@
 """``mynakit text``: the text AP (券面事項入力補助AP) — My Number, basic-4 information, AP basic
-info and the integrity record (protocol reference §6.2-§6.6, §7.9-§7.10).
+info and the integrity record (docs/card.md §6.2-§6.6, §7.9-§7.10).
 
 The credential is the text PIN by default; ``--credential a`` uses check code A (the My Number)
-and ``--credential b`` check code B, each opening what §3.2 says it opens.
+and ``--credential b`` check code B, each opening what docs/card.md §4 says it opens.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def basic_info(ctx: click.Context, credential: str, pin_stdin: bool, force: bool
     emit(ctx, basic_info_dict(session.basic_info()))
 
 
-# jpki/myna calls it `text attrs` (§10.1, §11.9): the same command under that name.
+# jpki/myna calls it `text attrs` (docs/card.md §10.1, §11): the same command under that name.
 text.add_command(basic_info, "attrs")
 
 

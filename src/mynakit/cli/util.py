@@ -272,7 +272,7 @@ def _reason(error: OSError) -> str:
 # -- input --------------------------------------------------------------------------------------
 
 #: What the relying-side commands read at most. A JPKI certificate is about 1.5 KB (docs/card.md
-#: §8), so 1 MiB is far beyond any certificate, PEM armour included; signed documents (CMS
+#: §9.1), so 1 MiB is far beyond any certificate, PEM armour included; signed documents (CMS
 #: content, PDFs) get 64 MiB. Beyond these a file is refused with one line instead of being read
 #: until memory runs out (``jpki verify-cert /dev/zero``).
 MAX_CERTIFICATE_BYTES = 1024 * 1024

@@ -1,9 +1,9 @@
 """``mynakit visual``: the visual AP (券面事項確認AP) — the card face as images and text
-(protocol reference §6.8, §6.9, §7.11).
+(docs/card.md §6.8, §6.9, §7.11).
 
 The card face opens with check code A or B. By default, as jpki/myna does, the text PIN reads
-the My Number from the text AP, which then serves as check code A (§4); ``--credential a`` or
-``b`` asks for a check code directly.
+the My Number from the text AP, which then serves as check code A (docs/card.md §4);
+``--credential a`` or ``b`` asks for a check code directly.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def read_face(
         text_session = TextAp(protocol)
         verify_from_user(text_session, "text_pin", from_stdin=pin_stdin, force=force)
         code = text_session.my_number()
-        session = VisualAp(protocol)  # selecting the visual AP drops the text PIN (§12)
+        # Selecting the visual AP drops the text PIN's verified state (docs/card.md §12).
+        session = VisualAp(protocol)
         return session, session.entries(code, force=force)
     key_name = "check_code_a" if credential == "a" else "check_code_b"
     session = VisualAp(protocol)
@@ -140,7 +141,7 @@ visual.add_command(_image_command("photo", "photo", "face photo (JPEG 2000, .jp2
 visual.add_command(
     _image_command("security-code", "security_code_image", "security code image (PNG)")
 )
-# jpki/myna's name for the address image (§10.1).
+# jpki/myna's name for the address image (docs/card.md §10.1).
 visual.add_command(_image_command("addr", "address_image", "address image (PNG)"))
 
 
