@@ -2,6 +2,8 @@
 context (``mynakit.cli.context``) and the library, never another command module.
 
 What lives here:
+- ``LazyGroup``: command groups whose subcommands are imported only when run;
+- errors: ``FileAccessError`` and ``VerificationFailedError``, the one way verify commands fail;
 - output: results on stdout (JSON with ``--json``, text otherwise), notes on stderr, and the one
   writer of files and binary output (``write_output``), which turns ``OSError`` into
   "cannot write PATH: reason";
@@ -12,7 +14,7 @@ What lives here:
   ``--crl``) and the relying side's trust: the sandbox issuer, opened one way for every command.
 
 Imports beyond click and the standard library happen inside the functions that need them, so
-that importing this module costs nothing on ``mynakit --help`` (docs/architecture.md, CLI).
+that importing this module costs nothing on ``mynakit --help`` (docs/architecture.md §3, §8).
 """
 
 from __future__ import annotations
