@@ -36,7 +36,8 @@ from mynakit.emulator.pcscd import (
 from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card, load_card_state
 from mynakit.jpki.certificates import CertificateKind, parse_certificate
-from support.cli import invoke, ok_json
+from mynakit.transport.base import NoReaderError
+from support.cli import error_json, fails_with, invoke, ok_json
 
 pytestmark = pytest.mark.pcsc
 
@@ -226,6 +227,24 @@ def test_readers_lists_the_virtual_reader_with_the_card(
         "card_present": True,
         "atr": served_card.atr.hex().upper(),
     }
+
+
+@pytest.mark.usefixtures("served_card")
+def test_readers_and_check_go_through_the_reader_choice(home: Path) -> None:
+    (only,) = ok_json(invoke(home, "PCD 00 00", "readers"))["readers"]
+    assert only["name"] == VPCD_READER
+    report = ok_json(invoke(home, VPCD_READER, "check"))
+    assert report["service"] == "running" and report["card"]["kind"] == "my_number_card"
+
+
+@pytest.mark.usefixtures("served_card")
+@pytest.mark.parametrize("command", [["readers"], ["card", "info"], ["wait", "--timeout", "1"]])
+def test_an_unknown_pcsc_reader_is_one_line(home: Path, command: list[str]) -> None:
+    result = invoke(home, "No Such Reader", *command, as_json=False)
+    line = fails_with(result, NoReaderError) if command[0] != "wait" else result.error_line
+    assert "No Such Reader" in line or "no card was inserted" in line
+    assert "Traceback" not in result.output
+    assert error_json(invoke(home, "No Such Reader", *command), result.exit_code)["error"]
 
 
 def test_wait_returns_at_once_for_a_card_already_present(

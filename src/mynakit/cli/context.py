@@ -105,11 +105,17 @@ class CliContext:
 
     def readers(self) -> list[ReaderInfo]:
         """The readers the chosen ``--reader`` stands for: the virtual card's own reader (with
-        the card in it), or every PC/SC reader."""
+        the card in it), the one PC/SC reader ``--reader NAME`` names (``NoReaderError`` when
+        none matches), or every PC/SC reader."""
+        from mynakit.transport.pcsc import resolve_reader_name
         from mynakit.transport.readers import ReaderInfo, list_readers
 
         if self.reader.virtual_card is None:
-            return list_readers()
+            found = list_readers()
+            if self.reader.pcsc_reader is None:
+                return found
+            name = resolve_reader_name(self.reader.pcsc_reader, [info.name for info in found])
+            return [info for info in found if info.name == name]
         connection = self.connection()
         return [ReaderInfo(name=connection.reader_name, card_present=True, atr=connection.atr)]
 
