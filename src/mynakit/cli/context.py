@@ -2,8 +2,10 @@
 lazy connection to it.
 
 ``--reader`` is interpreted here and nowhere else: ``virtual:NAME`` is the in-process virtual
-card NAME of ``$MYNAKIT_HOME/cards`` (no pcscd involved), anything else names a PC/SC reader (or
-a unique part of its name), and no option means the first PC/SC reader holding a card. Every
+card NAME of ``$MYNAKIT_HOME/cards`` (no pcscd involved), ``nfc:usb`` (or ``nfc:usb:VID:PID``)
+an NFC reader driven by nfcpy outside PC/SC (docs/readers.md §2), anything else names a PC/SC
+reader (or a unique part of its name), and no option means the first PC/SC reader holding a
+card. Every
 command that touches a reader goes through ``CliContext``: the card commands through
 ``connection()``/``protocol()``, ``readers``, ``wait`` and ``check`` through ``readers()``,
 and ``wait_for_card()``. The connection is opened only when a command
@@ -29,14 +31,17 @@ if TYPE_CHECKING:
     from mynakit.transport.trace import TracingConnection
 
 VIRTUAL_PREFIX = "virtual:"
+NFC_PREFIX = "nfc:"  # nfcpy readers (RC-S380 on Linux, docs/readers.md §2)
 
 
 @dataclass(frozen=True)
 class ReaderChoice:
-    """What ``--reader`` asked for: exactly one of a virtual card, a PC/SC reader name (or a
-    unique part of it), or neither (the first PC/SC reader with a card)."""
+    """What ``--reader`` asked for: at most one of a virtual card, an nfcpy reader path
+    (``nfc:...``), or a PC/SC reader name (or a unique part of it); none of them means the first
+    PC/SC reader with a card."""
 
     virtual_card: str | None = None
+    nfc_reader: str | None = None
     pcsc_reader: str | None = None
 
     @classmethod
@@ -48,6 +53,8 @@ class ReaderChoice:
             if not name:
                 raise UsageError("--reader virtual:NAME needs the virtual card's NAME")
             return cls(virtual_card=name)
+        if option.startswith(NFC_PREFIX):
+            return cls(nfc_reader=option)
         return cls(pcsc_reader=option)
 
     @property
@@ -74,20 +81,23 @@ class CliContext:
         """Open (once) the connection to the card named by ``--reader``, always traced so that
         ``--trace`` and APDU counts work for every command."""
         if self._connection is None:
-            from mynakit.transport.trace import TracingConnection
-
-            sink = (lambda line: click.echo(line, err=True)) if self.trace else None
-            self._connection = TracingConnection(self._open_raw(), sink=sink)
+            self._connection = self._traced(self._open_raw())
         return self._connection
+
+    def _traced(self, raw: Connection) -> TracingConnection:
+        from mynakit.transport.trace import TracingConnection
+
+        sink = (lambda line: click.echo(line, err=True)) if self.trace else None
+        return TracingConnection(raw, sink=sink)
 
     def protocol(self) -> ApduProtocol:
         """The connection's one protocol object, so what it learns about extended length is
         learnt once per command, not once per call."""
         if self._protocol is None:
-            from mynakit.iso7816.protocol import ApduProtocol
+            from mynakit.transport.limits import protocol_for
 
-            connection = self.connection()
-            self._protocol = ApduProtocol(connection, extended_length=connection.extended_length)
+            # The reader's limits, learnt at connect, size the first large read.
+            self._protocol = protocol_for(self.connection())
         return self._protocol
 
     def _open_raw(self) -> Connection:
@@ -97,20 +107,32 @@ class CliContext:
 
             card = load_card(self.cards_directory, self.reader.virtual_card)
             return InProcessConnection(card, reader_name=self.reader.virtual_reader_name)
+        if self.reader.nfc_reader is not None:
+            return self._open_nfc(timeout=None)
         from mynakit.transport.pcsc import PcscConnection
 
         return PcscConnection.open(self.reader.pcsc_reader)
+
+    def _open_nfc(self, *, timeout: float | None) -> Connection:
+        from mynakit.transport.nfc import NfcConnection
+
+        assert self.reader.nfc_reader is not None
+        if timeout is None:
+            connection: Connection = NfcConnection.open(self.reader.nfc_reader)
+        else:
+            connection = NfcConnection.open(self.reader.nfc_reader, timeout=timeout)
+        return connection
 
     # -- readers, as ``readers``, ``wait`` and ``check`` see them -------------------------------
 
     def readers(self) -> list[ReaderInfo]:
         """The readers the chosen ``--reader`` stands for: the virtual card's own reader (with
-        the card in it), the one PC/SC reader ``--reader NAME`` names (``NoReaderError`` when
-        none matches), or every PC/SC reader."""
+        the card in it), the nfcpy reader with the card on it, the one PC/SC reader ``--reader
+        NAME`` names (``NoReaderError`` when none matches), or every PC/SC reader."""
         from mynakit.transport.pcsc import resolve_reader_name
         from mynakit.transport.readers import ReaderInfo, list_readers
 
-        if self.reader.virtual_card is None:
+        if self.reader.virtual_card is None and self.reader.nfc_reader is None:
             found = list_readers()
             if self.reader.pcsc_reader is None:
                 return found
@@ -122,9 +144,19 @@ class CliContext:
     def wait_for_card(self, timeout: float | None) -> ReaderInfo:
         """Block until a card is in the chosen reader (any reader without ``--reader``). A
         virtual card is always in its reader: it answers at once, or says it does not exist."""
+        from mynakit.transport.base import NoCardError, TransportTimeoutError
         from mynakit.transport.readers import ReaderInfo, wait_for_card
 
-        if self.reader.virtual_card is None:
+        if self.reader.nfc_reader is not None and self._connection is None:
+            # nfcpy readers are outside PC/SC: wait on the reader itself (docs/readers.md §2).
+            try:
+                raw = self._open_nfc(timeout=timeout if timeout is not None else 1e9)
+            except NoCardError as error:
+                raise TransportTimeoutError(
+                    f"no card was placed on {self.reader.nfc_reader!r} in time"
+                ) from error
+            self._connection = self._traced(raw)
+        if self.reader.virtual_card is None and self.reader.nfc_reader is None:
             return wait_for_card(self.reader.pcsc_reader, timeout=timeout)
         connection = self.connection()
         return ReaderInfo(name=connection.reader_name, card_present=True, atr=connection.atr)

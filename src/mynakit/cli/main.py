@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "emulator": ("mynakit.cli.emulator", "emulator", "Virtual cards: create, list, serve."),
     "issuer": ("mynakit.cli.issuer", "issuer", "Sandbox issuer: renew, revoke, CRL, OCSP."),
     "demo": ("mynakit.cli.demo", "demo", "Run a virtual card through a full authentication."),
+    "record": ("mynakit.cli.record", "record", "Read the card into a redacted transcript."),
 }
 
 
@@ -42,7 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "-r",
     "--reader",
     envvar="MYNAKIT_READER",
-    help="Reader name (or a unique part of it); 'virtual:NAME' for an in-process virtual card.",
+    help="Reader name (or a unique part of it); 'virtual:NAME' for an in-process virtual card; "
+    "'nfc:usb' (or nfc:usb:VID:PID) for an NFC reader without a PC/SC driver (RC-S380 on Linux).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option(

@@ -55,15 +55,21 @@ def check(ctx: click.Context) -> None:
 
     cli_context = get_context(ctx)
     found = cli_context.readers()
+    choice = cli_context.reader
+    outside_pcsc = "virtual card" if choice.virtual_card else "nfcpy" if choice.nfc_reader else None
     report: dict[str, object] = {
-        "service": "running" if cli_context.reader.virtual_card is None else "not used (virtual)",
+        "service": f"not used ({outside_pcsc})" if outside_pcsc else "running",
         "readers": [info.name for info in found],
         "cards": sum(1 for info in found if info.card_present),
     }
     if report["cards"]:
         try:
-            identity = identify(cli_context.protocol(), cli_context.connection().atr)
+            connection = cli_context.connection()
+            identity = identify(cli_context.protocol(), connection.atr)
             report["card"] = identity.as_dict()
+            # What the reader carries and whether it has a keypad (PC/SC part 10).
+            report["reader_limits"] = connection.limits.as_dict()
+            report["pin_pad"] = connection.pin_pad is not None
         except MynakitError as error:
             report["card_error"] = str(error)
     emit(ctx, report)
