@@ -66,3 +66,32 @@ def test_read_input_reads_at_most_one_byte_past_the_limit(tmp_path: Path) -> Non
         read_input("/dev/zero", limit=1024)
     with pytest.raises(FileAccessError, match="cannot read"):
         read_input(str(tmp_path), limit=10)
+
+
+def test_command_modules_import_only_util_context_and_the_library() -> None:
+    """No command module imports another (issue 8: jpki_pdf -> jpki_cms -> jpki_auth ->
+    jpki_cert): shared code lives in cli/util.py, reader resolution in cli/context.py."""
+    import ast
+
+    import mynakit.cli
+
+    allowed = {"mynakit.cli.util", "mynakit.cli.context"}
+    folder = Path(mynakit.cli.__file__).parent
+    offending = []
+    for source in sorted(folder.glob("*.py")):
+        if source.name in ("__main__.py", "main.py", "util.py", "context.py"):
+            continue  # the entry points and the two shared modules themselves
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            offending += [
+                f"{source.name}: {name}"
+                for name in names
+                if name.startswith("mynakit.cli") and name not in allowed
+            ]
+    assert offending == []
