@@ -1,8 +1,8 @@
 """``mynakit jpki auth`` and ``mynakit jpki verify-cert``: the relying party's side of JPKI.
 
 Trust for ``verify-cert`` is the relying side's one rule (``mynakit.cli.util``): the J-LIS
-roots, the sandbox issuer's only with ``--sandbox``. ``jpki auth`` is the exception: it runs
-against the sandbox issuer by definition.
+roots, the sandbox's (issuer and transcript CAs) only with ``--sandbox``. ``jpki auth`` is the
+exception: it runs against the sandbox by definition.
 
 Verifying JPKI signatures as a business needs the minister's approval (公的個人認証法 §17,
 docs/card.md §9.3); these commands are for development and self-checks.
@@ -22,7 +22,6 @@ from mynakit.cli.util import (
     emit,
     force_option,
     open_certificate,
-    open_sandbox_issuer,
     pin_stdin_option,
     read_input,
     read_secret,
@@ -32,6 +31,7 @@ from mynakit.cli.util import (
     sandbox_responder,
     trust_store,
     with_sandbox_hint,
+    with_sandbox_roots,
 )
 from mynakit.errors import UsageError
 
@@ -59,9 +59,8 @@ def auth(ctx: click.Context, revocation: str, pin_stdin: bool, force: bool) -> N
     from mynakit.jpki.authentication import Authenticator, card_respond
     from mynakit.jpki.trust import TrustStore
 
-    issuer = open_sandbox_issuer(ctx)
     authenticator = Authenticator(
-        TrustStore.jlis().with_sandbox(issuer),
+        with_sandbox_roots(ctx, TrustStore.jlis()),
         revocation=revocation,  # type: ignore[arg-type]  # click.Choice guarantees the literal
     )
     cli_context = get_context(ctx)

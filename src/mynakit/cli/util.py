@@ -495,13 +495,15 @@ def certificate_facts(certificate: Any) -> dict[str, Any]:
 # -- the relying side's trust -------------------------------------------------------------------
 #
 # Trust, for every verifying command (``verify-cert``, ``cms verify``, ``pdf verify``): the
-# bundled J-LIS roots always; the sandbox issuer's roots (``$MYNAKIT_HOME/issuer``) only with
-# ``--sandbox``. Trusting the sandbox because its directory happens to exist would let anything
-# the sandbox signed pass as valid on any machine that once ran the demo, so it takes an explicit
-# flag; the output always says whether the root is a production or a sandbox one.
+# bundled J-LIS roots always; the sandbox issuer's roots (``$MYNAKIT_HOME/issuer``) and the
+# transcript CAs of virtual cards made from transcripts only with ``--sandbox``. Trusting the
+# sandbox because its directory happens to exist would let anything the sandbox signed pass as
+# valid on any machine that once ran the demo, so it takes an explicit flag; the output always
+# says whether the root is a production or a sandbox one.
 
 ISSUER_FOLDER = "issuer"
 _ISSUER_KEY = "mynakit.sandbox_issuer"
+_TRANSCRIPT_CA = "mynakit transcript CA"  # in every transcript CA's name (emulator.transcripts)
 
 sandbox_option = click.option(
     "--sandbox",
@@ -537,9 +539,18 @@ def trust_store(ctx: click.Context, *, sandbox: bool) -> TrustStore:
     from mynakit.jpki.trust import TrustStore
 
     store = TrustStore.jlis()
-    if sandbox:
-        store = store.with_sandbox(open_sandbox_issuer(ctx))
-    return store
+    return with_sandbox_roots(ctx, store) if sandbox else store
+
+
+def with_sandbox_roots(ctx: click.Context, store: TrustStore) -> TrustStore:
+    """``store`` plus the sandbox issuer's roots and the transcript CAs of the virtual cards
+    made from transcripts (their certificates are signed by those)."""
+    from mynakit.cli.context import get_context
+    from mynakit.emulator.transcripts import replayed_card_authorities
+
+    store = store.with_sandbox(open_sandbox_issuer(ctx))
+    authorities = replayed_card_authorities(get_context(ctx).cards_directory)
+    return store.with_sandbox(authorities) if authorities else store
 
 
 @contextlib.contextmanager
@@ -574,8 +585,12 @@ def with_sandbox_hint(error: CertificateValidationError, *, sandbox: bool) -> st
     from mynakit.jpki.validation import ValidationFailure
 
     message = str(error)
-    if not sandbox and error.reason is ValidationFailure.UNKNOWN_ISSUER and "SANDBOX" in message:
+    if sandbox or error.reason is not ValidationFailure.UNKNOWN_ISSUER:
+        return message
+    if "SANDBOX" in message:
         message += " (signed by the sandbox issuer? add --sandbox to trust it)"
+    elif _TRANSCRIPT_CA in message:
+        message += " (a card made from a transcript? add --sandbox to trust its transcript CA)"
     return message
 
 
