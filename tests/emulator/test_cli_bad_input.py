@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from mynakit.card.errors import LastTryRefusedError
 from mynakit.cli.context import CliContext
 from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card_state
-from mynakit.errors import DataError, UsageError
+from mynakit.errors import DataError, MynakitError, UsageError
 from support.cli import CliResult, error_json, fails_with, invoke, ok_json, run_main
 
 pytestmark = pytest.mark.emulator
@@ -343,16 +344,16 @@ def test_readers_check_and_wait_use_the_virtual_reader(home: Path) -> None:
 
 
 def test_card_ca_keys_are_read_without_loading_the_card(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mynakit.emulator.state as state
-
-    def no_loading(*_: object, **__: object) -> None:
-        raise AssertionError("the whole card (private keys included) was loaded")
-
-    monkeypatch.setenv("MYNAKIT_HOME", str(home))
-    monkeypatch.setattr(state, "load_card_state", no_loading)
-    monkeypatch.setattr(state, "load_card", no_loading)
+    # A copy of the home whose card has no private keys at all: loading the card would fail,
+    # reading the card-CA public key must not need it.
+    copy = tmp_path / "home"
+    shutil.copytree(home / "cards", copy / "cards")
+    shutil.rmtree(copy / "cards" / CARD / "keys")
+    monkeypatch.setenv("MYNAKIT_HOME", str(copy))
+    with pytest.raises(MynakitError):
+        load_card_state(copy / "cards", CARD)
     keys = CliContext(reader=READER, trace=False).trusted_card_ca_keys(sandbox=False)
     assert keys is not None and all(len(trusted) == 1 for trusted in keys.values())
     assert CliContext(reader=None, trace=False).trusted_card_ca_keys(sandbox=False) is None
