@@ -32,6 +32,8 @@ import click
 from mynakit.errors import UsageError, VerificationError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mynakit.card.base import ApplicationSession
     from mynakit.card.jpki import JpkiAp, KeyKind
     from mynakit.emulator.issuer import SandboxIssuer
@@ -513,17 +515,23 @@ sandbox_option = click.option(
 )
 
 
+def issuer_directory(ctx: click.Context) -> Path:
+    """Where the sandbox issuer lives: ``$MYNAKIT_HOME/issuer``."""
+    from mynakit.cli.context import get_context
+
+    return get_context(ctx).home / ISSUER_FOLDER
+
+
 def open_sandbox_issuer(ctx: click.Context) -> SandboxIssuer:
     """The sandbox issuer under ``$MYNAKIT_HOME``, opened once per command (loading its root
     keys is the slow part); a missing one is a one-line error saying how to make it."""
-    from mynakit.cli.context import get_context
     from mynakit.emulator.issuer import STATE_FILE, SandboxIssuer
 
     meta = ctx.find_root().meta
     cached = meta.get(_ISSUER_KEY)
     if isinstance(cached, SandboxIssuer):
         return cached
-    directory = get_context(ctx).home / ISSUER_FOLDER
+    directory = issuer_directory(ctx)
     if not (directory / STATE_FILE).exists():
         raise UsageError(
             f"no sandbox issuer in {directory}; create a virtual card first "
