@@ -308,7 +308,7 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
         tags=["insurer"],
         openapi_extra={
             "requestBody": {
-                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "content": {"text/plain": {"schema": {"type": "string"}}},
                 "required": True,
             }
         },
