@@ -12,13 +12,16 @@ access record.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hmac
 import secrets
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from mynakit.card.presence import PresenceProof
 from mynakit.errors import MynakitError, UsageError, VerificationError
 from mynakit.jpki.authentication import (
     AuthenticationError,
@@ -51,7 +54,6 @@ from mynakit.services.eligibility.codes import (
 from mynakit.services.eligibility.models import (
     AccessRecordView,
     CardCheckRequest,
-    CardPresenceProof,
     CheckResult,
     Consent,
     ConsentState,
@@ -170,12 +172,22 @@ class EligibilityRepository(Protocol):
 
     def person_for_serial(self, serial: int) -> str | None: ...
 
+    def card_key_for_serial(self, serial: int) -> str | None:
+        """The card key enrolled for face/visual confirmation with this (active) serial."""
+        ...
+
     def bind_serial(
-        self, serial: int, person_key: str, at: dt.datetime, predecessor: int | None
+        self,
+        serial: int,
+        person_key: str,
+        at: dt.datetime,
+        predecessor: int | None,
+        card_key: str | None = None,
     ) -> str:
         """Bind ``serial`` to ``person_key`` unless it is bound already; return the person the
         serial is bound to afterwards (atomic: two concurrent binds agree). A ``predecessor``
-        stops resolving."""
+        stops resolving and hands its enrolled card key on; ``card_key`` enrols (or replaces)
+        the card key of a binding to the same person."""
         ...
 
     def consents_for(self, institution_code: str, person_key: str) -> list[Consent]:
@@ -203,13 +215,14 @@ class SerialLink(Protocol):
 
 
 class PresenceVerifier(Protocol):
-    """Card-presence challenge for face/visual mode (docs/card.md §7.13): ``begin`` issues a
-    server challenge; ``verify`` consumes it and checks the card-face AP's signature, raising
-    :class:`~mynakit.jpki.authentication.AuthenticationError` on any failure."""
+    """Card-presence challenges for face/visual mode (docs/card.md §7.13; implemented by
+    ``mynakit.services.auth.presence.PresenceChallenges``): ``begin`` issues a challenge,
+    ``verify`` consumes it, checks the card's answer and returns the card key's fingerprint,
+    raising :class:`~mynakit.jpki.authentication.AuthenticationError` on any failure."""
 
     def begin(self) -> Challenge: ...
 
-    def verify(self, proof: CardPresenceProof, certificate: JpkiCertificate) -> None: ...
+    def verify(self, challenge_id: str, proof: PresenceProof) -> str: ...
 
 
 class EligibilityClient(Protocol):
@@ -435,10 +448,18 @@ class EligibilityService:
                 "the insurance card data matches several people; ask the insurer"
             )
         person = people.pop()
-        existing = self._resolve_serial(identity.serial, now)
+        card_key = None
+        if request.presence is not None:
+            if self.presence is None:
+                raise UsageError("this service does not accept face or visual confirmation")
+            card_key = self.presence.verify(*request.presence)
+        try:
+            existing = self._resolve_serial(identity.serial, now)
+        except SerialLinkConsentError:
+            existing = None
         if existing is not None and existing != person:
             raise RegistrationError("this card is already registered to another insured person")
-        bound = self.repository.bind_serial(identity.serial, person, now, None)
+        bound = self.repository.bind_serial(identity.serial, person, now, None, card_key)
         if bound != person:
             raise RegistrationError("this card is already registered to another insured person")
         return Registration(
@@ -446,6 +467,9 @@ class EligibilityService:
             registered_at=now,
             insurer_number=query.insurer_number,
             already_registered=existing is not None,
+            face_confirmation_enrolled=(
+                self.repository.card_key_for_serial(identity.serial) is not None
+            ),
         )
 
     # -- checks
@@ -678,9 +702,22 @@ class EligibilityService:
             raise PresenceError("this service does not accept face or visual confirmation")
         validated = self.certificate_validator.validate(confirmation.certificate_der, now)
         try:
-            self.presence.verify(confirmation.presence, validated.certificate)
+            card_key = self.presence.verify(
+                confirmation.presence_challenge_id, confirmation.presence
+            )
         except AuthenticationError as error:
             raise PresenceError(f"card presence not proven: {error}") from error
+        # A renewal hands the enrolled key on; a link problem is reported by the check itself.
+        with contextlib.suppress(ServiceError):
+            self._resolve_serial(validated.serial, now)
+        enrolled = self.repository.card_key_for_serial(validated.serial)
+        if enrolled is None:
+            raise PresenceError(
+                "no card key is enrolled for face confirmation; register once with the PIN "
+                "and the presence proof"
+            )
+        if not hmac.compare_digest(enrolled, card_key):
+            raise PresenceError("the card on the reader is not the card this certificate is on")
         return _Identified(validated.serial, confirmation.method, confirmation.confirmed_by)
 
     def _resolve_serial(self, serial: int, now: dt.datetime) -> str | None:
@@ -915,6 +952,7 @@ class InMemoryEligibilityRepository:
         self._by_person: dict[str, list[InsuredRecord]] = {}
         self._by_card: dict[tuple[str, str, str, str], list[InsuredRecord]] = {}
         self._serials: dict[int, str] = {}
+        self._card_keys: dict[int, str] = {}
         self._consents: dict[str, list[Consent]] = {}
         self._checks: dict[str, CheckRecord] = {}
         self._access: list[AccessEntry] = []
@@ -952,13 +990,28 @@ class InMemoryEligibilityRepository:
         with self._lock:
             return self._serials.get(serial)
 
+    def card_key_for_serial(self, serial: int) -> str | None:
+        with self._lock:
+            return self._card_keys.get(serial) if serial in self._serials else None
+
     def bind_serial(
-        self, serial: int, person_key: str, at: dt.datetime, predecessor: int | None
+        self,
+        serial: int,
+        person_key: str,
+        at: dt.datetime,
+        predecessor: int | None,
+        card_key: str | None = None,
     ) -> str:
         with self._lock:
             bound = self._serials.setdefault(serial, person_key)
-            if bound == person_key and predecessor is not None:
-                self._serials.pop(predecessor, None)
+            if bound == person_key:
+                if predecessor is not None:
+                    self._serials.pop(predecessor, None)
+                    inherited = self._card_keys.pop(predecessor, None)
+                    if inherited is not None:
+                        self._card_keys.setdefault(serial, inherited)
+                if card_key is not None:
+                    self._card_keys[serial] = card_key
             return bound
 
     def consents_for(self, institution_code: str, person_key: str) -> list[Consent]:

@@ -121,6 +121,8 @@ class CardRow(Base):
     registered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     predecessor: Mapped[str | None] = mapped_column(String(64))
     superseded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # SHA-256 of the visual AP key enrolled for face/visual confirmation (no personal data).
+    card_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConsentRow(Base):
@@ -379,8 +381,21 @@ class SqlEligibilityRepository:
                 )
             ).one_or_none()
 
+    def card_key_for_serial(self, serial: int) -> str | None:
+        with self.database.transaction() as session:
+            return session.scalars(
+                select(CardRow.card_key).where(
+                    CardRow.serial == str(serial), CardRow.superseded_at.is_(None)
+                )
+            ).one_or_none()
+
     def bind_serial(
-        self, serial: int, person_key: str, at: dt.datetime, predecessor: int | None
+        self,
+        serial: int,
+        person_key: str,
+        at: dt.datetime,
+        predecessor: int | None,
+        card_key: str | None = None,
     ) -> str:
         with self.database.transaction() as session:
             dialect_insert = (
@@ -401,10 +416,19 @@ class SqlEligibilityRepository:
                 select(CardRow.person_key).where(CardRow.serial == str(serial))
             ).one()
             if bound == person_key and predecessor is not None:
+                inherited = session.scalars(
+                    select(CardRow.card_key).where(CardRow.serial == str(predecessor))
+                ).one_or_none()
                 session.execute(
                     update(CardRow)
                     .where(CardRow.serial == str(predecessor), CardRow.superseded_at.is_(None))
                     .values(superseded_at=at)
+                )
+                if inherited is not None and card_key is None:
+                    card_key = inherited
+            if bound == person_key and card_key is not None:
+                session.execute(
+                    update(CardRow).where(CardRow.serial == str(serial)).values(card_key=card_key)
                 )
         return bound
 
