@@ -47,6 +47,7 @@ from support.eligibility_world import (
     INSTITUTION,
     OTHER_INSTITUTION,
     EligibilityWorld,
+    RecordingConnection,
     population,
     query_for,
 )
@@ -54,21 +55,6 @@ from support.eligibility_world import (
 pytestmark = pytest.mark.services
 
 DATABASE_KINDS = ("sqlite", "postgresql")
-
-
-class RecordingConnection:
-    """Keeps every command sent, to prove which APDUs never went to the card."""
-
-    def __init__(self, inner: InProcessConnection) -> None:
-        self.inner = inner
-        self.commands: list[bytes] = []
-        self.atr = inner.atr
-        self.reader_name = inner.reader_name
-        self.extended_length = inner.extended_length
-
-    def transmit(self, command: bytes) -> bytes:
-        self.commands.append(bytes(command))
-        return self.inner.transmit(command)
 
 
 @pytest.fixture(scope="module", params=DATABASE_KINDS)
@@ -324,8 +310,7 @@ def test_blocked_pin_sends_no_verify(service: EligibilityService, world: Eligibi
     challenge = service.begin_authentication()
     with pytest.raises(PinBlockedError):
         card_respond(session, challenge, world.pins["blocked"])
-    verifies_with_data = [apdu for apdu in traced.commands if apdu[1] == 0x20 and len(apdu) > 5]
-    assert verifies_with_data == []
+    assert traced.commands and traced.verifies_with_data() == []
 
 
 def test_card_pulled_mid_pin_records_no_check(

@@ -140,6 +140,25 @@ def query_for(scenario: str, *, limit_consent: bool = False) -> InsuranceCardQue
     )
 
 
+class RecordingConnection:
+    """Keeps every command sent, to prove which APDUs never went to the card."""
+
+    def __init__(self, inner: Connection) -> None:
+        self.inner = inner
+        self.commands: list[bytes] = []
+        self.atr = inner.atr
+        self.reader_name = inner.reader_name
+        self.extended_length = inner.extended_length
+
+    def transmit(self, command: bytes) -> bytes:
+        self.commands.append(bytes(command))
+        return self.inner.transmit(command)
+
+    def verifies_with_data(self) -> list[bytes]:
+        """VERIFY commands that carried a PIN (an empty VERIFY only asks the counter)."""
+        return [apdu for apdu in self.commands if apdu[1] == 0x20 and len(apdu) > 5]
+
+
 @dataclass
 class EligibilityWorld:
     """The issuer and the scenario cards (on disk under ``cards``)."""
