@@ -158,6 +158,13 @@ class AccessEntry:
         )
 
 
+@dataclass(frozen=True)
+class CardHolder:
+    person_key: str
+    records: list[InsuredRecord]
+    consents: list[Consent]
+
+
 class EligibilityRepository(Protocol):
     """Storage of insured records, card bindings, consents and checks. Every write method
     returns only after the write is durable (committed)."""
@@ -171,6 +178,11 @@ class EligibilityRepository(Protocol):
     def find_by_card(self, query: InsuranceCardQuery) -> list[InsuredRecord]: ...
 
     def person_for_serial(self, serial: int) -> str | None: ...
+
+    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None:
+        """For an active (registered, not superseded) serial: the person, all their records
+        and their consents at ``institution_code``, read together (the hot path of a check)."""
+        ...
 
     def card_key_for_serial(self, serial: int) -> str | None:
         """The card key enrolled for face/visual confirmation with this (active) serial."""
@@ -500,8 +512,14 @@ class EligibilityService:
                 request.arbitrary_file_identifier,
                 refusal,
             )
+        # The usual case in one read: the card is registered; else follow a renewal link.
+        holder = self.repository.card_holder(identified.serial, institution)
         try:
-            person = self._resolve_serial(identified.serial, now)
+            person = (
+                holder.person_key
+                if holder is not None
+                else self._resolve_serial(identified.serial, now)
+            )
         except SerialLinkConsentError:
             person = None  # a renewal the holder did not let the issuer link: register again
         except ServiceError as error:  # the issuer link is down
@@ -528,7 +546,13 @@ class EligibilityService:
                     "the card is not registered for insurance use (初回登録)",
                 ),
             )
-        records = self.repository.records_for_person(person)
+        if holder is None:
+            holder = CardHolder(
+                person,
+                self.repository.records_for_person(person),
+                self.repository.consents_for(institution, person),
+            )
+        records = holder.records
         validity, listed = decide_validity(records, records, day)
         given = self._consents(institution, request.consents, now, "card-reader") if listed else []
         check = CheckRecord(
@@ -550,6 +574,7 @@ class EligibilityService:
             None,
             request.purpose,
             serial=identified.serial,
+            known_consents=holder.consents,
         )
 
     def check_by_insurance_card(self, request: InsuranceCardCheckRequest) -> CheckResult:
@@ -769,12 +794,12 @@ class EligibilityService:
         purpose: str,
         *,
         serial: int | None = None,
+        known_consents: Sequence[Consent] | None = None,
     ) -> CheckResult:
         now = check.checked_at
-        consents = [
-            *self.repository.consents_for(check.institution_code, check.person_key),
-            *given,
-        ]
+        if known_consents is None:
+            known_consents = self.repository.consents_for(check.institution_code, check.person_key)
+        consents = [*known_consents, *given]
         states, limit_holds = _consent_states(consents, now)
         limit_state = next(s for s in states if s.scope is ConsentScope.LIMIT_CERTIFICATE)
         diseases_flag = (
@@ -993,6 +1018,16 @@ class InMemoryEligibilityRepository:
     def card_key_for_serial(self, serial: int) -> str | None:
         with self._lock:
             return self._card_keys.get(serial) if serial in self._serials else None
+
+    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None:
+        person = self.person_for_serial(serial)
+        if person is None:
+            return None
+        return CardHolder(
+            person,
+            self.records_for_person(person),
+            self.consents_for(institution_code, person),
+        )
 
     def bind_serial(
         self,
