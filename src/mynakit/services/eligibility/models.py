@@ -790,7 +790,7 @@ class ResultOfQualificationConfirmation:
             insurer_number=str(values["insurer_number"]),
             insurer_name=str(values.get("insurer_name", "")),
             card_classification=InsuredCardClassification(values.get("card_classification", "01")),
-            card_symbol=str(values["card_symbol"]),
+            card_symbol=str(values.get("card_symbol", "")),  # cards without a symbol
             card_number=str(values["card_number"]),
             branch_number=str(values["branch_number"]),
             personal_family=PersonalFamilyClassification(values["personal_family"]),
