@@ -400,7 +400,7 @@ class InsuredRecord:
                 card_classification=InsuredCardClassification(
                     str(data.get("card_classification") or "01")
                 ),
-                card_symbol=str(data["card_symbol"]),
+                card_symbol=str(data["card_symbol"] or ""),  # empty CSV cells read as None
                 card_number=str(data["card_number"]),
                 branch_number=str(data["branch_number"]),
                 personal_family=PersonalFamilyClassification(str(data["personal_family"])),
