@@ -20,7 +20,7 @@ from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.authentication import Challenge, ChallengeResponse, card_respond
 from mynakit.jpki.trust import TrustStore
 from mynakit.services.auth.store import CredentialStore
-from mynakit.services.eligibility.deployment import build_service
+from mynakit.services.eligibility.assembly import build_service
 from mynakit.services.eligibility.http import (
     INSTITUTION_SERVICE,
     INSURER_SERVICE,

@@ -43,8 +43,8 @@ from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.authentication import Challenge, card_respond
 from mynakit.jpki.trust import TrustStore
 from mynakit.services.auth.store import CredentialStore
+from mynakit.services.eligibility.assembly import build_service
 from mynakit.services.eligibility.core import decide_validity
-from mynakit.services.eligibility.deployment import build_service
 from mynakit.services.eligibility.http import INSTITUTION_SERVICE
 from mynakit.services.eligibility.models import InsuranceCardQuery, RegistrationRequest
 from mynakit.services.eligibility.population import (

@@ -86,7 +86,7 @@ def _embedded_service(ctx: click.Context, database_url: str | None) -> Iterator[
     """The service on the embedded database, trusting the sandbox issuer, its responder up."""
     from mynakit.cli.jpki_auth import open_sandbox_issuer, sandbox_responder
     from mynakit.jpki.trust import TrustStore
-    from mynakit.services.eligibility.deployment import build_service
+    from mynakit.services.eligibility.assembly import build_service
     from mynakit.services.issuer_link.http import HttpIssuerLink
 
     issuer = open_sandbox_issuer(ctx)
@@ -207,7 +207,7 @@ def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json) until interrupted."""
     from mynakit.cli.jpki_auth import open_sandbox_issuer, sandbox_responder
     from mynakit.jpki.trust import TrustStore
-    from mynakit.services.eligibility.deployment import build_service
+    from mynakit.services.eligibility.assembly import build_service
     from mynakit.services.eligibility.http import create_eligibility_app
     from mynakit.services.http import serve as serve_app
     from mynakit.services.issuer_link.http import HttpIssuerLink

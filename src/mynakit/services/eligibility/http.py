@@ -183,7 +183,7 @@ class LoadOut(BaseModel):
 
 
 def create_eligibility_app(service: EligibilityService, database: Database) -> FastAPI:
-    """The FastAPI app over a built service (see ``deployment.build_service``)."""
+    """The FastAPI app over a built service (see ``assembly.build_service``)."""
     app = create_app(
         "mynakit eligibility (オンライン資格確認 sandbox)",
         description=__doc__ or "",
