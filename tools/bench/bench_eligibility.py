@@ -52,7 +52,7 @@ from mynakit.services.eligibility.population import (
     read_records,
     write_records,
 )
-from mynakit.services.eligibility.store import CardRow, bulk_load
+from mynakit.services.eligibility.store import CardRow, SqlEligibilityRepository, bulk_load
 from mynakit.services.store import Database, sqlite_url
 from mynakit.services.store.postgres_cluster import ThrowawayCluster
 from mynakit.transport.in_process import InProcessConnection
@@ -330,6 +330,12 @@ def run_one(
         )
         elapsed = time.perf_counter() - started
         latencies.sort()
+        verify = Database.open(url, chains=["eligibility"])
+        try:
+            verdicts = SqlEligibilityRepository(verify).verify_access_chains()
+        finally:
+            verify.dispose()
+        chain = "ok" if verdicts and all(verdict.ok for verdict in verdicts) else "BROKEN"
         result = {
             "database": kind,
             "records": loaded,
@@ -342,6 +348,7 @@ def run_one(
             "servers": args.servers,
             "concurrency": args.concurrency,
             "load_average_before": round(load_average, 2),
+            "chain": chain,
         }
         if failures:
             log(f"  first failure: {failures[0]}")
@@ -383,13 +390,13 @@ def main() -> None:
         return
     print(
         f"{'database':<11}{'records':>10}{'load s':>8}{'checks':>8}{'checks/s':>10}"
-        f"{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}{'load avg':>9}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}{'load avg':>9}  chain"
     )
     for r in results:
         print(
             f"{r['database']:<11}{r['records']:>10,}{r['bulk_load_seconds']:>8}{r['checks']:>8}"
             f"{r['checks_per_second']:>10}{r['p50_ms']:>8}{r['p99_ms']:>8}{r['errors']:>8}"
-            f"{r['load_average_before']:>9}"
+            f"{r['load_average_before']:>9}  {r['chain']}"
         )
 
 
