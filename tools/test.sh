@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything and run the whole test suite: lint, types, and every test tier
-# (unit, emulator, pcsc through a real pcscd + vpcd, services). Extra arguments go to pytest.
+# (unit, emulator, pcsc through a real pcscd + vpcd, services on SQLite and PostgreSQL).
+# Extra arguments go to pytest.
 # The pcsc tier runs in a private mount + network namespace with a pcscd of its own where the
 # machine allows it (tests/conftest.py moves pytest there; docs/testing.md §3); the report
 # header says which arrangement a run has.

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from mynakit.card.presence import ap_key_fingerprint
+from mynakit.card.presence import ap_key_fingerprint, prove_presence
 from mynakit.card.visual import VisualAp
 from mynakit.emulator.card_files import CARD_CA_TEXT_KEY_NUMBER, CARD_CA_VISUAL_KEY_NUMBER, key_id
 from mynakit.emulator.card_os import VirtualCard
@@ -47,7 +47,7 @@ def test_one_answer_per_challenge(virtual_card: VirtualCard, persona: Persona) -
     challenges = _challenges(virtual_card, clock)
     visual = VisualAp(ApduProtocol(InProcessConnection(virtual_card), extended_length=True))
     challenge = challenges.begin()
-    proof = visual.prove_presence(challenge.nonce, persona.birth_date_code)
+    proof = prove_presence(visual, challenge.nonce, persona.birth_date_code)
     fingerprint = challenges.verify(challenge.challenge_id, proof)
     record = visual.age_record(persona.birth_date_code)
     assert fingerprint == ap_key_fingerprint(record.public_key)
@@ -60,7 +60,7 @@ def test_one_answer_per_challenge(virtual_card: VirtualCard, persona: Persona) -
     with pytest.raises(PresenceRefusedError, match="does not verify"):
         challenges.verify(other.challenge_id, proof)
     late = challenges.begin()
-    late_proof = visual.prove_presence(late.nonce, persona.birth_date_code)
+    late_proof = prove_presence(visual, late.nonce, persona.birth_date_code)
     clock.now += dt.timedelta(minutes=6)
     with pytest.raises(ExpiredNonceError):
         challenges.verify(late.challenge_id, late_proof)
@@ -71,12 +71,12 @@ def test_forged_and_untrusted_answers(virtual_card: VirtualCard, persona: Person
     visual = VisualAp(ApduProtocol(InProcessConnection(virtual_card), extended_length=True))
     challenges = _challenges(virtual_card, clock)
     challenge = challenges.begin()
-    proof = visual.prove_presence(challenge.nonce, persona.birth_date_code)
+    proof = prove_presence(visual, challenge.nonce, persona.birth_date_code)
     forged = replace(proof, signature=bytes(len(proof.signature)))
     with pytest.raises(PresenceRefusedError):
         challenges.verify(challenge.challenge_id, forged)
     untrusting = _challenges(virtual_card, clock, trusted=False)
     fresh = untrusting.begin()
-    answer = visual.prove_presence(fresh.nonce, persona.birth_date_code)
+    answer = prove_presence(visual, fresh.nonce, persona.birth_date_code)
     with pytest.raises(PresenceRefusedError, match="not trusted"):
         untrusting.verify(fresh.challenge_id, answer)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mynakit.card.jpki import JpkiAp
-from mynakit.card.presence import PresenceProof
+from mynakit.card.presence import PresenceProof, prove_presence
 from mynakit.card.results import CardCaKeys
 from mynakit.card.visual import VisualAp
 from mynakit.emulator.card_files import CARD_CA_TEXT_KEY_NUMBER, CARD_CA_VISUAL_KEY_NUMBER, key_id
@@ -208,7 +208,7 @@ class EligibilityWorld:
         link = connection if connection is not None else InProcessConnection(self.card(scenario))
         visual = VisualAp(ApduProtocol(link, extended_length=link.extended_length))
         birth_date_code = load_card_state(self.cards, scenario).persona.birth_date_code
-        return challenge.challenge_id, visual.prove_presence(challenge.nonce, birth_date_code)
+        return challenge.challenge_id, prove_presence(visual, challenge.nonce, birth_date_code)
 
     def certificate_without_pin(self, scenario: str, connection: Connection | None = None) -> bytes:
         link = connection if connection is not None else InProcessConnection(self.card(scenario))

@@ -243,12 +243,13 @@ def register(
 
 
 def _presence(ctx: click.Context, client: MyKeyClient) -> tuple[str, Any]:
+    from mynakit.card.presence import prove_presence
     from mynakit.card.visual import VisualAp
 
     challenge = client.tap_challenge()
     code = read_secret("birth_date_code", "birth-date code (era YYMMDD)")
     try:
-        proof = VisualAp(get_context(ctx).protocol()).prove_presence(challenge.nonce, code)
+        proof = prove_presence(VisualAp(get_context(ctx).protocol()), challenge.nonce, code)
     finally:
         del code
     return challenge.challenge_id, proof

@@ -63,7 +63,8 @@ from mynakit.services.errors import (
 )
 from mynakit.services.issuer_link import IssuerLink, SerialLinkConsentError, predecessors
 
-AUDIT_CHAIN = "mykey"
+AUDIT_CHAIN = "mykey"  # a family of chains "mykey/<n>", one per shard of holders
+AUDIT_SHARDS = 16
 SCHEMES = ("issued8", "cn14")
 ISSUED8_LENGTH = 8
 ISSUED8_ALPHABET = string.ascii_uppercase + string.digits

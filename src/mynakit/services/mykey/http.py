@@ -325,7 +325,7 @@ def create_mykey_app(deployment: MyKeyDeployment, *, admin_token: str | None = N
         dependencies=[Depends(admin)],
     )
     def verify_audit() -> dict[str, Any]:
-        return audit.verify(deployment.database, AUDIT_CHAIN).to_dict()
+        return audit.verify_family(deployment.database, AUDIT_CHAIN).to_dict()
 
     return app
 

@@ -14,11 +14,12 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstra
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mynakit.services.audit import AccessRecord
+from mynakit.services.audit import AccessRecord, shard_chain
 from mynakit.services.audit import store as audit
 from mynakit.services.auth.store import ClientRow
 from mynakit.services.mykey.core import (
     AUDIT_CHAIN,
+    AUDIT_SHARDS,
     Holder,
     Link,
     MyKeyRepository,
@@ -265,7 +266,7 @@ class SqlMyKeyRepository:
     ) -> None:
         audit.append(
             self.session,
-            AUDIT_CHAIN,
+            shard_chain(AUDIT_CHAIN, subject, AUDIT_SHARDS),
             actor=actor,
             subject=subject,
             purpose=purpose,
@@ -274,7 +275,9 @@ class SqlMyKeyRepository:
         )
 
     def access_records(self, subject: str) -> list[AccessRecord]:
-        return audit.records_for(self.session, AUDIT_CHAIN, subject)
+        return audit.records_for(
+            self.session, shard_chain(AUDIT_CHAIN, subject, AUDIT_SHARDS), subject
+        )
 
     def _flush(self) -> None:
         try:
