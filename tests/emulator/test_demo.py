@@ -6,15 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mynakit.cli.main import cli
+from support.cli import run_main
 
 pytestmark = pytest.mark.emulator
 
 
 def test_demo_authenticates_then_refuses_the_revoked_card(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--json", "demo", "--home", str(tmp_path)])
+    result = run_main(["--json", "demo", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["authenticated"] is True
@@ -30,7 +29,7 @@ def test_demo_authenticates_then_refuses_the_revoked_card(tmp_path: Path) -> Non
 
 
 def test_demo_text_output_for_people(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["demo", "--home", str(tmp_path)])
+    result = run_main(["demo", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "revoked card refused: yes" in result.stdout
     assert "The holder is asked for the 4-digit PIN" in result.stderr

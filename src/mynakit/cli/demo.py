@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from mynakit.cli.output import emit, note
+from mynakit.cli.util import emit, note
 
 
 @click.command()
