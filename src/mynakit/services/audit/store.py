@@ -11,8 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
+from typing import cast
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -81,10 +93,13 @@ def append(
     method: str | None = None,
     at: dt.datetime | None = None,
 ) -> AccessRecord:
-    """Append one record to ``chain`` inside the caller's transaction."""
-    head = _locked_head(session, chain)
+    """Append one record to ``chain`` inside the caller's transaction (SQLAlchemy Core on the
+    session's connection: three statements, no ORM objects, on the hot path of every
+    resolution)."""
+    connection = session.connection()
+    position, previous_hash = _locked_head(connection, chain)
     recorded_at = at or utc_now()
-    position = head.position + 1
+    position += 1
     digest = record_hash(
         chain=chain,
         position=position,
@@ -94,25 +109,37 @@ def append(
         purpose=purpose,
         items=items,
         method=method,
-        previous_hash=head.record_hash,
+        previous_hash=previous_hash,
     )
-    row = AuditRecordRow(
+    connection.execute(
+        insert(_RECORDS).values(
+            chain=chain,
+            position=position,
+            recorded_at=recorded_at,
+            actor=actor,
+            subject=subject,
+            purpose=purpose,
+            items=json.dumps(list(items), ensure_ascii=False),
+            method=method,
+            previous_hash=previous_hash,
+            record_hash=digest,
+        )
+    )
+    connection.execute(
+        update(_HEADS).where(_HEADS.c.chain == chain).values(position=position, record_hash=digest)
+    )
+    return AccessRecord(
         chain=chain,
         position=position,
         recorded_at=recorded_at,
         actor=actor,
         subject=subject,
         purpose=purpose,
-        items=json.dumps(list(items), ensure_ascii=False),
+        items=tuple(items),
         method=method,
-        previous_hash=head.record_hash,
+        previous_hash=previous_hash,
         record_hash=digest,
     )
-    session.add(row)
-    head.position = position
-    head.record_hash = digest
-    session.flush()
-    return row.to_record()
 
 
 def records_for(
@@ -161,18 +188,25 @@ def _stream(session: Session, chain: str) -> Iterator[AccessRecord]:
         yield row.to_record()
 
 
-def _locked_head(session: Session, chain: str) -> AuditHeadRow:
-    dialect = session.get_bind().dialect.name
-    # The first append to a chain creates its head; two first appends racing must not both
-    # insert, so "insert if absent" is one statement on either database.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(AuditHeadRow)
-        .values(chain=chain, position=0, record_hash=GENESIS_HASH)
-        .on_conflict_do_nothing(index_elements=["chain"])
-    )
-    statement = select(AuditHeadRow).where(AuditHeadRow.chain == chain)
-    if dialect == "postgresql":
+def _locked_head(connection: Connection, chain: str) -> tuple[int, str]:
+    """The chain head's (position, hash), locked until the caller's transaction ends."""
+    postgres = connection.dialect.name == "postgresql"
+    statement = select(_HEADS.c.position, _HEADS.c.record_hash).where(_HEADS.c.chain == chain)
+    if postgres:
         statement = statement.with_for_update()
-    head = session.scalars(statement.execution_options(populate_existing=True)).one()
-    return head
+    head = connection.execute(statement).first()
+    if head is None:
+        # The first append to a chain creates its head; two first appends racing must not
+        # both insert, so "insert if absent" is one statement on either database.
+        upsert = postgresql.insert if postgres else sqlite.insert
+        connection.execute(
+            upsert(_HEADS)
+            .values(chain=chain, position=0, record_hash=GENESIS_HASH)
+            .on_conflict_do_nothing(index_elements=["chain"])
+        )
+        head = connection.execute(statement).one()
+    return int(head[0]), str(head[1])
+
+
+_HEADS = cast("Table", AuditHeadRow.__table__)
+_RECORDS = cast("Table", AuditRecordRow.__table__)
