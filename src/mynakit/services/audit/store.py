@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
     update,
@@ -112,21 +113,22 @@ def append(
         previous_hash=previous_hash,
     )
     connection.execute(
-        insert(_RECORDS).values(
-            chain=chain,
-            position=position,
-            recorded_at=recorded_at,
-            actor=actor,
-            subject=subject,
-            purpose=purpose,
-            items=json.dumps(list(items), ensure_ascii=False),
-            method=method,
-            previous_hash=previous_hash,
-            record_hash=digest,
-        )
+        _INSERT_RECORD,
+        {
+            "chain": chain,
+            "position": position,
+            "recorded_at": recorded_at,
+            "actor": actor,
+            "subject": subject,
+            "purpose": purpose,
+            "items": json.dumps(list(items), ensure_ascii=False),
+            "method": method,
+            "previous_hash": previous_hash,
+            "record_hash": digest,
+        },
     )
     connection.execute(
-        update(_HEADS).where(_HEADS.c.chain == chain).values(position=position, record_hash=digest)
+        _MOVE_HEAD, {"head_chain": chain, "head_position": position, "head_hash": digest}
     )
     return AccessRecord(
         chain=chain,
@@ -191,10 +193,8 @@ def _stream(session: Session, chain: str) -> Iterator[AccessRecord]:
 def _locked_head(connection: Connection, chain: str) -> tuple[int, str]:
     """The chain head's (position, hash), locked until the caller's transaction ends."""
     postgres = connection.dialect.name == "postgresql"
-    statement = select(_HEADS.c.position, _HEADS.c.record_hash).where(_HEADS.c.chain == chain)
-    if postgres:
-        statement = statement.with_for_update()
-    head = connection.execute(statement).first()
+    statement = _LOCK_HEAD if postgres else _READ_HEAD
+    head = connection.execute(statement, {"chain": chain}).first()
     if head is None:
         # The first append to a chain creates its head; two first appends racing must not
         # both insert, so "insert if absent" is one statement on either database.
@@ -204,9 +204,22 @@ def _locked_head(connection: Connection, chain: str) -> tuple[int, str]:
             .values(chain=chain, position=0, record_hash=GENESIS_HASH)
             .on_conflict_do_nothing(index_elements=["chain"])
         )
-        head = connection.execute(statement).one()
+        head = connection.execute(statement, {"chain": chain}).one()
     return int(head[0]), str(head[1])
 
 
 _HEADS = cast("Table", AuditHeadRow.__table__)
 _RECORDS = cast("Table", AuditRecordRow.__table__)
+# Built once (the hot path of every access): SQLAlchemy then only looks up the compiled form.
+# SQLite needs no row lock: every transaction holds the database's write lock (BEGIN
+# IMMEDIATE, mynakit.services.store).
+_READ_HEAD = select(_HEADS.c.position, _HEADS.c.record_hash).where(
+    _HEADS.c.chain == bindparam("chain")
+)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_INSERT_RECORD = insert(_RECORDS)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("head_chain"))
+    .values(position=bindparam("head_position"), record_hash=bindparam("head_hash"))
+)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Connection, LargeBinary, String, Table, delete, select, update
+from sqlalchemy import Connection, LargeBinary, String, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mynakit.errors import UsageError
@@ -195,6 +195,21 @@ class DatabaseNonceStore:
 
 
 _NONCES = cast("Table", NonceRow.__table__)
+# Built once: the statements of every resolution skip SQLAlchemy's construction work.
+_CLAIM_NONCE = (
+    update(_NONCES)
+    .where(
+        _NONCES.c.challenge_id == bindparam("claim_id"),
+        _NONCES.c.purpose == bindparam("claim_purpose"),
+        _NONCES.c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("claim_at"))
+    .returning(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at)
+)
+_FIND_NONCE = select(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at).where(
+    _NONCES.c.challenge_id == bindparam("challenge_id"),
+    _NONCES.c.purpose == bindparam("purpose"),
+)
 
 
 def consume_nonce(
@@ -205,22 +220,13 @@ def consume_nonce(
     writers; PostgreSQL re-checks the WHERE clause after a concurrent update), and the claim
     commits with whatever else the transaction does."""
     claimed = connection.execute(
-        update(_NONCES)
-        .where(
-            _NONCES.c.challenge_id == challenge_id,
-            _NONCES.c.purpose == purpose,
-            _NONCES.c.used_at.is_(None),
-        )
-        .values(used_at=at)
-        .returning(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at)
+        _CLAIM_NONCE, {"claim_id": challenge_id, "claim_purpose": purpose, "claim_at": at}
     ).first()
     if claimed is not None:
         return NonceState.FRESH, Challenge(challenge_id, *claimed)
     # Not claimed: either used before (a replay) or never issued for this purpose.
     row = connection.execute(
-        select(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at).where(
-            _NONCES.c.challenge_id == challenge_id, _NONCES.c.purpose == purpose
-        )
+        _FIND_NONCE, {"challenge_id": challenge_id, "purpose": purpose}
     ).first()
     if row is None:
         return NonceState.UNKNOWN, None

@@ -94,7 +94,10 @@ def service_client_dependency(
 ) -> Callable[..., ServiceClient]:
     """A FastAPI dependency returning the authenticated relying service (401 otherwise)."""
 
-    def authenticated(
+    # async: the check runs on the event loop instead of a threadpool hop of its own. It reads
+    # the credential row from the store's short cache (CREDENTIAL_CACHE_SECONDS); on a miss
+    # one primary-key read blocks the loop briefly, once per client and bound.
+    async def authenticated(
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> ServiceClient:
         return store.authenticate(credentials.credentials if credentials is not None else None)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     select,
 )
@@ -132,15 +133,9 @@ class SqlMyKeyRepository:
         return secret
 
     def holder_for_serial(self, serial: int, *, current_only: bool = True) -> Holder | None:
-        # Core, not ORM objects: this runs in every resolution (docs/architecture.md).
-        statement = (
-            select(*_HOLDER_COLUMNS)
-            .join(_SERIALS, _SERIALS.c.holder_ref == _HOLDERS.c.holder_ref)
-            .where(_SERIALS.c.serial == str(serial))
-        )
-        if current_only:
-            statement = statement.where(_SERIALS.c.current.is_(True))
-        row = self.session.connection().execute(statement).first()
+        # Core statements built once, not ORM objects: this runs in every resolution.
+        statement = _CURRENT_HOLDER_OF_SERIAL if current_only else _HOLDER_OF_SERIAL
+        row = self.session.connection().execute(statement, {"serial": str(serial)}).first()
         return Holder(*row) if row is not None else None
 
     def holder(self, holder_ref: str) -> Holder | None:
@@ -217,11 +212,7 @@ class SqlMyKeyRepository:
     def link(self, holder_ref: str, client_id: str) -> Link | None:
         row = (
             self.session.connection()
-            .execute(
-                select(_LINKS.c.service_user_id, _LINKS.c.linked_at).where(
-                    _LINKS.c.holder_ref == holder_ref, _LINKS.c.client_id == client_id
-                )
-            )
+            .execute(_LINK, {"holder_ref": holder_ref, "client_id": client_id})
             .first()
         )
         return Link(holder_ref, client_id, row[0], row[1]) if row is not None else None
@@ -256,15 +247,7 @@ class SqlMyKeyRepository:
         self.session.execute(delete(LinkRow).where(LinkRow.holder_ref == holder_ref))
 
     def service(self, client_id: str) -> ServiceInfo | None:
-        row = (
-            self.session.connection()
-            .execute(
-                select(_SERVICES.c.name, _SERVICES.c.require_pin).where(
-                    _SERVICES.c.client_id == client_id
-                )
-            )
-            .first()
-        )
+        row = self.session.connection().execute(_SERVICE, {"client_id": client_id}).first()
         return ServiceInfo(client_id, row[0], bool(row[1])) if row is not None else None
 
     def consume_pin_nonce(
@@ -334,6 +317,18 @@ _HOLDER_COLUMNS = (
     _HOLDERS.c.id_clashes,
     _HOLDERS.c.registered_at,
     _HOLDERS.c.unique_key,
+)
+_HOLDER_OF_SERIAL = (
+    select(*_HOLDER_COLUMNS)
+    .join(_SERIALS, _SERIALS.c.holder_ref == _HOLDERS.c.holder_ref)
+    .where(_SERIALS.c.serial == bindparam("serial"))
+)
+_CURRENT_HOLDER_OF_SERIAL = _HOLDER_OF_SERIAL.where(_SERIALS.c.current.is_(True))
+_LINK = select(_LINKS.c.service_user_id, _LINKS.c.linked_at).where(
+    _LINKS.c.holder_ref == bindparam("holder_ref"), _LINKS.c.client_id == bindparam("client_id")
+)
+_SERVICE = select(_SERVICES.c.name, _SERVICES.c.require_pin).where(
+    _SERVICES.c.client_id == bindparam("client_id")
 )
 
 
