@@ -11,7 +11,7 @@ answer 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -91,7 +91,7 @@ _bearer = HTTPBearer(auto_error=False, description="Service credential: <client 
 
 def service_client_dependency(
     store: CredentialStore,
-) -> Callable[..., ServiceClient]:
+) -> Callable[..., Awaitable[ServiceClient]]:
     """A FastAPI dependency returning the authenticated relying service (401 otherwise)."""
 
     # async: the check runs on the event loop instead of a threadpool hop of its own. It reads

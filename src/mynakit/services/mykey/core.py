@@ -227,6 +227,9 @@ class MyKeyRepository(Protocol):
     def consume_pin_nonce(
         self, challenge_id: str, at: dt.datetime
     ) -> tuple[NonceState, Challenge | None]: ...
+    def counter_lookup(
+        self, client_id: str, serial: int
+    ) -> tuple[ServiceInfo | None, Holder | None, Link | None]: ...
     def holder_for_serial(self, serial: int, *, current_only: bool = True) -> Holder | None: ...
     def holder(self, holder_ref: str) -> Holder | None: ...
     def mykey_id_taken(self, unique_key: str) -> bool: ...
@@ -655,16 +658,19 @@ class MyKeyPlatform:
     ) -> tuple[Holder, Link | None] | None:
         """The active holder of ``serial`` (or ``holder_ref``) and their link to the service;
         None when the serial is not bound (yet); refusals raise."""
-        service = self._service(repo, client_id)
+        if holder_ref is None:
+            # The common case: service, bound holder and link in one round trip.
+            service, bound, link = repo.counter_lookup(client_id, serial)
+        else:
+            service, bound = repo.service(client_id), repo.holder(holder_ref)
+            link = repo.link(holder_ref, client_id)
+        if service is None:
+            raise ForbiddenError("this credential belongs to no MyKey service")
         if assurance == ASSURANCE_TAP and service.require_pin:
             raise PinRequiredError("this service requires PIN authentication, not tap")
-        if holder_ref is None:
-            bound = repo.holder_for_serial(serial)
-            if bound is None:
-                return None
-            holder = _active(bound)
-        else:
-            holder = _active(_present(repo.holder(holder_ref)))
+        if bound is None and holder_ref is None:
+            return None  # not bound yet: the caller follows the issuer link
+        holder = _active(_present(bound))
         if card_key is not None:
             if holder.tap_key is None:
                 raise TapNotEnrolledError(
@@ -672,7 +678,7 @@ class MyKeyPlatform:
                 )
             if not hmac.compare_digest(holder.tap_key, card_key):
                 raise TapRefusedError("the card on the reader is not the registered card")
-        return holder, repo.link(holder.holder_ref, client_id)
+        return holder, link
 
     def _record_resolution(
         self,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     delete,
     select,
@@ -250,6 +251,29 @@ class SqlMyKeyRepository:
         row = self.session.connection().execute(_SERVICE, {"client_id": client_id}).first()
         return ServiceInfo(client_id, row[0], bool(row[1])) if row is not None else None
 
+    def counter_lookup(
+        self, client_id: str, serial: int
+    ) -> tuple[ServiceInfo | None, Holder | None, Link | None]:
+        row = (
+            self.session.connection()
+            .execute(_COUNTER_LOOKUP, {"client_id": client_id, "serial": str(serial)})
+            .first()
+        )
+        if row is None:
+            return None, None, None
+        service = ServiceInfo(client_id, row[0], bool(row[1]))
+        holder_fields = row[2 : 2 + len(_HOLDER_COLUMNS)]
+        if holder_fields[0] is None:
+            return service, None, None
+        holder = Holder(*holder_fields)
+        service_user_id, linked_at = row[2 + len(_HOLDER_COLUMNS) :]
+        link = (
+            Link(holder.holder_ref, client_id, service_user_id, linked_at)
+            if service_user_id is not None
+            else None
+        )
+        return service, holder, link
+
     def consume_pin_nonce(
         self, challenge_id: str, at: dt.datetime
     ) -> tuple[NonceState, Challenge | None]:
@@ -326,6 +350,32 @@ _HOLDER_OF_SERIAL = (
 _CURRENT_HOLDER_OF_SERIAL = _HOLDER_OF_SERIAL.where(_SERIALS.c.current.is_(True))
 _LINK = select(_LINKS.c.service_user_id, _LINKS.c.linked_at).where(
     _LINKS.c.holder_ref == bindparam("holder_ref"), _LINKS.c.client_id == bindparam("client_id")
+)
+# The service, the holder bound to the serial and their link, in one round trip (every
+# resolution asks exactly this; the outer joins leave the holder or link empty when absent).
+_COUNTER_LOOKUP = (
+    select(
+        _SERVICES.c.name,
+        _SERVICES.c.require_pin,
+        *_HOLDER_COLUMNS,
+        _LINKS.c.service_user_id,
+        _LINKS.c.linked_at,
+    )
+    .select_from(
+        _SERVICES.outerjoin(
+            _SERIALS,
+            and_(_SERIALS.c.serial == bindparam("serial"), _SERIALS.c.current.is_(True)),
+        )
+        .outerjoin(_HOLDERS, _HOLDERS.c.holder_ref == _SERIALS.c.holder_ref)
+        .outerjoin(
+            _LINKS,
+            and_(
+                _LINKS.c.holder_ref == _SERIALS.c.holder_ref,
+                _LINKS.c.client_id == _SERVICES.c.client_id,
+            ),
+        )
+    )
+    .where(_SERVICES.c.client_id == bindparam("client_id"))
 )
 _SERVICE = select(_SERVICES.c.name, _SERVICES.c.require_pin).where(
     _SERVICES.c.client_id == bindparam("client_id")
