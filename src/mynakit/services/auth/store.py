@@ -77,10 +77,18 @@ class _ClientRecord:
 class CredentialStore:
     """Relying-service credentials of one platform (``service``)."""
 
-    def __init__(self, database: Database, service: str, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        database: Database,
+        service: str,
+        *,
+        clock: Clock = utc_now,
+        cache_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._database = database
         self._service = service
         self._clock = clock
+        self._cache_clock = cache_clock
         self._cache_lock = threading.Lock()
         self._cache: dict[str, tuple[_ClientRecord, float]] = {}
 
@@ -127,7 +135,7 @@ class CredentialStore:
         Only the row is cached, never a verdict: the secret, revocation and expiry are checked
         on every call, so a revocation made by another process is honoured within that bound
         and one made through this store at once (``revoke`` drops the entry)."""
-        now = time.monotonic()
+        now = self._cache_clock()
         with self._cache_lock:
             cached = self._cache.get(client_id)
         if cached is not None and now - cached[1] < CREDENTIAL_CACHE_SECONDS:

@@ -541,18 +541,8 @@ class MyKeyPlatform:
             repo.add_link(
                 Link(holder.holder_ref, service.client_id, service_user_id, self._clock())
             )
-            repo.record_access(
-                actor=f"service:{service.client_id}",
-                subject=holder.holder_ref,
-                purpose="link",
-                items=["service_user_id", "ppid"],
-                method=ASSURANCE_PIN,
-            )
-            return Resolution(
-                service_user_id,
-                pairwise_id(repo.ppid_secret(), holder.holder_ref, service.client_id),
-                ASSURANCE_PIN,
-                self._clock(),
+            return self._record_resolution(
+                repo, service.client_id, holder.holder_ref, service_user_id, ASSURANCE_PIN, "link"
             )
 
     def service_links(self, client_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
@@ -596,7 +586,10 @@ class MyKeyPlatform:
                 refusal, found = error, None
             if found is not None:
                 # Outside the try: a failure while appending rolls the whole transaction back.
-                resolution = self._record_resolution(repo, client_id, found, ASSURANCE_PIN)
+                holder, link = found
+                resolution = self._record_resolution(
+                    repo, client_id, holder.holder_ref, _user_id(link), ASSURANCE_PIN
+                )
         if refusal is not None:
             raise refusal
         if resolution is not None:
@@ -645,7 +638,10 @@ class MyKeyPlatform:
             found = self._counter_lookup(repo, client_id, serial, holder_ref, assurance, card_key)
             if found is None:
                 return None
-            return self._record_resolution(repo, client_id, found, assurance)
+            holder, link = found
+            return self._record_resolution(
+                repo, client_id, holder.holder_ref, _user_id(link), assurance
+            )
 
     def _counter_lookup(
         self,
@@ -684,20 +680,22 @@ class MyKeyPlatform:
         self,
         repo: MyKeyRepository,
         client_id: str,
-        found: tuple[Holder, Link | None],
+        holder_ref: str,
+        service_user_id: str | None,
         assurance: str,
+        purpose: str = "resolve",
     ) -> Resolution:
-        holder, link = found
+        """Append the service's access record and answer with its user ID and PPID."""
         repo.record_access(
             actor=f"service:{client_id}",
-            subject=holder.holder_ref,
-            purpose="resolve",
+            subject=holder_ref,
+            purpose=purpose,
             items=["service_user_id", "ppid"],
             method=assurance,
         )
         return Resolution(
-            link.service_user_id if link is not None else None,
-            pairwise_id(repo.ppid_secret(), holder.holder_ref, client_id),
+            service_user_id,
+            pairwise_id(repo.ppid_secret(), holder_ref, client_id),
             assurance,
             self._clock(),
         )
@@ -829,6 +827,10 @@ class MyKeyPlatform:
                 if attempt == _RACE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+
+def _user_id(link: Link | None) -> str | None:
+    return link.service_user_id if link is not None else None
 
 
 def _present(holder: Holder | None) -> Holder:
