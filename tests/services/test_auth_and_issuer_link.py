@@ -60,6 +60,27 @@ def test_credentials_are_checked(database: Database) -> None:
         store.authenticate(other.credential)
 
 
+def test_a_revocation_elsewhere_is_honoured_within_the_cache_bound(database: Database) -> None:
+    """A server process keeps a credential's row at most CREDENTIAL_CACHE_SECONDS; a revocation
+    made by another process (another store on the same database) is honoured after that."""
+    from mynakit.services.auth.store import CREDENTIAL_CACHE_SECONDS
+
+    ticks = [0.0]
+    server = CredentialStore(database, "mykey", cache_clock=lambda: ticks[0])
+    operator = CredentialStore(database, "mykey")
+    issued = operator.issue("Library")
+    server.authenticate(issued.credential)
+    operator.revoke(issued.client_id)
+    ticks[0] += CREDENTIAL_CACHE_SECONDS
+    with pytest.raises(NotAuthenticatedError):
+        server.authenticate(issued.credential)
+    # Checked on every call, never cached: a wrong secret for a cached row.
+    second = operator.issue("Points")
+    server.authenticate(second.credential)
+    with pytest.raises(NotAuthenticatedError):
+        server.authenticate(f"{second.client_id}.{second.secret[:-2]}xx")
+
+
 def test_secret_is_stored_hashed(database: Database) -> None:
     from sqlalchemy import select
 

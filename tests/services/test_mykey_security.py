@@ -172,6 +172,32 @@ def test_replayed_expired_and_unknown_nonces_are_refused(
         holder.show(replace(carol.pin(holder), challenge_id=tap.challenge_id))
 
 
+def test_a_refused_resolution_still_uses_up_its_nonce(
+    platform: RunningPlatform, carol: CounterCard
+) -> None:
+    """At the counter the nonce is consumed in the resolution's own transaction; a refused
+    answer still commits that (one try per nonce), and a replay is refused as a replay."""
+    holder = platform.holder
+    holder.register(carol.pin(holder))
+    _, service = platform.service_client("Counter")
+    answer = carol.pin(holder)
+    with pytest.raises(NotAuthenticatedError) as forged:
+        service.resolve(replace(answer, signature=b"\0" * 256))
+    assert forged.value.code == "bad_signature"
+    with pytest.raises(NotAuthenticatedError) as replayed:
+        service.resolve(answer)
+    assert replayed.value.code == "replayed_nonce"
+    fresh = carol.pin(holder)
+    service.resolve(fresh)
+    with pytest.raises(NotAuthenticatedError) as again:
+        service.resolve(fresh)
+    assert again.value.code == "replayed_nonce"
+    tap = holder.tap_challenge()
+    with pytest.raises(NotAuthenticatedError) as foreign:
+        service.resolve(replace(carol.pin(holder), challenge_id=tap.challenge_id))
+    assert foreign.value.code == "unknown_nonce"
+
+
 def test_unregistered_card_is_told_to_register(
     platform: RunningPlatform, dave: CounterCard
 ) -> None:

@@ -1,7 +1,8 @@
 """MyKey platform resolutions per second with many registered holders (docs/services.md §B).
 
     .venv/bin/python tools/bench/bench_mykey.py [--holders 1000000] [--resolutions 6000]
-        [--databases sqlite,postgresql] [--workers 2] [--clients 2] [--threads 16] [--json]
+        [--databases sqlite,postgresql] [--workers 2] [--connections 32] [--time-limit 120]
+        [--json]
 
 Run it inside ``/work/nsrun`` (or any private network namespace): it binds loopback ports.
 
@@ -15,12 +16,13 @@ Per database (SQLite file, or a throwaway PostgreSQL cluster with fsync on):
 4. Before the timed window: ``--resolutions`` challenges are stored as the server stores them
    (``auth_nonces``, five-minute lifetime) and answered with the cards' own keys (the card's
    work, not the server's).
-5. Timed window: ``--clients`` load processes with ``--threads`` threads each POST
-   ``/v1/services/resolve`` (service credential). Every resolution does the full verification:
-   nonce (single use, in the database), signature, chain to the sandbox root, validity,
-   revocation from the issuer's CRL that the platform downloads and refreshes (every five
-   minutes), the renewal link, then the service's ID, the PPID and an access record (hash
-   chain) committed before the answer.
+5. Timed window: one asyncio load process (``loopback_load``: raw HTTP/1.1, requests encoded
+   before the window) keeps ``--connections`` keep-alive connections busy POSTing
+   ``/v1/services/resolve`` (service credential), for at most ``--time-limit`` seconds.
+   Every resolution does the full verification: nonce (single use, in the database),
+   signature, chain to the sandbox root, validity, revocation from the issuer's CRL that the
+   platform downloads and refreshes (every five minutes), the renewal link, then the
+   service's ID, the PPID and an access record (hash chain) committed before the answer.
 Reported: resolutions/s over the window, p50/p99 latency, errors, load time.
 """
 
@@ -31,7 +33,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import multiprocessing
 import os
 import secrets
 import signal
@@ -39,10 +40,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,9 @@ from mynakit.services.mykey.client import MyKeyClient
 from mynakit.services.store import Database, sqlite_url
 from mynakit.services.store.postgres_cluster import ThrowawayCluster
 from mynakit.transport.in_process import InProcessConnection
+
+sys.path.insert(0, str(Path(__file__).parent))
+from loopback_load import encode_posts, run_window
 
 ADMIN_TOKEN = "bench-admin-token"
 SYNTHETIC_SERIAL_BASE = 2**40  # above the sandbox issuer's 32-bit serials
@@ -252,87 +254,21 @@ def prepared_requests(
 # -- the load generator -------------------------------------------------------------------------
 
 
-def client_process(
-    url: str,
-    credential: str,
-    bodies: list[dict[str, Any]],
-    threads: int,
-    start: Any,
-    results: Any,
-) -> None:
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    lock = threading.Lock()
-    with httpx.Client(
-        base_url=url,
-        timeout=60,
-        headers={"Authorization": f"Bearer {credential}"},
-        limits=httpx.Limits(max_connections=threads, max_keepalive_connections=threads),
-    ) as http:
-
-        def one(body: dict[str, Any]) -> None:
-            began = time.perf_counter()
-            try:
-                response = http.post("/v1/services/resolve", json=body)
-                status = str(response.status_code)
-            except httpx.HTTPError as error:
-                status = type(error).__name__
-            elapsed = time.perf_counter() - began
-            with lock:
-                if status == "200":
-                    latencies.append(elapsed)
-                else:
-                    errors[status] = errors.get(status, 0) + 1
-
-        http.get("/healthz")  # open a connection before the window
-        start.wait()
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(one, bodies))
-    results.put((latencies, errors))
-
-
-def run_window(
-    url: str, credential: str, bodies: list[dict[str, Any]], clients: int, threads: int
+def timed_window(
+    url: str, credential: str, bodies: list[dict[str, Any]], connections: int, time_limit: float
 ) -> dict[str, Any]:
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
-    results = context.Queue()
-    slices = [bodies[index::clients] for index in range(clients)]
-    processes = [
-        context.Process(
-            target=client_process, args=(url, credential, part, threads, start, results)
-        )
-        for part in slices
-    ]
-    for process in processes:
-        process.start()
-    time.sleep(1.0)  # let every client connect before the window opens
-    began = time.perf_counter()
-    start.set()
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    for _ in processes:
-        part_latencies, part_errors = results.get()
-        latencies += part_latencies
-        for key, value in part_errors.items():
-            errors[key] = errors.get(key, 0) + value
-    wall = time.perf_counter() - began
-    for process in processes:
-        process.join()
-    latencies.sort()
-
-    def percentile(fraction: float) -> float:
-        if not latencies:
-            return float("nan")
-        return latencies[min(len(latencies) - 1, int(fraction * len(latencies)))] * 1000
-
+    requests = encode_posts(
+        url, "/v1/services/resolve", bodies, {"Authorization": f"Bearer {credential}"}
+    )
+    window = run_window(url, requests, connections=connections, time_limit=time_limit).to_dict()
     return {
-        "resolutions": len(latencies),
-        "errors": errors,
-        "seconds": round(wall, 2),
-        "resolutions_per_second": round(len(latencies) / wall, 1),
-        "p50_ms": round(percentile(0.50), 1),
-        "p99_ms": round(percentile(0.99), 1),
+        "resolutions": window["answered"],
+        "errors": window["errors"],
+        "unsent": window["unsent"],
+        "seconds": window["seconds"],
+        "resolutions_per_second": window["per_second"],
+        "p50_ms": window["p50_ms"],
+        "p99_ms": window["p99_ms"],
     }
 
 
@@ -401,8 +337,8 @@ def bench_on(
         with database.transaction() as session:
             session.add_all(rows)
         log(f"[{kind}] timed window")
-        window = run_window(
-            url, service["credential"], bodies, arguments.clients, arguments.threads
+        window = timed_window(
+            url, service["credential"], bodies, arguments.connections, arguments.time_limit
         )
         verdict = MyKeyClient(url, admin_token=ADMIN_TOKEN).verify_audit()
     database.dispose()
@@ -411,8 +347,7 @@ def bench_on(
         "holders": arguments.holders,
         "load_seconds": round(load_seconds, 1),
         "workers": arguments.workers,
-        "clients": arguments.clients,
-        "threads_per_client": arguments.threads,
+        "connections": arguments.connections,
         **window,
         "access_chain_ok": verdict["ok"],
         "access_records": verdict["records"],
@@ -430,8 +365,8 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--cards", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--json", action="store_true")
     arguments = parser.parse_args()
     reports = [bench_database(kind.strip(), arguments) for kind in arguments.databases.split(",")]
@@ -449,8 +384,9 @@ def main() -> None:
             f"{sum(report['errors'].values()):>7}  {chain_text(report)}"
         )
     print(
-        f"(workers {arguments.workers}, {arguments.clients} load processes x {arguments.threads} "
-        f"threads, {arguments.resolutions} resolutions, load generator and server on loopback)"
+        f"(workers {arguments.workers}, one asyncio load process with {arguments.connections} "
+        f"keep-alive connections, {arguments.resolutions} resolutions, at most "
+        f"{arguments.time_limit:g} s, load generator and server on loopback)"
     )
 
 

@@ -30,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "emulator": ("mynakit.cli.emulator", "emulator", "Virtual cards: create, list, serve."),
     "issuer": ("mynakit.cli.issuer", "issuer", "Sandbox issuer: renew, revoke, CRL, OCSP."),
     "demo": ("mynakit.cli.demo", "demo", "Run a virtual card through a full authentication."),
+    "eligibility": (
+        "mynakit.cli.eligibility",
+        "eligibility",
+        "Online insurance eligibility check sandbox (オンライン資格確認).",
+    ),
     "mykey": (
         "mynakit.cli.mykey",
         "mykey",

@@ -325,8 +325,26 @@ class Authenticator:
         The challenge is consumed first, so a response that fails for any reason still uses it
         up: an attacker gets one try per nonce.
         """
-        algorithm_class = AUTHENTICATION_HASHES.get(hash_algorithm.lower())
         state, challenge = self._nonces.consume(challenge_id)
+        return self.check_consumed(
+            state, challenge, signature, certificate_der, hash_algorithm=hash_algorithm
+        )
+
+    def check_consumed(
+        self,
+        state: NonceState,
+        challenge: Challenge | None,
+        signature: bytes,
+        certificate_der: bytes,
+        *,
+        hash_algorithm: str = "sha256",
+    ) -> VerifiedIdentity:
+        """The checks of :meth:`complete` after the challenge was consumed elsewhere: a server
+        that consumes the nonce in the same database transaction as the rest of its work
+        (one round of commits per request) passes what its nonce store's ``consume`` returned.
+        Every check still runs: nonce state and expiry, signature, chain, validity, revocation.
+        """
+        algorithm_class = AUTHENTICATION_HASHES.get(hash_algorithm.lower())
         if state is NonceState.UNKNOWN or challenge is None:
             raise UnknownNonceError("this challenge was not issued here (or has been forgotten)")
         if state is NonceState.USED:

@@ -11,8 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
+from typing import cast
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -81,10 +94,13 @@ def append(
     method: str | None = None,
     at: dt.datetime | None = None,
 ) -> AccessRecord:
-    """Append one record to ``chain`` inside the caller's transaction."""
-    head = _locked_head(session, chain)
+    """Append one record to ``chain`` inside the caller's transaction (SQLAlchemy Core on the
+    session's connection: three statements, no ORM objects, on the hot path of every
+    resolution)."""
+    connection = session.connection()
+    position, previous_hash = _locked_head(connection, chain)
     recorded_at = at or utc_now()
-    position = head.position + 1
+    position += 1
     digest = record_hash(
         chain=chain,
         position=position,
@@ -94,25 +110,38 @@ def append(
         purpose=purpose,
         items=items,
         method=method,
-        previous_hash=head.record_hash,
+        previous_hash=previous_hash,
     )
-    row = AuditRecordRow(
+    connection.execute(
+        _INSERT_RECORD,
+        {
+            "chain": chain,
+            "position": position,
+            "recorded_at": recorded_at,
+            "actor": actor,
+            "subject": subject,
+            "purpose": purpose,
+            "items": json.dumps(list(items), ensure_ascii=False),
+            "method": method,
+            "previous_hash": previous_hash,
+            "record_hash": digest,
+        },
+    )
+    connection.execute(
+        _MOVE_HEAD, {"head_chain": chain, "head_position": position, "head_hash": digest}
+    )
+    return AccessRecord(
         chain=chain,
         position=position,
         recorded_at=recorded_at,
         actor=actor,
         subject=subject,
         purpose=purpose,
-        items=json.dumps(list(items), ensure_ascii=False),
+        items=tuple(items),
         method=method,
-        previous_hash=head.record_hash,
+        previous_hash=previous_hash,
         record_hash=digest,
     )
-    session.add(row)
-    head.position = position
-    head.record_hash = digest
-    session.flush()
-    return row.to_record()
 
 
 def records_for(
@@ -161,18 +190,36 @@ def _stream(session: Session, chain: str) -> Iterator[AccessRecord]:
         yield row.to_record()
 
 
-def _locked_head(session: Session, chain: str) -> AuditHeadRow:
-    dialect = session.get_bind().dialect.name
-    # The first append to a chain creates its head; two first appends racing must not both
-    # insert, so "insert if absent" is one statement on either database.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(AuditHeadRow)
-        .values(chain=chain, position=0, record_hash=GENESIS_HASH)
-        .on_conflict_do_nothing(index_elements=["chain"])
-    )
-    statement = select(AuditHeadRow).where(AuditHeadRow.chain == chain)
-    if dialect == "postgresql":
-        statement = statement.with_for_update()
-    head = session.scalars(statement.execution_options(populate_existing=True)).one()
-    return head
+def _locked_head(connection: Connection, chain: str) -> tuple[int, str]:
+    """The chain head's (position, hash), locked until the caller's transaction ends."""
+    postgres = connection.dialect.name == "postgresql"
+    statement = _LOCK_HEAD if postgres else _READ_HEAD
+    head = connection.execute(statement, {"chain": chain}).first()
+    if head is None:
+        # The first append to a chain creates its head; two first appends racing must not
+        # both insert, so "insert if absent" is one statement on either database.
+        upsert = postgresql.insert if postgres else sqlite.insert
+        connection.execute(
+            upsert(_HEADS)
+            .values(chain=chain, position=0, record_hash=GENESIS_HASH)
+            .on_conflict_do_nothing(index_elements=["chain"])
+        )
+        head = connection.execute(statement, {"chain": chain}).one()
+    return int(head[0]), str(head[1])
+
+
+_HEADS = cast("Table", AuditHeadRow.__table__)
+_RECORDS = cast("Table", AuditRecordRow.__table__)
+# Built once (the hot path of every access): SQLAlchemy then only looks up the compiled form.
+# SQLite needs no row lock: every transaction holds the database's write lock (BEGIN
+# IMMEDIATE, mynakit.services.store).
+_READ_HEAD = select(_HEADS.c.position, _HEADS.c.record_hash).where(
+    _HEADS.c.chain == bindparam("chain")
+)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_INSERT_RECORD = insert(_RECORDS)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("head_chain"))
+    .values(position=bindparam("head_position"), record_hash=bindparam("head_hash"))
+)

@@ -10,10 +10,13 @@ all of them.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import CursorResult, LargeBinary, String, delete, select, update
+from sqlalchemy import Connection, LargeBinary, String, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mynakit.errors import UsageError
@@ -55,15 +58,39 @@ class NonceRow(Base):
 
 
 Clock = Callable[[], dt.datetime]
+# How stale a server process's copy of a credential row may be: a credential revoked by
+# another process (the operator's CLI) is refused by every server within this many seconds.
+CREDENTIAL_CACHE_SECONDS = 1.0
+_CREDENTIAL_CACHE_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class _ClientRecord:
+    client_id: str
+    service: str
+    name: str
+    secret_hash: str
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
 
 
 class CredentialStore:
     """Relying-service credentials of one platform (``service``)."""
 
-    def __init__(self, database: Database, service: str, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        database: Database,
+        service: str,
+        *,
+        clock: Clock = utc_now,
+        cache_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._database = database
         self._service = service
         self._clock = clock
+        self._cache_clock = cache_clock
+        self._cache_lock = threading.Lock()
+        self._cache: dict[str, tuple[_ClientRecord, float]] = {}
 
     def issue(self, name: str, *, lifetime: dt.timedelta | None = None) -> IssuedCredential:
         if not name.strip() or len(name) > 200:
@@ -91,20 +118,52 @@ class CredentialStore:
         if not credential:
             raise NotAuthenticatedError("service credentials are required")
         client_id, secret = split_credential(credential)
+        row = self._client_row(client_id)
+        refused = (
+            row is None
+            or row.service != self._service
+            or not secret_matches(secret, row.secret_hash)
+            or row.revoked_at is not None
+            or (row.expires_at is not None and row.expires_at <= self._clock())
+        )
+        if refused or row is None:
+            raise NotAuthenticatedError("service credentials refused")
+        return ServiceClient(row.client_id, row.service, row.name, row.expires_at)
+
+    def _client_row(self, client_id: str) -> _ClientRecord | None:
+        """The stored credential, read at most every ``CREDENTIAL_CACHE_SECONDS`` per process.
+        Only the row is cached, never a verdict: the secret, revocation and expiry are checked
+        on every call, so a revocation made by another process is honoured within that bound
+        and one made through this store at once (``revoke`` drops the entry)."""
+        now = self._cache_clock()
+        with self._cache_lock:
+            cached = self._cache.get(client_id)
+        if cached is not None and now - cached[1] < CREDENTIAL_CACHE_SECONDS:
+            return cached[0]
         with self._database.transaction() as session:
             row = session.get(ClientRow, client_id)
-            refused = (
-                row is None
-                or row.service != self._service
-                or not secret_matches(secret, row.secret_hash)
-                or row.revoked_at is not None
-                or (row.expires_at is not None and row.expires_at <= self._clock())
+            record = (
+                None
+                if row is None
+                else _ClientRecord(
+                    row.client_id,
+                    row.service,
+                    row.name,
+                    row.secret_hash,
+                    row.expires_at,
+                    row.revoked_at,
+                )
             )
-            if refused or row is None:
-                raise NotAuthenticatedError("service credentials refused")
-            return ServiceClient(row.client_id, row.service, row.name, row.expires_at)
+        if record is not None:  # an unknown id is asked again: it may be issued any moment
+            with self._cache_lock:
+                if len(self._cache) >= _CREDENTIAL_CACHE_ENTRIES:
+                    self._cache.clear()
+                self._cache[client_id] = (record, now)
+        return record
 
     def revoke(self, client_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(client_id, None)
         with self._database.transaction() as session:
             row = session.get(ClientRow, client_id)
             if row is None or row.service != self._service:
@@ -140,22 +199,43 @@ class DatabaseNonceStore:
 
     def consume(self, challenge_id: str) -> tuple[NonceState, Challenge | None]:
         with self._database.transaction() as session:
-            result = session.execute(
-                update(NonceRow)
-                .where(
-                    NonceRow.challenge_id == challenge_id,
-                    NonceRow.purpose == self._purpose,
-                    NonceRow.used_at.is_(None),
-                )
-                .values(used_at=self._clock())
-            )
-            claimed = cast("CursorResult[Any]", result).rowcount
-            row = session.scalars(
-                select(NonceRow).where(
-                    NonceRow.challenge_id == challenge_id, NonceRow.purpose == self._purpose
-                )
-            ).one_or_none()
-        if row is None:
-            return NonceState.UNKNOWN, None
-        challenge = Challenge(row.challenge_id, row.nonce, row.issued_at, row.expires_at)
-        return (NonceState.FRESH if claimed == 1 else NonceState.USED), challenge
+            return consume_nonce(session.connection(), self._purpose, challenge_id, self._clock())
+
+
+_NONCES = cast("Table", NonceRow.__table__)
+# Built once: the statements of every resolution skip SQLAlchemy's construction work.
+_CLAIM_NONCE = (
+    update(_NONCES)
+    .where(
+        _NONCES.c.challenge_id == bindparam("claim_id"),
+        _NONCES.c.purpose == bindparam("claim_purpose"),
+        _NONCES.c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("claim_at"))
+    .returning(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at)
+)
+_FIND_NONCE = select(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at).where(
+    _NONCES.c.challenge_id == bindparam("challenge_id"),
+    _NONCES.c.purpose == bindparam("purpose"),
+)
+
+
+def consume_nonce(
+    connection: Connection, purpose: str, challenge_id: str, at: dt.datetime
+) -> tuple[NonceState, Challenge | None]:
+    """Consume a challenge inside the caller's transaction: one ``UPDATE ... WHERE used_at IS
+    NULL RETURNING``, so of two concurrent consumers exactly one claims it (SQLite serialises
+    writers; PostgreSQL re-checks the WHERE clause after a concurrent update), and the claim
+    commits with whatever else the transaction does."""
+    claimed = connection.execute(
+        _CLAIM_NONCE, {"claim_id": challenge_id, "claim_purpose": purpose, "claim_at": at}
+    ).first()
+    if claimed is not None:
+        return NonceState.FRESH, Challenge(challenge_id, *claimed)
+    # Not claimed: either used before (a replay) or never issued for this purpose.
+    row = connection.execute(
+        _FIND_NONCE, {"challenge_id": challenge_id, "purpose": purpose}
+    ).first()
+    if row is None:
+        return NonceState.UNKNOWN, None
+    return NonceState.USED, Challenge(challenge_id, *row)

@@ -11,7 +11,9 @@ answer 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -66,8 +68,24 @@ def error_status(error: MynakitError) -> tuple[int, str]:
     return 400, "refused"
 
 
+# Threads per server process that run the blocking (database) handlers. Enough for several
+# transactions to wait on their commits at once (PostgreSQL flushes concurrent commits
+# together), few enough that the threads do not spend the CPU handing the GIL to each other.
+# Overridable by MYNAKIT_SERVICE_THREADS; tools/bench/README.md has the measurements.
+DEFAULT_HANDLER_THREADS = 4
+
+
+@asynccontextmanager
+async def _bounded_threads(app: FastAPI) -> AsyncIterator[None]:
+    import anyio.to_thread
+
+    threads = int(os.environ.get("MYNAKIT_SERVICE_THREADS") or DEFAULT_HANDLER_THREADS)
+    anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
+    yield
+
+
 def create_app(title: str, *, version: str = "1", description: str = "") -> FastAPI:
-    app = FastAPI(title=title, version=version, description=description)
+    app = FastAPI(title=title, version=version, description=description, lifespan=_bounded_threads)
 
     @app.exception_handler(MynakitError)
     async def expected_failure(request: Request, error: MynakitError) -> JSONResponse:
@@ -91,10 +109,13 @@ _bearer = HTTPBearer(auto_error=False, description="Service credential: <client 
 
 def service_client_dependency(
     store: CredentialStore,
-) -> Callable[..., ServiceClient]:
+) -> Callable[..., Awaitable[ServiceClient]]:
     """A FastAPI dependency returning the authenticated relying service (401 otherwise)."""
 
-    def authenticated(
+    # async: the check runs on the event loop instead of a threadpool hop of its own. It reads
+    # the credential row from the store's short cache (CREDENTIAL_CACHE_SECONDS); on a miss
+    # one primary-key read blocks the loop briefly, once per client and bound.
+    async def authenticated(
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> ServiceClient:
         return store.authenticate(credentials.credentials if credentials is not None else None)

@@ -17,7 +17,7 @@ from mynakit.services.issuer_link import IssuerLink
 from mynakit.services.issuer_link.http import HttpIssuerLink
 from mynakit.services.issuer_link.revocation import DEFAULT_REFRESH, RefreshingCrlChecker
 from mynakit.services.mykey import store
-from mynakit.services.mykey.core import MyKeyPlatform
+from mynakit.services.mykey.core import PIN_NONCE_PURPOSE, TAP_NONCE_PURPOSE, MyKeyPlatform
 from mynakit.services.store import Database, utc_now
 
 SERVICE = "mykey"
@@ -55,14 +55,14 @@ def open_platform(
     authenticator = Authenticator(
         trust_store,
         revocation=checker,
-        nonce_store=DatabaseNonceStore(database, "mykey-pin", clock=now),
+        nonce_store=DatabaseNonceStore(database, PIN_NONCE_PURPOSE, clock=now),
         production=production,
         clock=now,
     )
     platform = MyKeyPlatform(
         store.unit_of_work(database),
         authenticator=authenticator,
-        tap_nonces=DatabaseNonceStore(database, "mykey-tap", clock=now),
+        tap_nonces=DatabaseNonceStore(database, TAP_NONCE_PURPOSE, clock=now),
         issuer_link=issuer_link or HttpIssuerLink(issuer_url),
         trust_store=trust_store,
         revocation=checker,

@@ -65,6 +65,9 @@ from mynakit.services.issuer_link import IssuerLink, SerialLinkConsentError, pre
 
 AUDIT_CHAIN = "mykey"  # a family of chains "mykey/<n>", one per shard of holders
 AUDIT_SHARDS = 16
+# The nonce store purposes of PIN challenges and tap challenges (auth_nonces.purpose).
+PIN_NONCE_PURPOSE = "mykey-pin"
+TAP_NONCE_PURPOSE = "mykey-tap"
 SCHEMES = ("issued8", "cn14")
 ISSUED8_LENGTH = 8
 ISSUED8_ALPHABET = string.ascii_uppercase + string.digits
@@ -221,6 +224,12 @@ class MyKeyRepository(Protocol):
     """One transaction's view of the platform's tables (``mykey.store`` implements it)."""
 
     def ppid_secret(self) -> bytes: ...
+    def consume_pin_nonce(
+        self, challenge_id: str, at: dt.datetime
+    ) -> tuple[NonceState, Challenge | None]: ...
+    def counter_lookup(
+        self, client_id: str, serial: int
+    ) -> tuple[ServiceInfo | None, Holder | None, Link | None]: ...
     def holder_for_serial(self, serial: int, *, current_only: bool = True) -> Holder | None: ...
     def holder(self, holder_ref: str) -> Holder | None: ...
     def mykey_id_taken(self, unique_key: str) -> bool: ...
@@ -532,18 +541,8 @@ class MyKeyPlatform:
             repo.add_link(
                 Link(holder.holder_ref, service.client_id, service_user_id, self._clock())
             )
-            repo.record_access(
-                actor=f"service:{service.client_id}",
-                subject=holder.holder_ref,
-                purpose="link",
-                items=["service_user_id", "ppid"],
-                method=ASSURANCE_PIN,
-            )
-            return Resolution(
-                service_user_id,
-                pairwise_id(repo.ppid_secret(), holder.holder_ref, service.client_id),
-                ASSURANCE_PIN,
-                self._clock(),
+            return self._record_resolution(
+                repo, service.client_id, holder.holder_ref, service_user_id, ASSURANCE_PIN, "link"
             )
 
     def service_links(self, client_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
@@ -561,9 +560,44 @@ class MyKeyPlatform:
             ]
 
     def resolve(self, client_id: str, response: ChallengeResponse) -> Resolution:
-        """PIN resolution: full JPKI verification, then the service's ID and PPID."""
-        identity = self._authenticate(response)
-        return self._resolve(client_id, identity.serial, ASSURANCE_PIN, None)
+        """PIN resolution: full JPKI verification, then the service's ID and PPID.
+
+        The common case is one transaction, so one commit per resolution: consume the nonce,
+        verify the answer fully (nonce state and expiry, signature, chain, validity,
+        revocation), find the bound holder and the service's link, append the access record.
+        A refusal still commits the consumed nonce (one try per nonce) and nothing else.
+        """
+        refusal: MynakitError | None = None
+        resolution: Resolution | None = None
+        serial: int | None = None
+        with self._uow() as repo:
+            state, challenge = repo.consume_pin_nonce(response.challenge_id, self._clock())
+            try:
+                identity = self._authenticator.check_consumed(
+                    state,
+                    challenge,
+                    response.signature,
+                    response.certificate_der,
+                    hash_algorithm=response.hash_algorithm,
+                )
+                serial = identity.serial
+                found = self._counter_lookup(repo, client_id, serial, None, ASSURANCE_PIN, None)
+            except MynakitError as error:
+                refusal, found = error, None
+            if found is not None:
+                # Outside the try: a failure while appending rolls the whole transaction back.
+                holder, link = found
+                resolution = self._record_resolution(
+                    repo, client_id, holder.holder_ref, _user_id(link), ASSURANCE_PIN
+                )
+        if refusal is not None:
+            raise refusal
+        if resolution is not None:
+            return resolution
+        # A certificate the platform has not seen: follow the issuer link (§B.4) outside any
+        # transaction, then resolve with the holder found. The answer was verified above.
+        assert serial is not None
+        return self._resolve(client_id, serial, ASSURANCE_PIN, None)
 
     def resolve_tap(self, client_id: str, request: TapRequest) -> Resolution:
         """Tap resolution: certificate path (chain, validity, revocation) + presence proof of
@@ -601,37 +635,70 @@ class MyKeyPlatform:
         card_key: str | None,
     ) -> Resolution | None:
         with self._uow() as repo:
-            service = self._service(repo, client_id)
-            if assurance == ASSURANCE_TAP and service.require_pin:
-                raise PinRequiredError("this service requires PIN authentication, not tap")
-            if holder_ref is None:
-                bound = repo.holder_for_serial(serial)
-                if bound is None:
-                    return None
-                holder = _active(bound)
-            else:
-                holder = _active(_present(repo.holder(holder_ref)))
-            if card_key is not None:
-                if holder.tap_key is None:
-                    raise TapNotEnrolledError(
-                        "tap mode needs the card key enrolled at a PIN registration first"
-                    )
-                if not hmac.compare_digest(holder.tap_key, card_key):
-                    raise TapRefusedError("the card on the reader is not the registered card")
-            link = repo.link(holder.holder_ref, client_id)
-            repo.record_access(
-                actor=f"service:{service.client_id}",
-                subject=holder.holder_ref,
-                purpose="resolve",
-                items=["service_user_id", "ppid"],
-                method=assurance,
+            found = self._counter_lookup(repo, client_id, serial, holder_ref, assurance, card_key)
+            if found is None:
+                return None
+            holder, link = found
+            return self._record_resolution(
+                repo, client_id, holder.holder_ref, _user_id(link), assurance
             )
-            return Resolution(
-                link.service_user_id if link is not None else None,
-                pairwise_id(repo.ppid_secret(), holder.holder_ref, service.client_id),
-                assurance,
-                self._clock(),
-            )
+
+    def _counter_lookup(
+        self,
+        repo: MyKeyRepository,
+        client_id: str,
+        serial: int,
+        holder_ref: str | None,
+        assurance: str,
+        card_key: str | None,
+    ) -> tuple[Holder, Link | None] | None:
+        """The active holder of ``serial`` (or ``holder_ref``) and their link to the service;
+        None when the serial is not bound (yet); refusals raise."""
+        if holder_ref is None:
+            # The common case: service, bound holder and link in one round trip.
+            service, bound, link = repo.counter_lookup(client_id, serial)
+        else:
+            service, bound = repo.service(client_id), repo.holder(holder_ref)
+            link = repo.link(holder_ref, client_id)
+        if service is None:
+            raise ForbiddenError("this credential belongs to no MyKey service")
+        if assurance == ASSURANCE_TAP and service.require_pin:
+            raise PinRequiredError("this service requires PIN authentication, not tap")
+        if bound is None and holder_ref is None:
+            return None  # not bound yet: the caller follows the issuer link
+        holder = _active(_present(bound))
+        if card_key is not None:
+            if holder.tap_key is None:
+                raise TapNotEnrolledError(
+                    "tap mode needs the card key enrolled at a PIN registration first"
+                )
+            if not hmac.compare_digest(holder.tap_key, card_key):
+                raise TapRefusedError("the card on the reader is not the registered card")
+        return holder, link
+
+    def _record_resolution(
+        self,
+        repo: MyKeyRepository,
+        client_id: str,
+        holder_ref: str,
+        service_user_id: str | None,
+        assurance: str,
+        purpose: str = "resolve",
+    ) -> Resolution:
+        """Append the service's access record and answer with its user ID and PPID."""
+        repo.record_access(
+            actor=f"service:{client_id}",
+            subject=holder_ref,
+            purpose=purpose,
+            items=["service_user_id", "ppid"],
+            method=assurance,
+        )
+        return Resolution(
+            service_user_id,
+            pairwise_id(repo.ppid_secret(), holder_ref, client_id),
+            assurance,
+            self._clock(),
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -760,6 +827,10 @@ class MyKeyPlatform:
                 if attempt == _RACE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+
+def _user_id(link: Link | None) -> str | None:
+    return link.service_user_id if link is not None else None
 
 
 def _present(holder: Holder | None) -> Holder:

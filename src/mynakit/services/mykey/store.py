@@ -9,17 +9,32 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    delete,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from mynakit.jpki.authentication import Challenge, NonceState
 from mynakit.services.audit import AccessRecord, shard_chain
 from mynakit.services.audit import store as audit
-from mynakit.services.auth.store import ClientRow
+from mynakit.services.auth.store import ClientRow, consume_nonce
 from mynakit.services.mykey.core import (
     AUDIT_CHAIN,
     AUDIT_SHARDS,
+    PIN_NONCE_PURPOSE,
     Holder,
     Link,
     MyKeyRepository,
@@ -119,15 +134,10 @@ class SqlMyKeyRepository:
         return secret
 
     def holder_for_serial(self, serial: int, *, current_only: bool = True) -> Holder | None:
-        statement = (
-            select(HolderRow)
-            .join(SerialRow, SerialRow.holder_ref == HolderRow.holder_ref)
-            .where(SerialRow.serial == str(serial))
-        )
-        if current_only:
-            statement = statement.where(SerialRow.current.is_(True))
-        row = self.session.scalars(statement).one_or_none()
-        return row.to_holder() if row is not None else None
+        # Core statements built once, not ORM objects: this runs in every resolution.
+        statement = _CURRENT_HOLDER_OF_SERIAL if current_only else _HOLDER_OF_SERIAL
+        row = self.session.connection().execute(statement, {"serial": str(serial)}).first()
+        return Holder(*row) if row is not None else None
 
     def holder(self, holder_ref: str) -> Holder | None:
         row = self.session.get(HolderRow, holder_ref)
@@ -201,10 +211,12 @@ class SqlMyKeyRepository:
         ]
 
     def link(self, holder_ref: str, client_id: str) -> Link | None:
-        row = self.session.get(LinkRow, (holder_ref, client_id))
-        if row is None:
-            return None
-        return Link(row.holder_ref, row.client_id, row.service_user_id, row.linked_at)
+        row = (
+            self.session.connection()
+            .execute(_LINK, {"holder_ref": holder_ref, "client_id": client_id})
+            .first()
+        )
+        return Link(holder_ref, client_id, row[0], row[1]) if row is not None else None
 
     def add_link(self, link: Link) -> None:
         self.session.add(
@@ -236,8 +248,36 @@ class SqlMyKeyRepository:
         self.session.execute(delete(LinkRow).where(LinkRow.holder_ref == holder_ref))
 
     def service(self, client_id: str) -> ServiceInfo | None:
-        row = self.session.get(ServiceRow, client_id)
-        return ServiceInfo(row.client_id, row.name, row.require_pin) if row is not None else None
+        row = self.session.connection().execute(_SERVICE, {"client_id": client_id}).first()
+        return ServiceInfo(client_id, row[0], bool(row[1])) if row is not None else None
+
+    def counter_lookup(
+        self, client_id: str, serial: int
+    ) -> tuple[ServiceInfo | None, Holder | None, Link | None]:
+        row = (
+            self.session.connection()
+            .execute(_COUNTER_LOOKUP, {"client_id": client_id, "serial": str(serial)})
+            .first()
+        )
+        if row is None:
+            return None, None, None
+        service = ServiceInfo(client_id, row[0], bool(row[1]))
+        holder_fields = row[2 : 2 + len(_HOLDER_COLUMNS)]
+        if holder_fields[0] is None:
+            return service, None, None
+        holder = Holder(*holder_fields)
+        service_user_id, linked_at = row[2 + len(_HOLDER_COLUMNS) :]
+        link = (
+            Link(holder.holder_ref, client_id, service_user_id, linked_at)
+            if service_user_id is not None
+            else None
+        )
+        return service, holder, link
+
+    def consume_pin_nonce(
+        self, challenge_id: str, at: dt.datetime
+    ) -> tuple[NonceState, Challenge | None]:
+        return consume_nonce(self.session.connection(), PIN_NONCE_PURPOSE, challenge_id, at)
 
     def add_service(self, service: ServiceInfo, at: dt.datetime) -> None:
         self.session.add(
@@ -284,6 +324,62 @@ class SqlMyKeyRepository:
             self.session.flush()
         except IntegrityError as error:
             raise StoreRaceError("a concurrent request changed the same record") from error
+
+
+_HOLDERS = cast("Table", HolderRow.__table__)
+_SERIALS = cast("Table", SerialRow.__table__)
+_LINKS = cast("Table", LinkRow.__table__)
+_SERVICES = cast("Table", ServiceRow.__table__)
+# In the order of Holder's fields.
+_HOLDER_COLUMNS = (
+    _HOLDERS.c.holder_ref,
+    _HOLDERS.c.mykey_id,
+    _HOLDERS.c.scheme,
+    _HOLDERS.c.status,
+    _HOLDERS.c.serial_link_consent,
+    _HOLDERS.c.tap_key,
+    _HOLDERS.c.id_clashes,
+    _HOLDERS.c.registered_at,
+    _HOLDERS.c.unique_key,
+)
+_HOLDER_OF_SERIAL = (
+    select(*_HOLDER_COLUMNS)
+    .join(_SERIALS, _SERIALS.c.holder_ref == _HOLDERS.c.holder_ref)
+    .where(_SERIALS.c.serial == bindparam("serial"))
+)
+_CURRENT_HOLDER_OF_SERIAL = _HOLDER_OF_SERIAL.where(_SERIALS.c.current.is_(True))
+_LINK = select(_LINKS.c.service_user_id, _LINKS.c.linked_at).where(
+    _LINKS.c.holder_ref == bindparam("holder_ref"), _LINKS.c.client_id == bindparam("client_id")
+)
+# The service, the holder bound to the serial and their link, in one round trip (every
+# resolution asks exactly this; the outer joins leave the holder or link empty when absent).
+_COUNTER_LOOKUP = (
+    select(
+        _SERVICES.c.name,
+        _SERVICES.c.require_pin,
+        *_HOLDER_COLUMNS,
+        _LINKS.c.service_user_id,
+        _LINKS.c.linked_at,
+    )
+    .select_from(
+        _SERVICES.outerjoin(
+            _SERIALS,
+            and_(_SERIALS.c.serial == bindparam("serial"), _SERIALS.c.current.is_(True)),
+        )
+        .outerjoin(_HOLDERS, _HOLDERS.c.holder_ref == _SERIALS.c.holder_ref)
+        .outerjoin(
+            _LINKS,
+            and_(
+                _LINKS.c.holder_ref == _SERIALS.c.holder_ref,
+                _LINKS.c.client_id == _SERVICES.c.client_id,
+            ),
+        )
+    )
+    .where(_SERVICES.c.client_id == bindparam("client_id"))
+)
+_SERVICE = select(_SERVICES.c.name, _SERVICES.c.require_pin).where(
+    _SERVICES.c.client_id == bindparam("client_id")
+)
 
 
 def unit_of_work(database: Database) -> UnitOfWorkFactory:

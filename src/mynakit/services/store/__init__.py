@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
@@ -149,6 +150,7 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer_lock = threading.RLock() if self.dialect == "sqlite" else None
 
     @classmethod
     def open(
@@ -188,7 +190,16 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back on an exception."""
-        with self._sessions.begin() as session:
+        if self._writer_lock is None:
+            with self._sessions.begin() as session:
+                yield session
+            return
+        # SQLite: every transaction takes the database's write lock (BEGIN IMMEDIATE), and a
+        # connection that finds it taken sleeps in SQLite's busy handler (1, 2, 5, 10 ... ms)
+        # rather than being woken when it frees. Threads of one process therefore queue on a
+        # Python lock first: only one per process waits inside SQLite, and the lock is
+        # handed over as soon as the commit returned.
+        with self._writer_lock, self._sessions.begin() as session:
             yield session
 
     def describe(self) -> str:
