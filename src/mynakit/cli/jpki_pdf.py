@@ -10,7 +10,6 @@ import click
 
 from mynakit.cli.context import get_context
 from mynakit.cli.util import (
-    MAX_DOCUMENT_BYTES,
     VerificationFailedError,
     certificate_facts,
     check_output,
@@ -24,6 +23,7 @@ from mynakit.cli.util import (
     write_output,
 )
 from mynakit.errors import UsageError
+from mynakit.jpki.inputs import InputKind
 
 
 @click.group()
@@ -81,7 +81,7 @@ def pdf_sign(
     key_kind: KeyKind = "auth" if key == "auth" else "sign"
     require_document_signing_key(key_kind)  # before any PIN: says why auth cannot sign PDFs
     # Read before the card: a missing or oversized file costs no PIN entry.
-    source = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="PDF")
+    source = read_input(input_file, InputKind.PDF)
     cli_context = get_context(ctx)
     check_output(ctx, output)
     session, certificate, ca_certificates = open_card_signer(
@@ -132,7 +132,7 @@ def pdf_verify(ctx: click.Context, input_file: str, sandbox: bool, production: b
         # below already says so. Shown with -v.
         logging.getLogger("pyhanko").setLevel(logging.ERROR)
     verification = verify_pdf(
-        read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="PDF"),
+        read_input(input_file, InputKind.PDF),
         trust_store(ctx, sandbox=sandbox),
         require_production=production,
     )

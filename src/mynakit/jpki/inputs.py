@@ -31,6 +31,7 @@ class InputKind(enum.Enum):
     CERTIFICATE = "certificate"
     CMS = "CMS signature"
     PDF = "PDF"
+    DOCUMENT = "document"
 
 
 KIB = 1024
@@ -38,11 +39,13 @@ MIB = 1024 * KIB
 
 #: The largest input accepted per kind, in bytes. Certificates: a PEM bundle of a few dozen
 #: certificates fits in 1 MiB many times over. CMS: attached content is the only large part.
-#: PDF: signed documents, read whole by the PDF library.
+#: PDF: signed documents, read whole by the PDF library. Document: the content a signature covers
+#: (what ``cms sign`` and ``pkey sign`` read).
 SIZE_LIMITS: dict[InputKind, int] = {
     InputKind.CERTIFICATE: 1 * MIB,
     InputKind.CMS: 64 * MIB,
     InputKind.PDF: 256 * MIB,
+    InputKind.DOCUMENT: 64 * MIB,
 }
 
 
@@ -53,8 +56,8 @@ class InputTooLargeError(UsageError):
         self.kind = kind
         self.limit = limit
         super().__init__(
-            f"{origin} is larger than the {_size_text(limit)} limit for a {kind.value} "
-            f"input (mynakit.jpki.inputs.SIZE_LIMITS); it was not read further"
+            f"{origin} is too large for a {kind.value} input (more than the "
+            f"{_size_text(limit)} limit); it was not read further"
         )
 
 
