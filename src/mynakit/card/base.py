@@ -353,10 +353,9 @@ def _is_era_date(yymmdd: str) -> bool:
 def _pin_error(error: ApduError, key: KeyProfile) -> Exception:
     what = key.label or key.name
     remaining = tries_left(error.sw)
-    if remaining == 0 or error.sw in (
-        StatusWord.REFERENCE_DATA_BLOCKED,
-        StatusWord.AUTHENTICATION_METHOD_BLOCKED,
-    ):
+    if remaining == 0:
+        return PinBlockedError(what, by_this_entry=True)
+    if error.sw in (StatusWord.REFERENCE_DATA_BLOCKED, StatusWord.AUTHENTICATION_METHOD_BLOCKED):
         return PinBlockedError(what)
     if remaining is not None:
         return WrongPinError(what, remaining)
