@@ -1,0 +1,241 @@
+"""A clinic counter on one laptop: sandbox issuer, eligibility service, holders with virtual cards.
+
+``mynakit demo``, ``mynakit terminal --sandbox`` and the terminal's tests build the same counter
+from here: the sandbox issuer (playing J-LIS, OCSP on loopback), the eligibility service, insured
+records for each generated holder, the holder's first registration of the card for insurance use
+(初回登録, docs/services.md §A.1), and the receipt computer's folders (docs/services.md §A.4).
+It sits in the CLI layer because it joins the emulator to the services, which never import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from mynakit.emulator.card_os import VirtualCard
+    from mynakit.emulator.issuer import SandboxIssuer
+    from mynakit.emulator.personas import Persona
+    from mynakit.services.eligibility.core import EligibilityClient
+    from mynakit.services.eligibility.models import InsuredRecord
+
+#: The sandbox clinic's 10-digit medical institution code (docs/services.md §A.4).
+SANDBOX_INSTITUTION_CODE = "1310000017"
+SANDBOX_INSURER_NUMBER = "06139991"
+SANDBOX_INSURER_NAME = "サンドボックス健康保険組合"
+
+Qualification = Literal["valid", "expired", "renewed_insurer", "none", "several"]
+
+
+@dataclass
+class Holder:
+    """A generated holder with a virtual card, known to the counter's service."""
+
+    persona: Persona
+    card: VirtualCard
+    person_key: str
+    records: list[InsuredRecord] = field(default_factory=list)
+
+    @property
+    def auth_serial(self) -> int:
+        return self.card.state.serials["auth"]
+
+
+class SandboxCounter:
+    """The counter's world. Use as a context manager: it runs the OCSP responder."""
+
+    def __init__(self, home: Path, *, institution_code: str = SANDBOX_INSTITUTION_CODE) -> None:
+        from mynakit.emulator.issuer import SandboxIssuer
+
+        self.home = home
+        self.institution_code = institution_code
+        self.issuer: SandboxIssuer = SandboxIssuer.open_or_create(home / "issuer")
+        self.folders = home / "oqs"
+        self._stack = contextlib.ExitStack()
+        self._service: EligibilityClient | None = None
+        self._holders = 0
+
+    def __enter__(self) -> SandboxCounter:
+        from mynakit.emulator.ocsp_server import OcspServer
+
+        self._stack.enter_context(OcspServer(self.issuer))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    @property
+    def service(self) -> EligibilityClient:
+        """The eligibility service the terminal talks to (built on first use)."""
+        if self._service is None:
+            self._service = self._build_service()
+        return self._service
+
+    def _build_service(self) -> EligibilityClient:
+        from mynakit.jpki.authentication import Authenticator
+        from mynakit.jpki.revocation import ocsp_checker
+        from mynakit.jpki.trust import TrustStore
+        from mynakit.services.eligibility.core import (
+            CertificateValidator,
+            EligibilityService,
+            InMemoryAccessLog,
+            InMemoryEligibilityRepository,
+        )
+
+        trust = TrustStore.jlis().with_sandbox(self.issuer)
+        return EligibilityService(
+            InMemoryEligibilityRepository(),
+            InMemoryAccessLog(),
+            Authenticator(trust, revocation="ocsp"),
+            certificate_validator=CertificateValidator(trust, ocsp_checker()),
+            serial_link=self.issuer,
+        )
+
+    # -- holders ---------------------------------------------------------------------------------
+
+    def new_holder(
+        self,
+        seed: str,
+        *,
+        qualification: Qualification = "valid",
+        register: bool = True,
+        today: dt.date | None = None,
+    ) -> Holder:
+        """A holder with a fresh virtual card, insured records of the given kind, and (unless
+        ``register=False``) the card registered for insurance use with the holder's PIN."""
+        from mynakit.emulator.personas import generate_persona
+        from mynakit.emulator.state import new_virtual_card
+
+        persona = generate_persona(seed)
+        card = new_virtual_card(self.issuer, persona=persona)
+        self._holders += 1
+        holder = Holder(persona, card, person_key=f"sandbox-person-{seed}"[:64])
+        holder.records = _records_for(holder, qualification, today or dt.date.today())
+        if holder.records:
+            self._load(holder.records)
+        if register and holder.records:
+            self.register(holder)
+        return holder
+
+    def _load(self, records: list[InsuredRecord]) -> None:
+        from mynakit.services.eligibility.core import EligibilityService
+
+        service = self.service
+        if not isinstance(service, EligibilityService):
+            raise TypeError("records are loaded into the in-process service")
+        service.load_records(records)
+
+    def register(self, holder: Holder) -> None:
+        """初回登録 at the reader: the holder's PIN, the card signs, the data on the card."""
+        from mynakit.card.jpki import JpkiAp
+        from mynakit.iso7816.protocol import ApduProtocol
+        from mynakit.jpki.authentication import card_respond
+        from mynakit.services.eligibility.models import InsuranceCardQuery, RegistrationRequest
+        from mynakit.transport.in_process import InProcessConnection
+
+        record = holder.records[0]
+        with InProcessConnection(holder.card) as connection:
+            session = JpkiAp.open(ApduProtocol(connection, extended_length=True))
+            challenge = self.service.begin_authentication()
+            response = card_respond(session, challenge, holder.persona.auth_pin)
+        self.service.register(
+            RegistrationRequest(
+                authentication=response,
+                query=InsuranceCardQuery(
+                    insurer_number=record.insurer_number,
+                    card_symbol=record.card_symbol,
+                    card_number=record.card_number,
+                    branch_number=record.branch_number,
+                    birth_date=record.birth_date,
+                ),
+            )
+        )
+        holder.card.reset()
+
+    def renew_card(self, holder: Holder) -> int:
+        """The municipal office renews the auth certificate: new key, new serial, old revoked
+        (superseded), serial link kept. Returns the old serial."""
+        from cryptography.hazmat.primitives import serialization
+
+        from mynakit.emulator.state import CardKey
+
+        state = holder.card.state
+        jpki = holder.card.profile.application("jpki")
+        key = jpki.key("auth_key")
+        file = jpki.file("auth_certificate")
+        old_serial = state.serials["auth"]
+        new_key = CardKey.generate()
+        certificate = self.issuer.renew(old_serial, new_key.public_key())
+        state.card_keys[("jpki", key.key_id)] = new_key
+        state.files[("jpki", file.file_id)] = certificate.public_bytes(serialization.Encoding.DER)
+        state.serials["auth"] = certificate.serial_number
+        return old_serial
+
+    def revoke_card(self, holder: Holder) -> None:
+        from cryptography import x509
+
+        self.issuer.revoke(holder.auth_serial, x509.ReasonFlags.key_compromise)
+
+    def block_pin(self, holder: Holder) -> None:
+        holder.card.state.block("jpki", "auth_pin", holder.card.profile)
+
+
+def _records_for(
+    holder: Holder, qualification: Qualification, today: dt.date
+) -> list[InsuredRecord]:
+    from mynakit.services.eligibility.codes import (
+        PersonalFamilyClassification,
+        ReasonOfLoss,
+        Sex,
+    )
+    from mynakit.services.eligibility.models import InsuredRecord
+
+    if qualification == "none":
+        return []
+    persona = holder.persona
+    number = str(int(hashlib.sha256(persona.seed.encode()).hexdigest(), 16) % 10**8).rjust(8, "0")
+    base = InsuredRecord(
+        person_key=holder.person_key,
+        insurer_number=SANDBOX_INSURER_NUMBER,
+        insurer_name=SANDBOX_INSURER_NAME,
+        card_symbol="サンド",
+        card_number=number,
+        branch_number="01",
+        personal_family=PersonalFamilyClassification.INSURED,
+        name=persona.name,
+        name_kana=persona.name_kana,
+        birth_date=persona.birth_date,
+        sex1={"MALE": Sex.MALE, "FEMALE": Sex.FEMALE}.get(persona.sex.name, Sex.NOT_SET),
+        qualification_date=today - dt.timedelta(days=700),
+        partial_contribution_ratio="030",
+    )
+    lost = replace(
+        base,
+        disqualification_date=today - dt.timedelta(days=30),
+        reason_of_loss=ReasonOfLoss.OTHER_INSURANCE,
+    )
+    if qualification == "valid":
+        return [base.normalized()]
+    if qualification == "expired":
+        return [lost.normalized()]
+    newer = replace(
+        base,
+        insurer_number="01130012",
+        insurer_name="全国健康保険協会 東京支部",
+        card_symbol="1234",
+        qualification_date=today - dt.timedelta(days=29),
+    )
+    if qualification == "renewed_insurer":
+        return [lost.normalized(), newer.normalized()]
+    return [base.normalized(), newer.normalized()]  # several
+
+
+@contextlib.contextmanager
+def sandbox_counter(home: Path) -> Iterator[SandboxCounter]:
+    with SandboxCounter(home) as counter:
+        yield counter
