@@ -80,7 +80,6 @@ class Counter:
         self.card = None
         self.terminal.card_removed(READER)
 
-    @property
     def state(self) -> TerminalState:
         return self.terminal.state
 
@@ -108,9 +107,9 @@ def counter(world: SandboxCounter) -> Counter:
 
 def _through_pin(counter: Counter, holder: Holder, pin: str | None = None) -> None:
     counter.insert(holder)
-    assert counter.state is TerminalState.CHOOSING_METHOD
+    assert counter.state() is TerminalState.CHOOSING_METHOD
     counter.terminal.choose_method("pin")
-    assert counter.state is TerminalState.ENTERING_PIN
+    assert counter.state() is TerminalState.ENTERING_PIN
     assert counter.terminal.screen.tries_left == 3
     counter.terminal.submit_pin(pin or holder.persona.auth_pin)
 
@@ -118,18 +117,18 @@ def _through_pin(counter: Counter, holder: Holder, pin: str | None = None) -> No
 def test_valid_patient_goes_through_the_whole_flow(world: SandboxCounter, counter: Counter) -> None:
     holder = world.new_holder("terminal-valid")
     _through_pin(counter, holder)
-    assert counter.state is TerminalState.TAKING_CONSENTS
+    assert counter.state() is TerminalState.TAKING_CONSENTS
     counter.terminal.answer_consents(["PharmacistsInfo"])
-    assert counter.state is TerminalState.SHOWING_RESULT
+    assert counter.state() is TerminalState.SHOWING_RESULT
     result = counter.terminal.screen.result
     assert result is not None
     assert result["qualification_validity"] == "1"
     assert result["consents"] == ["PharmacistsInfo"]
     assert "資格は有効です" in counter.terminal.screen.message_ja
     counter.terminal.acknowledge()
-    assert counter.state is TerminalState.WAITING_FOR_REMOVAL
+    assert counter.state() is TerminalState.WAITING_FOR_REMOVAL
     counter.remove()
-    assert counter.state is TerminalState.WAITING_FOR_CARD
+    assert counter.state() is TerminalState.WAITING_FOR_CARD
     assert counter.terminal.held_data()["transaction"] is None
     assert len(counter.verifies_with_data()) == 1
     states = [screen.state for screen in counter.screens]
@@ -158,7 +157,7 @@ def test_qualification_codes_reach_their_words(
     holder = world.new_holder(f"terminal-{qualification}", qualification=qualification)  # type: ignore[arg-type]
     _through_pin(counter, holder)
     counter.terminal.answer_consents([])
-    assert counter.state is state
+    assert counter.state() is state
     assert counter.terminal.screen.result is not None
     assert counter.terminal.screen.result["qualification_validity"] == validity
 
@@ -167,7 +166,7 @@ def test_unregistered_card_is_its_own_failure(world: SandboxCounter, counter: Co
     holder = world.new_holder("terminal-unregistered", register=False)
     _through_pin(counter, holder)
     counter.terminal.answer_consents([])
-    assert counter.state is TerminalState.NOT_REGISTERED
+    assert counter.state() is TerminalState.NOT_REGISTERED
     assert "利用登録" in counter.terminal.screen.title_ja
 
 
@@ -178,7 +177,7 @@ def test_revoked_certificate_is_refused_with_its_words(
     world.revoke_card(holder)
     _through_pin(counter, holder)
     counter.terminal.answer_consents([])
-    assert counter.state is TerminalState.CERTIFICATE_REVOKED
+    assert counter.state() is TerminalState.CERTIFICATE_REVOKED
     assert counter.terminal.screen.title_ja == "電子証明書が失効しています"
 
 
@@ -189,7 +188,7 @@ def test_renewed_card_is_found_through_the_serial_link(
     world.renew_card(holder)
     _through_pin(counter, holder)
     counter.terminal.answer_consents([])
-    assert counter.state is TerminalState.SHOWING_RESULT
+    assert counter.state() is TerminalState.SHOWING_RESULT
     assert counter.terminal.screen.result is not None
     assert counter.terminal.screen.result["qualification_validity"] == "1"
 
@@ -199,7 +198,7 @@ def test_blocked_pin_sends_no_verify(world: SandboxCounter, counter: Counter) ->
     world.block_pin(holder)
     counter.insert(holder)
     counter.terminal.choose_method("pin")
-    assert counter.state is TerminalState.PIN_BLOCKED
+    assert counter.state() is TerminalState.PIN_BLOCKED
     assert "市区町村" in counter.terminal.screen.message_ja
     counter.terminal.submit_pin(holder.persona.auth_pin)  # ignored: no PIN pad is shown
     assert counter.verifies_with_data() == []
@@ -209,11 +208,11 @@ def test_wrong_pin_then_right_one(world: SandboxCounter, counter: Counter) -> No
     holder = world.new_holder("terminal-wrong-pin")
     wrong = "0000" if holder.persona.auth_pin != "0000" else "1111"
     _through_pin(counter, holder, wrong)
-    assert counter.state is TerminalState.WRONG_PIN
+    assert counter.state() is TerminalState.WRONG_PIN
     assert counter.terminal.screen.tries_left == 2
     assert "残り2回" in counter.terminal.screen.message_ja
     counter.terminal.submit_pin(holder.persona.auth_pin)
-    assert counter.state is TerminalState.TAKING_CONSENTS
+    assert counter.state() is TerminalState.TAKING_CONSENTS
     assert len(counter.verifies_with_data()) == 2
 
 
@@ -222,22 +221,22 @@ def test_last_try_needs_the_holders_confirmation(world: SandboxCounter, counter:
     wrong = "0000" if holder.persona.auth_pin != "0000" else "1111"
     _through_pin(counter, holder, wrong)
     counter.terminal.submit_pin(wrong)
-    assert counter.state is TerminalState.WRONG_PIN
+    assert counter.state() is TerminalState.WRONG_PIN
     assert counter.terminal.screen.tries_left == 1
     assert not counter.terminal.screen.pin_pad
     counter.terminal.submit_pin(holder.persona.auth_pin)  # refused until confirmed
     assert len(counter.verifies_with_data()) == 2
     counter.terminal.confirm_last_try()
-    assert counter.state is TerminalState.ENTERING_PIN
+    assert counter.state() is TerminalState.ENTERING_PIN
     counter.terminal.submit_pin(holder.persona.auth_pin)
-    assert counter.state is TerminalState.TAKING_CONSENTS
+    assert counter.state() is TerminalState.TAKING_CONSENTS
     assert len(counter.verifies_with_data()) == 3
 
 
 def test_malformed_pin_never_reaches_the_card(world: SandboxCounter, counter: Counter) -> None:
     holder = world.new_holder("terminal-malformed")
     _through_pin(counter, holder, "12a")
-    assert counter.state is TerminalState.ENTERING_PIN
+    assert counter.state() is TerminalState.ENTERING_PIN
     assert counter.verifies_with_data() == []
 
 
@@ -246,12 +245,12 @@ def test_card_pulled_mid_pin(world: SandboxCounter, counter: Counter) -> None:
     counter.insert(holder)
     counter.terminal.choose_method("pin")
     counter.remove()
-    assert counter.state is TerminalState.CARD_PULLED
+    assert counter.state() is TerminalState.CARD_PULLED
     assert counter.terminal.held_data()["transaction"] is None
     assert counter.verifies_with_data() == []
     counter.clock.advance(Timeouts().card_pulled)
     counter.terminal.tick()
-    assert counter.state is TerminalState.WAITING_FOR_CARD
+    assert counter.state() is TerminalState.WAITING_FOR_CARD
 
 
 def test_card_pulled_during_the_verify(world: SandboxCounter, counter: Counter) -> None:
@@ -261,7 +260,7 @@ def test_card_pulled_during_the_verify(world: SandboxCounter, counter: Counter) 
     # The card leaves while the terminal talks to it (the VERIFY's retry query).
     counter.pull_on_next_command = True
     counter.terminal.submit_pin(holder.persona.auth_pin)
-    assert counter.state is TerminalState.CARD_PULLED
+    assert counter.state() is TerminalState.CARD_PULLED
     assert counter.verifies_with_data() == []
 
 
@@ -274,17 +273,17 @@ def test_unknown_card(world: SandboxCounter, counter: Counter, tmp_path: Path) -
     scripted = ScriptedCard()
     counter.card = Unknown(persona=None, card=scripted, person_key="x")  # type: ignore[arg-type]
     counter.terminal.card_inserted(READER)
-    assert counter.state is TerminalState.UNKNOWN_CARD
+    assert counter.state() is TerminalState.UNKNOWN_CARD
 
 
 def test_reader_unplugged_and_back(world: SandboxCounter, counter: Counter) -> None:
     holder = world.new_holder("terminal-unplugged")
     counter.insert(holder)
     counter.terminal.reader_removed(READER)
-    assert counter.state is TerminalState.READER_UNPLUGGED
+    assert counter.state() is TerminalState.READER_UNPLUGGED
     assert counter.terminal.held_data()["transaction"] is None
     counter.terminal.reader_added(READER)
-    assert counter.state is TerminalState.WAITING_FOR_CARD
+    assert counter.state() is TerminalState.WAITING_FOR_CARD
 
 
 def test_watchdog_returns_to_waiting_and_reminds(world: SandboxCounter, counter: Counter) -> None:
@@ -293,16 +292,16 @@ def test_watchdog_returns_to_waiting_and_reminds(world: SandboxCounter, counter:
     counter.terminal.choose_method("pin")
     counter.clock.advance(Timeouts().interaction - 1)
     counter.terminal.tick()
-    assert counter.state is TerminalState.ENTERING_PIN
+    assert counter.state() is TerminalState.ENTERING_PIN
     counter.clock.advance(1)
     counter.terminal.tick()
-    assert counter.state is TerminalState.WAITING_FOR_REMOVAL
+    assert counter.state() is TerminalState.WAITING_FOR_REMOVAL
     assert counter.terminal.held_data()["transaction"] is None
     counter.clock.advance(Timeouts().removal_reminder)
     counter.terminal.tick()
-    assert counter.state is TerminalState.CARD_LEFT_BEHIND
+    assert counter.state() is TerminalState.CARD_LEFT_BEHIND
     counter.remove()
-    assert counter.state is TerminalState.WAITING_FOR_CARD
+    assert counter.state() is TerminalState.WAITING_FOR_CARD
 
 
 def test_two_holders_back_to_back_share_nothing(world: SandboxCounter, counter: Counter) -> None:

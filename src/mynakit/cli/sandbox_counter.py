@@ -10,8 +10,8 @@ It sits in the CLI layer because it joins the emulator to the services, which ne
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
