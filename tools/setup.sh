@@ -2,15 +2,19 @@
 # Set up mynakit from a fresh clone: Debian packages (when root), a virtualenv, the package.
 #   tools/setup.sh            what the CLI and the in-process virtual card need
 #   tools/setup.sh --pcsc     also pcscd, the vpcd driver and OpenSC (the PC/SC test tier)
+#   tools/setup.sh --services also PostgreSQL's server binaries (the services tier starts a
+#                             throwaway cluster of its own; no system service is used)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_pcsc=0
+want_services=0
 for argument in "$@"; do
   case "$argument" in
     --pcsc) want_pcsc=1 ;;
-    *) echo "usage: tools/setup.sh [--pcsc]" >&2; exit 2 ;;
+    --services) want_services=1 ;;
+    *) echo "usage: tools/setup.sh [--pcsc] [--services]" >&2; exit 2 ;;
   esac
 done
 
@@ -18,6 +22,9 @@ done
 packages=(swig libpcsclite-dev libpcsclite1 openssl)
 if [ "$want_pcsc" = 1 ]; then
   packages+=(pcscd vsmartcard-vpcd opensc)
+fi
+if [ "$want_services" = 1 ]; then
+  packages+=(postgresql)
 fi
 
 missing=()

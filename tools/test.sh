@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up everything and run the whole test suite: lint, types, and every test tier
-# (unit, emulator, pcsc through a real pcscd + vpcd, services). Extra arguments go to pytest.
+# (unit, emulator, pcsc through a real pcscd + vpcd, services on SQLite and PostgreSQL).
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh --pcsc
+tools/setup.sh --pcsc --services
 
 echo "== ruff" >&2
 .venv/bin/ruff check src tests tools

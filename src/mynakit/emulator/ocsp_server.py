@@ -8,6 +8,9 @@ sandbox root keys and is never meant to face a network.
     POST /ocsp/auth, /ocsp/sign         RFC 6960 request body (application/ocsp-request)
     GET  /ocsp/auth/<base64 request>    RFC 6960 Appendix A.1 GET form
     GET  /crl/auth.crl, /crl/sign.crl   DER CRL (application/pkix-crl)
+    GET  /serial-link/<serial>          issuer link (docs/services.md §B.4): previous serial,
+                                        JSON; 403 without the holder's consent, 404 unknown
+    GET  /status/<serial>               issuer link: revocation state and reason, JSON
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import logging
 import socket
 import threading
@@ -24,9 +28,10 @@ from types import TracebackType
 
 from cryptography.hazmat.primitives import serialization
 
-from mynakit.emulator.issuer import SandboxIssuer
+from mynakit.emulator.issuer import SandboxIssuer, SerialLinkRefusedError
 from mynakit.errors import MynakitError, TransportError, UsageError
 from mynakit.jpki.certificates import CertificateKind
+from mynakit.jpki.revocation import RevocationState
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +179,45 @@ def _handler_for(issuer: SandboxIssuer) -> type[BaseHTTPRequestHandler]:
                     return
                 self._answer_ocsp(request, _KINDS[parts[1]])
                 return
+            if len(parts) == 2 and parts[0] in ("serial-link", "status") and parts[1].isdigit():
+                self._answer_issuer_link(parts[0], int(parts[1]))
+                return
             self._send(404, "text/plain", b"not found\n")
+
+        def _answer_issuer_link(self, route: str, serial: int) -> None:
+            # The issuer link services use (mynakit.services.issuer_link), through the
+            # issuer's public methods only.
+            try:
+                status = issuer.status(serial)
+                if status.state is RevocationState.UNKNOWN:
+                    self._send_json(404, {"error": "unknown_serial", "serial": serial})
+                    return
+                if route == "serial-link":
+                    body: dict[str, object] = {
+                        "serial": serial,
+                        "previous_serial": issuer.previous_serial(serial),
+                    }
+                else:
+                    body = {
+                        "serial": serial,
+                        "state": status.state.value,
+                        "reason": status.reason.value if status.reason is not None else None,
+                        "revocation_time": (
+                            status.revocation_time.isoformat()
+                            if status.revocation_time is not None
+                            else None
+                        ),
+                    }
+            except SerialLinkRefusedError:
+                self._send_json(403, {"error": "serial_link_refused", "serial": serial})
+                return
+            except MynakitError as error:
+                self._fail(error)
+                return
+            self._send_json(200, body)
+
+        def _send_json(self, status: int, body: dict[str, object]) -> None:
+            self._send(status, "application/json", json.dumps(body).encode("utf-8"))
 
         def _answer_ocsp(self, request: bytes, kind: CertificateKind) -> None:
             try:

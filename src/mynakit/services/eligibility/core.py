@@ -177,21 +177,22 @@ class EligibilityRepository(Protocol):
         stops resolving."""
         ...
 
-    def record_consents(self, person_key: str, consents: Sequence[Consent]) -> None: ...
+    def consents_for(self, institution_code: str, person_key: str) -> list[Consent]:
+        """The person's consents at ``institution_code`` (``"*"``: at every institution)."""
+        ...
 
-    def consents_for(self, institution_code: str, person_key: str) -> list[Consent]: ...
-
-    def record_check(self, check: CheckRecord) -> None: ...
+    def commit_check(
+        self, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
+    ) -> None:
+        """Record a check, the consents given with it and its access record in ONE
+        transaction, durable when this returns: the answer goes out only after it."""
+        ...
 
     def find_check(self, check_id: str) -> CheckRecord | None: ...
 
-
-class AccessLog(Protocol):
-    """The append-only access log (the services layer's hash-chained audit)."""
-
-    def append(self, entry: AccessEntry) -> None: ...
-
-    def for_subject(self, subject: str) -> list[AccessEntry]: ...
+    def access_records(self, subject: str) -> list[AccessEntry]:
+        """The access records of one person, oldest first."""
+        ...
 
 
 class SerialLink(Protocol):
@@ -381,7 +382,6 @@ class EligibilityService:
     def __init__(
         self,
         repository: EligibilityRepository,
-        access_log: AccessLog,
         authenticator: Authenticator,
         *,
         certificate_validator: CertificateValidator | None = None,
@@ -390,7 +390,6 @@ class EligibilityService:
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.repository = repository
-        self.access_log = access_log
         self.authenticator = authenticator
         self.certificate_validator = certificate_validator
         self.presence = presence
@@ -489,10 +488,7 @@ class EligibilityService:
             )
         records = self.repository.records_for_person(person)
         validity, listed = decide_validity(records, records, day)
-        if request.consents and listed:
-            self.repository.record_consents(
-                person, self._consents(institution, request.consents, now, "card-reader")
-            )
+        given = self._consents(institution, request.consents, now, "card-reader") if listed else []
         check = CheckRecord(
             check_id=secrets.token_urlsafe(16),
             institution_code=institution,
@@ -507,6 +503,7 @@ class EligibilityService:
             check,
             validity,
             listed,
+            given,
             request.arbitrary_file_identifier,
             None,
             request.purpose,
@@ -544,15 +541,16 @@ class EligibilityService:
         # One card's data names one person; a data error at the insurer (two people on one
         # card) still answers, with the records of the first, and says so with code 5.
         person = people[0]
-        if query.limit_consent:
-            # For a check by card data the institution states it obtained the consent
-            # (LimitApplicationCertificateRelatedConsFlg in the request, docs/services.md §A.4).
-            self.repository.record_consents(
-                person,
-                self._consents(
-                    institution, {ConsentScope.LIMIT_CERTIFICATE}, now, "institution-statement"
-                ),
+        # For a check by card data the institution states it obtained the limit-certificate
+        # consent (LimitApplicationCertificateRelatedConsFlg in the request, docs/services.md
+        # §A.4); it is recorded as such.
+        given = (
+            self._consents(
+                institution, {ConsentScope.LIMIT_CERTIFICATE}, now, "institution-statement"
             )
+            if query.limit_consent
+            else []
+        )
         check = CheckRecord(
             check_id=secrets.token_urlsafe(16),
             institution_code=institution,
@@ -565,7 +563,13 @@ class EligibilityService:
             query=query,
         )
         return self._answer(
-            check, validity, listed, request.arbitrary_file_identifier, query, request.purpose
+            check,
+            validity,
+            listed,
+            given,
+            request.arbitrary_file_identifier,
+            query,
+            request.purpose,
         )
 
     def give_consents(
@@ -590,20 +594,18 @@ class EligibilityService:
             )
         if not scopes:
             raise UsageError("name at least one consent scope")
-        self.repository.record_consents(
-            check.person_key, self._consents(institution_code, scopes, now, "card-reader")
-        )
+        given = self._consents(institution_code, scopes, now, "card-reader")
         records = self.repository.records_for_person(check.person_key)
         validity, listed = decide_validity(records, records, check.confirmation_date)
         updated = replace(check, check_id=secrets.token_urlsafe(16), checked_at=now)
-        return self._answer(updated, validity, listed, None, None, "consent-update")
+        return self._answer(updated, validity, listed, given, None, None, "consent-update")
 
     # -- the holder's own view
 
     def history(self, authentication: ChallengeResponse) -> list[AccessRecordView]:
         """Every access to the authenticated holder's records, oldest first."""
         person = self._holder(authentication)
-        return [entry.view() for entry in self.access_log.for_subject(person)]
+        return [entry.view() for entry in self.repository.access_records(person)]
 
     def holder_consents(self, authentication: ChallengeResponse) -> list[Consent]:
         """The holder's consents at every institution (including expired ones)."""
@@ -705,6 +707,7 @@ class EligibilityService:
         check: CheckRecord,
         validity: QualificationValidity,
         listed: Sequence[InsuredRecord],
+        given: Sequence[Consent],
         file_identifier: str | None,
         query: InsuranceCardQuery | None,
         purpose: str,
@@ -712,7 +715,10 @@ class EligibilityService:
         serial: int | None = None,
     ) -> CheckResult:
         now = check.checked_at
-        consents = self.repository.consents_for(check.institution_code, check.person_key)
+        consents = [
+            *self.repository.consents_for(check.institution_code, check.person_key),
+            *given,
+        ]
         states, limit_holds = _consent_states(consents, now)
         limit_state = next(s for s in states if s.scope is ConsentScope.LIMIT_CERTIFICATE)
         diseases_flag = (
@@ -741,8 +747,9 @@ class EligibilityService:
                     specific_diseases_consent=diseases_flag,
                 )
             )
-        self.repository.record_check(check)
-        self.access_log.append(
+        self.repository.commit_check(
+            check,
+            given,
             AccessEntry(
                 subject=check.person_key,
                 institution_code=check.institution_code,
@@ -750,7 +757,7 @@ class EligibilityService:
                 purpose=purpose,
                 items=tuple(items),
                 method=_method_label(check),
-            )
+            ),
         )
         header = MessageHeader(
             process_execution_time=now,
@@ -891,6 +898,7 @@ class InMemoryEligibilityRepository:
         self._serials: dict[int, str] = {}
         self._consents: dict[str, list[Consent]] = {}
         self._checks: dict[str, CheckRecord] = {}
+        self._access: list[AccessEntry] = []
 
     def add_records(self, records: Iterable[InsuredRecord]) -> int:
         count = 0
@@ -934,10 +942,6 @@ class InMemoryEligibilityRepository:
                 self._serials.pop(predecessor, None)
             return bound
 
-    def record_consents(self, person_key: str, consents: Sequence[Consent]) -> None:
-        with self._lock:
-            self._consents.setdefault(person_key, []).extend(consents)
-
     def consents_for(self, institution_code: str, person_key: str) -> list[Consent]:
         with self._lock:
             return [
@@ -946,26 +950,18 @@ class InMemoryEligibilityRepository:
                 if institution_code == "*" or c.institution_code == institution_code
             ]
 
-    def record_check(self, check: CheckRecord) -> None:
+    def commit_check(
+        self, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
+    ) -> None:
         with self._lock:
             self._checks[check.check_id] = check
+            self._consents.setdefault(check.person_key, []).extend(consents)
+            self._access.append(access)
 
     def find_check(self, check_id: str) -> CheckRecord | None:
         with self._lock:
             return self._checks.get(check_id)
 
-
-class InMemoryAccessLog:
-    """An :class:`AccessLog` in memory (no chain; the services layer's audit log has one)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: list[AccessEntry] = []
-
-    def append(self, entry: AccessEntry) -> None:
+    def access_records(self, subject: str) -> list[AccessEntry]:
         with self._lock:
-            self._entries.append(entry)
-
-    def for_subject(self, subject: str) -> list[AccessEntry]:
-        with self._lock:
-            return [entry for entry in self._entries if entry.subject == subject]
+            return [entry for entry in self._access if entry.subject == subject]

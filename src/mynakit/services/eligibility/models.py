@@ -114,12 +114,15 @@ def normalize_institution_code(value: str) -> str:
     return text
 
 
-def normalize_card_field(value: str, label: str) -> str:
+def normalize_card_field(value: str, label: str, *, may_be_empty: bool = False) -> str:
     """記号 or 番号 as printed: compared in NFKC so full- and half-width digits match, at most
-    38 characters (the public material gives no maximum; docs/services.md §A.4)."""
+    38 characters (the public material gives no maximum; docs/services.md §A.4). Some cards
+    (後期高齢者 cards, for one) print no symbol, so a symbol may be empty."""
     text = unicodedata.normalize("NFKC", value).strip()
-    if not text or len(text) > 38 or any(unicodedata.category(c).startswith("C") for c in text):
-        raise InvalidRecordError(f"{label} {value!r} must be 1 to 38 printable characters")
+    if (not text and not may_be_empty) or len(text) > 38:
+        raise InvalidRecordError(f"{label} {value!r} must be 1 to 38 characters")
+    if any(unicodedata.category(c).startswith("C") for c in text):
+        raise InvalidRecordError(f"{label} {value!r} contains control characters")
     return text
 
 
@@ -313,7 +316,7 @@ class InsuredRecord:
             self,
             person_key=check_person_key(self.person_key),
             insurer_number=normalize_insurer_number(self.insurer_number),
-            card_symbol=normalize_card_field(self.card_symbol, "card symbol"),
+            card_symbol=normalize_card_field(self.card_symbol, "card symbol", may_be_empty=True),
             card_number=normalize_card_field(self.card_number, "card number"),
             branch_number=normalize_branch_number(self.branch_number),
             post_number=post,
@@ -513,7 +516,7 @@ class InsuranceCardQuery:
         return replace(
             self,
             insurer_number=normalize_insurer_number(self.insurer_number),
-            card_symbol=normalize_card_field(self.card_symbol, "card symbol"),
+            card_symbol=normalize_card_field(self.card_symbol, "card symbol", may_be_empty=True),
             card_number=normalize_card_field(self.card_number, "card number"),
             branch_number=normalize_branch_number(self.branch_number),
         )

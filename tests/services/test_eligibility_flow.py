@@ -1,0 +1,292 @@
+"""The eligibility service end to end on virtual cards, in-process: registration (初回登録),
+every validity code, a revoked and a renewed certificate, a blocked PIN and a card pulled
+mid-PIN, consents and the holder's access history (docs/services.md §A.2, §A.4, §A.8)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from cryptography import x509
+
+from mynakit.card.errors import PinBlockedError
+from mynakit.card.jpki import JpkiAp
+from mynakit.emulator.faults import Faults
+from mynakit.emulator.ocsp_server import OcspServer
+from mynakit.emulator.state import renew_card_certificate
+from mynakit.iso7816.protocol import ApduProtocol
+from mynakit.jpki.authentication import Authenticator, card_respond
+from mynakit.jpki.trust import TrustStore
+from mynakit.services.eligibility.codes import (
+    ConsentFlag,
+    ConsentScope,
+    IdentityConfirmationMethod,
+    QualificationValidity,
+    ReferenceClassification,
+    ResultErrorCode,
+    SegmentOfResult,
+)
+from mynakit.services.eligibility.core import (
+    EligibilityService,
+    InMemoryEligibilityRepository,
+    RegistrationError,
+)
+from mynakit.services.eligibility.models import (
+    CardCheckRequest,
+    CheckResult,
+    InsuranceCardCheckRequest,
+    PinAuthentication,
+    RegistrationRequest,
+)
+from mynakit.transport.base import CardRemovedError
+from mynakit.transport.in_process import InProcessConnection
+from support.eligibility_world import (
+    CHECK_DAY,
+    INSTITUTION,
+    OTHER_INSTITUTION,
+    EligibilityWorld,
+    population,
+    query_for,
+)
+
+pytestmark = pytest.mark.services
+
+
+class RecordingConnection:
+    """Keeps every command sent, to prove which APDUs never went to the card."""
+
+    def __init__(self, inner: InProcessConnection) -> None:
+        self.inner = inner
+        self.commands: list[bytes] = []
+        self.atr = inner.atr
+        self.reader_name = inner.reader_name
+        self.extended_length = inner.extended_length
+
+    def transmit(self, command: bytes) -> bytes:
+        self.commands.append(bytes(command))
+        return self.inner.transmit(command)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EligibilityWorld]:
+    yield EligibilityWorld.create(tmp_path_factory.mktemp("eligibility-world"))
+
+
+@pytest.fixture(scope="module")
+def responder(world: EligibilityWorld) -> Iterator[OcspServer]:
+    with OcspServer(world.issuer) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def service(world: EligibilityWorld, responder: OcspServer) -> EligibilityService:
+    repository = InMemoryEligibilityRepository()
+    authenticator = Authenticator(TrustStore().with_sandbox(world.issuer))
+    service = EligibilityService(repository, authenticator, serial_link=world.issuer)
+    service.load_records(population())
+    for scenario in ("valid", "expired", "newer", "none", "several", "revoked", "renewed"):
+        challenge = service.begin_authentication()
+        service.register(
+            RegistrationRequest(world.respond(scenario, challenge), query_for(scenario))
+        )
+    return service
+
+
+def check(
+    service: EligibilityService, world: EligibilityWorld, scenario: str, **options: object
+) -> CheckResult:
+    challenge = service.begin_authentication()
+    response = world.respond(scenario, challenge)
+    request = CardCheckRequest(
+        institution_code=str(options.pop("institution", INSTITUTION)),
+        identification=PinAuthentication(response),
+        confirmation_date=CHECK_DAY,
+        **options,  # type: ignore[arg-type]
+    )
+    return service.check_by_card(request)
+
+
+def test_valid_patient(service: EligibilityService, world: EligibilityWorld) -> None:
+    result = check(service, world, "valid")
+    assert result.accepted
+    assert result.validity is QualificationValidity.VALID
+    assert result.header.reference_classification is ReferenceClassification.MY_NUMBER_CARD
+    assert result.confirmation_method is IdentityConfirmationMethod.PIN
+    (entry,) = result.body.results
+    assert entry.record.person_key == "person-valid"
+    # No consent: the limit certificate and the specific disease stay out.
+    assert entry.limit_certificate is None and entry.specific_diseases == ()
+    message = result.to_message()["XmlMsg"]
+    assert message["MessageBody"]["QualificationValidity"] == "1"
+    assert message["MessageHeader"]["SegmentOfResult"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "validity"),
+    [
+        ("expired", QualificationValidity.INVALID),
+        ("newer", QualificationValidity.INVALID_NEWER_EXISTS),
+        ("none", QualificationValidity.NO_QUALIFICATION),
+        ("several", QualificationValidity.SEVERAL),
+    ],
+)
+def test_validity_codes(
+    service: EligibilityService,
+    world: EligibilityWorld,
+    scenario: str,
+    validity: QualificationValidity,
+) -> None:
+    result = check(service, world, scenario)
+    assert result.accepted
+    assert result.validity is validity
+    expected_entries = {"expired": 1, "newer": 1, "none": 0, "several": 2}[scenario]
+    assert len(result.body.results) == expected_entries
+
+
+def test_same_query_by_insurance_card_data(service: EligibilityService) -> None:
+    result = service.check_by_insurance_card(
+        InsuranceCardCheckRequest(INSTITUTION, query_for("newer"), confirmation_date=CHECK_DAY)
+    )
+    assert result.header.reference_classification is ReferenceClassification.INSURANCE_CARD_DATA
+    assert result.validity is QualificationValidity.INVALID_NEWER_EXISTS
+    assert result.body.search_info == query_for("newer").normalized()
+    unknown = query_for("valid")
+    unknown = type(unknown)(
+        unknown.insurer_number, unknown.card_symbol, "0", "00", unknown.birth_date
+    )
+    missing = service.check_by_insurance_card(
+        InsuranceCardCheckRequest(INSTITUTION, unknown, confirmation_date=CHECK_DAY)
+    )
+    assert missing.validity is QualificationValidity.NO_QUALIFICATION
+    assert missing.body.results == ()
+
+
+def test_consent_gates_limit_certificate_and_expires(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    result = check(service, world, "valid", consents=frozenset({ConsentScope.LIMIT_CERTIFICATE}))
+    (entry,) = result.body.results
+    assert entry.limit_certificate is not None and entry.specific_diseases
+    assert entry.consent(ConsentScope.LIMIT_CERTIFICATE).flag is ConsentFlag.GIVEN
+    assert entry.specific_diseases_consent is ConsentFlag.GIVEN
+    # Another institution sees nothing of that consent.
+    other = check(service, world, "valid", institution=OTHER_INSTITUTION)
+    assert other.body.results[0].limit_certificate is None
+    # 24 hours later the consent has expired.
+    original = service._clock
+    service._clock = lambda: original() + dt.timedelta(hours=24, seconds=1)
+    try:
+        later = service.check_by_insurance_card(
+            InsuranceCardCheckRequest(INSTITUTION, query_for("valid"), confirmation_date=CHECK_DAY)
+        )
+    finally:
+        service._clock = original
+    (entry,) = later.body.results
+    assert entry.limit_certificate is None
+    assert entry.specific_diseases_consent is ConsentFlag.EXPIRED
+
+
+def test_consent_after_the_result(service: EligibilityService, world: EligibilityWorld) -> None:
+    result = check(service, world, "valid")
+    assert result.check_id is not None
+    with pytest.raises(Exception, match="no recent check"):
+        service.give_consents(OTHER_INSTITUTION, result.check_id, {ConsentScope.MEDICATION})
+    updated = service.give_consents(INSTITUTION, result.check_id, {ConsentScope.MEDICATION})
+    state = updated.body.results[0].consent(ConsentScope.MEDICATION)
+    assert state.flag is ConsentFlag.GIVEN
+    assert state.available_until is not None and state.given_at is not None
+    assert state.available_until - state.given_at == dt.timedelta(hours=24)
+
+
+def test_revoked_certificate_is_refused_with_the_reason(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    world.issuer.revoke(world.serial("revoked"), x509.ReasonFlags.key_compromise)
+    result = check(service, world, "revoked")
+    assert result.header.segment_of_result is SegmentOfResult.ABNORMAL_END
+    assert result.header.error_code is ResultErrorCode.CERTIFICATE_REVOKED
+    assert result.refusal_reason == "revoked"
+    assert "key" in (result.header.error_message or "").lower()
+    assert result.body.results == ()
+
+
+def test_renewed_card_is_found_through_the_serial_link(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    old_serial, new_certificate = renew_card_certificate(
+        world.cards, "renewed", "auth", world.issuer
+    )
+    assert new_certificate.serial_number != old_serial
+    result = check(service, world, "renewed")
+    assert result.validity is QualificationValidity.VALID
+    assert result.body.results[0].record.person_key == "person-renewed"
+
+
+def test_blocked_pin_sends_no_verify(service: EligibilityService, world: EligibilityWorld) -> None:
+    traced = RecordingConnection(InProcessConnection(world.card("blocked")))
+    session = JpkiAp(ApduProtocol(traced, extended_length=traced.extended_length))
+    (auth_status, _) = session.pin_status()
+    assert auth_status.tries_left == 0
+    challenge = service.begin_authentication()
+    with pytest.raises(PinBlockedError):
+        card_respond(session, challenge, world.pins["blocked"])
+    verifies_with_data = [apdu for apdu in traced.commands if apdu[1] == 0x20 and len(apdu) > 5]
+    assert verifies_with_data == []
+
+
+def test_card_pulled_mid_pin_records_no_check(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    repository = service.repository
+    assert isinstance(repository, InMemoryEligibilityRepository)
+    before = len(repository.access_records("person-valid"))
+    card = world.card("valid", faults=Faults(remove_after=2, remove_mid_command=True))
+    challenge = service.begin_authentication()
+    with pytest.raises(CardRemovedError):
+        world.respond("valid", challenge, InProcessConnection(card))
+    assert len(repository.access_records("person-valid")) == before
+
+
+def test_replayed_and_foreign_authentications_are_refused(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    challenge = service.begin_authentication()
+    response = world.respond("valid", challenge)
+    first = service.check_by_card(
+        CardCheckRequest(INSTITUTION, PinAuthentication(response), confirmation_date=CHECK_DAY)
+    )
+    assert first.accepted
+    replay = service.check_by_card(
+        CardCheckRequest(INSTITUTION, PinAuthentication(response), confirmation_date=CHECK_DAY)
+    )
+    assert replay.header.error_code is ResultErrorCode.AUTHENTICATION_REFUSED
+    assert replay.refusal_reason == "replayed_nonce"
+
+
+def test_registration_needs_matching_insurer_data(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    challenge = service.begin_authentication()
+    wrong = query_for("valid")
+    wrong = type(wrong)(
+        wrong.insurer_number, wrong.card_symbol, wrong.card_number, "00", dt.date(1900, 1, 1)
+    )
+    with pytest.raises(RegistrationError, match="no insured person"):
+        service.register(RegistrationRequest(world.respond("valid", challenge), wrong))
+    challenge = service.begin_authentication()
+    with pytest.raises(RegistrationError, match="another insured person"):
+        service.register(
+            RegistrationRequest(world.respond("valid", challenge), query_for("expired"))
+        )
+
+
+def test_holder_lists_own_access_records(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    check(service, world, "several")
+    challenge = service.begin_authentication()
+    history = service.history(world.respond("several", challenge))
+    assert history and all(view.institution_code == INSTITUTION for view in history)
+    assert {view.method for view in history} == {"pin"}
+    assert all("qualification" in view.items for view in history)

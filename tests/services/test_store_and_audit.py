@@ -1,0 +1,165 @@
+"""The shared store and access records on SQLite and PostgreSQL: migrations, the hash chain and
+what its verification detects, appends from concurrent writers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import delete, inspect, select, update
+
+from mynakit.errors import UsageError
+from mynakit.services.audit import store as audit
+from mynakit.services.audit.store import AuditHeadRow, AuditRecordRow
+from mynakit.services.auth import store as auth_store
+from mynakit.services.store import Base, Database, normalized_url
+
+pytestmark = pytest.mark.services
+
+
+def _fill(database: Database, count: int, chain: str = "test") -> None:
+    with database.transaction() as session:
+        for number in range(count):
+            audit.append(
+                session,
+                chain,
+                actor=f"service:{number % 3}",
+                subject=f"holder-{number % 2}",
+                purpose="resolve",
+                items=["service_id", "ppid"],
+                method="pin",
+            )
+
+
+def test_migrations_are_idempotent_and_match_the_models(database: Database) -> None:
+    database.migrate()  # a second run (another process starting) changes nothing
+    tables = set(inspect(database.engine).get_table_names())
+    assert auth_store.ClientRow.__tablename__ == "auth_clients"  # models registered
+    shared = {"audit_heads", "audit_records", "auth_clients", "auth_nonces"}
+    assert shared <= tables
+    for name in shared:
+        columns = {column["name"] for column in inspect(database.engine).get_columns(name)}
+        assert columns == set(Base.metadata.tables[name].columns.keys())
+
+
+def test_untouched_chain_verifies(database: Database) -> None:
+    _fill(database, 6)
+    verdict = audit.verify(database, "test")
+    assert verdict.ok, verdict.problems
+    assert verdict.records == 6
+    with database.transaction() as session:
+        mine = audit.records_for(session, "test", "holder-0")
+    assert [record.position for record in mine] == [5, 3, 1]
+
+
+def test_edited_record_is_detected(database: Database) -> None:
+    _fill(database, 5)
+    with database.transaction() as session:
+        session.execute(
+            update(AuditRecordRow)
+            .where(AuditRecordRow.position == 3)
+            .values(purpose="nothing to see")
+        )
+    verdict = audit.verify(database, "test")
+    assert not verdict.ok
+    assert any("record 3 was altered" in problem for problem in verdict.problems)
+
+
+def test_deleted_record_is_detected(database: Database) -> None:
+    _fill(database, 5)
+    with database.transaction() as session:
+        session.execute(delete(AuditRecordRow).where(AuditRecordRow.position == 2))
+    assert not audit.verify(database, "test").ok
+
+
+def test_deleted_last_record_is_detected_by_the_head(database: Database) -> None:
+    _fill(database, 5)
+    with database.transaction() as session:
+        session.execute(delete(AuditRecordRow).where(AuditRecordRow.position == 5))
+    verdict = audit.verify(database, "test")
+    assert any("chain head" in problem for problem in verdict.problems)
+
+
+def test_inserted_record_is_detected(database: Database) -> None:
+    _fill(database, 4)
+    with database.transaction() as session:
+        row = session.scalars(select(AuditRecordRow).where(AuditRecordRow.position == 2)).one()
+        session.execute(
+            update(AuditRecordRow)
+            .where(AuditRecordRow.position > 2)
+            .values(position=AuditRecordRow.position + 10)
+        )
+        session.add(
+            AuditRecordRow(
+                chain="test",
+                position=3,
+                recorded_at=row.recorded_at,
+                actor="forger",
+                subject=row.subject,
+                purpose=row.purpose,
+                items=row.items,
+                method=row.method,
+                previous_hash=row.record_hash,
+                record_hash=row.record_hash,
+            )
+        )
+    assert not audit.verify(database, "test").ok
+
+
+def test_reordered_records_are_detected(database: Database) -> None:
+    _fill(database, 4)
+    with database.transaction() as session:
+        # Swap positions 2 and 3 through a free position (the pair is unique).
+        for old, new in ((2, 1000), (3, 2), (1000, 3)):
+            session.execute(
+                update(AuditRecordRow).where(AuditRecordRow.position == old).values(position=new)
+            )
+    verdict = audit.verify(database, "test")
+    assert any("does not follow" in problem for problem in verdict.problems)
+
+
+def test_concurrent_appends_keep_one_chain(database_url: str) -> None:
+    """Writers on separate engines (as separate server processes have) append at once."""
+    databases = [Database.open(database_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def writer(database: Database) -> None:
+        try:
+            for _ in range(10):
+                _fill(database, 1, chain="busy")
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(database,)) for database in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    verdict = audit.verify(databases[0], "busy")
+    assert verdict.ok, verdict.problems
+    assert verdict.records == 40
+    with databases[0].transaction() as session:
+        head = session.get(AuditHeadRow, "busy")
+        assert head is not None and head.position == 40
+    for database in databases:
+        database.dispose()
+
+
+def test_records_store_aware_utc_times(database: Database) -> None:
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    with database.transaction() as session:
+        audit.append(session, "t", actor="a", subject="s", purpose="p", items=[], at=at)
+    with database.transaction() as session:
+        (record,) = audit.records_for(session, "t", "s")
+    assert record.recorded_at == at
+    assert audit.verify(database, "t").ok
+
+
+def test_database_urls_are_checked() -> None:
+    assert normalized_url("postgresql://u@/db").startswith("postgresql+psycopg://")
+    with pytest.raises(UsageError, match="not supported"):
+        normalized_url("mysql://u@h/db")
+    with pytest.raises(UsageError, match="SQLite file"):
+        Database("sqlite://")
