@@ -21,7 +21,6 @@ from mynakit.services.eligibility.codes import (
 )
 from mynakit.services.eligibility.core import (
     EligibilityService,
-    InMemoryAccessLog,
     InMemoryEligibilityRepository,
 )
 from mynakit.services.eligibility.models import CheckResult, InsuredRecord
@@ -54,9 +53,7 @@ def _record(person: str, number: str, **changes: object) -> InsuredRecord:
 @pytest.fixture
 def service() -> EligibilityService:
     repository = InMemoryEligibilityRepository()
-    service = EligibilityService(
-        repository, InMemoryAccessLog(), Authenticator(TrustStore.jlis(), revocation="crl")
-    )
+    service = EligibilityService(repository, Authenticator(TrustStore.jlis(), revocation="crl"))
     service.load_records(
         [
             _record("person-valid-01", "1001"),

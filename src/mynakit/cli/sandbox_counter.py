@@ -83,14 +83,12 @@ class SandboxCounter:
         from mynakit.services.eligibility.core import (
             CertificateValidator,
             EligibilityService,
-            InMemoryAccessLog,
             InMemoryEligibilityRepository,
         )
 
         trust = TrustStore.jlis().with_sandbox(self.issuer)
         return EligibilityService(
             InMemoryEligibilityRepository(),
-            InMemoryAccessLog(),
             Authenticator(trust, revocation="ocsp"),
             certificate_validator=CertificateValidator(trust, ocsp_checker()),
             serial_link=self.issuer,
