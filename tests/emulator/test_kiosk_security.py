@@ -88,7 +88,7 @@ def _action(kiosk: KioskServer, action: str, value: object = None, **headers: st
 
 
 def test_bound_to_loopback_only(kiosk: KioskServer) -> None:
-    assert kiosk._server.server_address[0] == "127.0.0.1"  # noqa: SLF001
+    assert kiosk._server.server_address[0] == "127.0.0.1"
     assert kiosk.url.startswith(f"http://127.0.0.1:{kiosk.port}/?key=")
 
 
