@@ -16,7 +16,7 @@ from mynakit.emulator.faults import Faults
 from mynakit.emulator.ocsp_server import OcspServer
 from mynakit.emulator.state import renew_card_certificate
 from mynakit.iso7816.protocol import ApduProtocol
-from mynakit.jpki.authentication import Authenticator, card_respond
+from mynakit.jpki.authentication import card_respond
 from mynakit.jpki.trust import TrustStore
 from mynakit.services.eligibility.codes import (
     ConsentFlag,
@@ -27,11 +27,8 @@ from mynakit.services.eligibility.codes import (
     ResultErrorCode,
     SegmentOfResult,
 )
-from mynakit.services.eligibility.core import (
-    EligibilityService,
-    InMemoryEligibilityRepository,
-    RegistrationError,
-)
+from mynakit.services.eligibility.core import EligibilityService, RegistrationError
+from mynakit.services.eligibility.deployment import build_service
 from mynakit.services.eligibility.models import (
     CardCheckRequest,
     CheckResult,
@@ -39,6 +36,9 @@ from mynakit.services.eligibility.models import (
     PinAuthentication,
     RegistrationRequest,
 )
+from mynakit.services.issuer_link.http import HttpIssuerLink
+from mynakit.services.store import Database, sqlite_url
+from mynakit.services.store.postgres_cluster import ThrowawayCluster
 from mynakit.transport.base import CardRemovedError
 from mynakit.transport.in_process import InProcessConnection
 from support.eligibility_world import (
@@ -51,6 +51,8 @@ from support.eligibility_world import (
 )
 
 pytestmark = pytest.mark.services
+
+DATABASE_KINDS = ("sqlite", "postgresql")
 
 
 class RecordingConnection:
@@ -68,9 +70,29 @@ class RecordingConnection:
         return self.inner.transmit(command)
 
 
+@pytest.fixture(scope="module", params=DATABASE_KINDS)
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """One database per kind for the module (the scenarios build on one another)."""
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path_factory.mktemp("eligibility-db") / "services.sqlite3")
+        name = None
+    else:
+        cluster: ThrowawayCluster = request.getfixturevalue("postgres_cluster")
+        name = "eligibility_flow"
+        url = cluster.create_database(name)
+    database = Database.open(url, chains=["eligibility"])
+    yield database
+    database.dispose()
+    if name is not None:
+        cluster.drop_database(name)
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EligibilityWorld]:
-    yield EligibilityWorld.create(tmp_path_factory.mktemp("eligibility-world"))
+def world(database: Database, tmp_path_factory: pytest.TempPathFactory) -> EligibilityWorld:
+    # One world per database: the revoked and renewed cards change their issuer's state.
+    return EligibilityWorld.create(tmp_path_factory.mktemp("eligibility-world"))
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +102,15 @@ def responder(world: EligibilityWorld) -> Iterator[OcspServer]:
 
 
 @pytest.fixture(scope="module")
-def service(world: EligibilityWorld, responder: OcspServer) -> EligibilityService:
-    repository = InMemoryEligibilityRepository()
-    authenticator = Authenticator(TrustStore().with_sandbox(world.issuer))
-    service = EligibilityService(repository, authenticator, serial_link=world.issuer)
+def service(
+    database: Database, world: EligibilityWorld, responder: OcspServer
+) -> EligibilityService:
+    service = build_service(
+        database,
+        TrustStore().with_sandbox(world.issuer.directory),
+        revocation="ocsp",
+        serial_link=HttpIssuerLink(responder.url),
+    )
     service.load_records(population())
     for scenario in ("valid", "expired", "newer", "none", "several", "revoked", "renewed"):
         challenge = service.begin_authentication()
@@ -239,7 +266,6 @@ def test_card_pulled_mid_pin_records_no_check(
     service: EligibilityService, world: EligibilityWorld
 ) -> None:
     repository = service.repository
-    assert isinstance(repository, InMemoryEligibilityRepository)
     before = len(repository.access_records("person-valid"))
     card = world.card("valid", faults=Faults(remove_after=2, remove_mid_command=True))
     challenge = service.begin_authentication()

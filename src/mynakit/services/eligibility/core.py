@@ -70,6 +70,8 @@ from mynakit.services.eligibility.models import (
     normalize_institution_code,
     preschool_on,
 )
+from mynakit.services.errors import NotFoundError, ServiceError
+from mynakit.services.issuer_link import SerialLinkConsentError
 
 # Viewing consent lasts 24 hours (docs/services.md §A.2 item 7). The limit-certificate consent
 # has no AvailableTime in the response (§A.4); the sandbox lets it last as long, so a same-day
@@ -88,17 +90,15 @@ ACCESS_ITEM_LIMIT_CERTIFICATE = "limit_certificate"
 ACCESS_ITEM_SPECIFIC_DISEASES = "specific_diseases"
 
 
-class EligibilityError(MynakitError):
-    """A request the eligibility service refuses outside a check result."""
-
-
-class RegistrationError(EligibilityError):
+class RegistrationError(ServiceError):
     """初回登録 refused: no matching insured person, or the card belongs to someone else."""
 
+    code = "registration_refused"
+    status = 409
     exit_code = 8
 
 
-class CheckNotFoundError(EligibilityError):
+class CheckNotFoundError(NotFoundError):
     """No check with this id by this institution (or it is too old to take consents)."""
 
     exit_code = 8
@@ -472,7 +472,21 @@ class EligibilityService:
                 request.arbitrary_file_identifier,
                 refusal,
             )
-        person = self._resolve_serial(identified.serial, now)
+        try:
+            person = self._resolve_serial(identified.serial, now)
+        except SerialLinkConsentError:
+            person = None  # a renewal the holder did not let the issuer link: register again
+        except ServiceError as error:  # the issuer link is down
+            return self._abnormal(
+                institution,
+                day,
+                now,
+                ReferenceClassification.MY_NUMBER_CARD,
+                request.arbitrary_file_identifier,
+                _RefusalError(
+                    ResultErrorCode.REVOCATION_UNAVAILABLE, "issuer_unavailable", str(error)
+                ),
+            )
         if person is None:
             return self._abnormal(
                 institution,
