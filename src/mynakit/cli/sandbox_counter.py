@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from mynakit.emulator.card_os import VirtualCard
+    from mynakit.emulator.ocsp_server import OcspServer
     from mynakit.emulator.issuer import SandboxIssuer
     from mynakit.emulator.personas import Persona
     from mynakit.services.eligibility.core import EligibilityClient
@@ -58,12 +59,13 @@ class SandboxCounter:
         self.folders = home / "oqs"
         self._stack = contextlib.ExitStack()
         self._service: EligibilityClient | None = None
+        self.responder: OcspServer | None = None
         self._holders = 0
 
     def __enter__(self) -> SandboxCounter:
         from mynakit.emulator.ocsp_server import OcspServer
 
-        self._stack.enter_context(OcspServer(self.issuer))
+        self.responder = self._stack.enter_context(OcspServer(self.issuer))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -76,22 +78,31 @@ class SandboxCounter:
             self._service = self._build_service()
         return self._service
 
-    def _build_service(self) -> EligibilityClient:
-        from mynakit.jpki.authentication import Authenticator
-        from mynakit.jpki.revocation import ocsp_checker
-        from mynakit.jpki.trust import TrustStore
-        from mynakit.services.eligibility.core import (
-            CertificateValidator,
-            EligibilityService,
-            InMemoryEligibilityRepository,
-        )
+    @property
+    def database_url(self) -> str:
+        from mynakit.services.store import sqlite_url
 
-        trust = TrustStore.jlis().with_sandbox(self.issuer)
-        return EligibilityService(
-            InMemoryEligibilityRepository(),
-            Authenticator(trust, revocation="ocsp"),
-            certificate_validator=CertificateValidator(trust, ocsp_checker()),
-            serial_link=self.issuer,
+        return sqlite_url(self.home / "eligibility.sqlite3")
+
+    def _build_service(self) -> EligibilityClient:
+        """The eligibility service on SQLite (the embedded default), revocation by OCSP and the
+        renewal link from the issuer over HTTP, as a deployment wires it."""
+        from mynakit.jpki.trust import TrustStore
+        from mynakit.services.eligibility.deployment import build_service
+        from mynakit.services.issuer_link.http import HttpIssuerLink
+        from mynakit.services.store import Database
+
+        database = Database.open(self.database_url, chains=["eligibility"])
+        self._stack.callback(database.dispose)
+        if self.responder is None:
+            raise RuntimeError("use the sandbox counter as a context manager")
+        link = HttpIssuerLink(self.responder.url)
+        self._stack.callback(link.close)
+        return build_service(
+            database,
+            TrustStore.jlis().with_sandbox(self.issuer.directory),
+            revocation="ocsp",
+            serial_link=link,
         )
 
     # -- holders ---------------------------------------------------------------------------------
@@ -126,7 +137,12 @@ class SandboxCounter:
         service = self.service
         if not isinstance(service, EligibilityService):
             raise TypeError("records are loaded into the in-process service")
-        service.load_records(records)
+        from mynakit.services.eligibility.store import DuplicateRecordError
+
+        try:
+            service.load_records(records)
+        except DuplicateRecordError:
+            pass  # the same holder again in a kept home: the records are there already
 
     def register(self, holder: Holder) -> None:
         """初回登録 at the reader: the holder's PIN, the card signs, the data on the card."""
