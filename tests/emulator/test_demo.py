@@ -1,36 +1,73 @@
-"""``mynakit demo``: the main job, end to end on the in-process virtual card."""
+"""``mynakit demo``: the whole counter flow on the in-process virtual card (docs/services.md §A.2):
+the terminal's states, the eligibility result, the files for the receipt computer (§A.4), the
+revoked card refused; and never the PIN in the output."""
 
 from __future__ import annotations
 
 import json
+import re
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from mynakit.cli.main import cli
+from mynakit.emulator.personas import generate_persona
 
 pytestmark = pytest.mark.emulator
 
+SEED = "demo"
 
-def test_demo_authenticates_then_refuses_the_revoked_card(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--json", "demo", "--home", str(tmp_path)])
+
+def _standalone(digits: str, text: str) -> bool:
+    return re.search(rf"(?<!\d){re.escape(digits)}(?!\d)", text) is not None
+
+
+def test_demo_runs_the_counter_flow_and_leaves_the_result_files(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--json", "demo", "--home", str(tmp_path), "--seed", SEED])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["authenticated"] is True
+    first, second = report["visits"]
+    assert first["states"][-4:] == [
+        "querying",
+        "showing_result",
+        "waiting_for_removal",
+        "waiting_for_card",
+    ]
+    assert "entering_pin" in first["states"] and "taking_consents" in first["states"]
+    # SELECT + token, one extended READ BINARY, retry query, VERIFY, signature (§7.1-§7.7).
+    assert first["apdus"] == 7
+    assert report["result"]["qualification_validity"] == "1"
+    assert report["result"]["consents"] == ["PharmacistsInfo", "SpecificHealthCheckupsInfo"]
+    assert "certificate_revoked" in second["states"]
     assert report["revoked_card_refused"] is True
-    steps = {step["step"]: step for step in report["steps"]}
-    assert steps["identify card"]["apdus"] == 2  # SELECT AP + token (§7.1)
-    assert steps["read authentication certificate"]["apdus"] == 1  # one extended READ BINARY
-    assert steps["PIN status (no try spent)"]["tries_left"] == {"auth_pin": 3, "sign_password": 5}
-    assert steps["relying party verified"]["revocation"] == "good (ocsp)"
-    assert "revoked" in steps["after revocation"]["result"]
-    # The PIN never reaches the output, even in JSON.
-    assert 'auth_pin": "' not in result.stdout
+
+    face = Path(report["face_file"])
+    response = Path(report["response_file"])
+    assert face.parent == tmp_path / "oqs" / "face"
+    assert response.parent == tmp_path / "oqs" / "res"
+    for path in (face, response):
+        root = ElementTree.fromstring(path.read_bytes())  # noqa: S314 - the demo's own file
+        assert root.findtext("MessageHeader/SegmentOfResult") == "1"
+        assert root.findtext("MessageBody/QualificationValidity") == "1"
+    assert (
+        ElementTree.fromstring(face.read_bytes()).findtext(  # noqa: S314
+            "MessageHeader/ReferenceClassification"
+        )
+        == "1"
+    )
+    assert report["response_accepted"] is True
+
+    # The holder's actual PIN appears nowhere: not in the report, not in the progress lines.
+    pin = generate_persona(SEED).auth_pin
+    assert not _standalone(pin, result.stdout)
+    assert not _standalone(pin, result.stderr)
 
 
 def test_demo_text_output_for_people(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "revoked card refused: yes" in result.stdout
-    assert "The holder is asked for the 4-digit PIN" in result.stderr
+    assert "Revoked card refused: yes" in result.stdout
+    assert f"Its response (res): {tmp_path}" in result.stdout
+    assert "[entering_pin] 暗証番号（4桁）を入力してください" in result.stderr
