@@ -48,13 +48,11 @@ def test_demo_runs_the_counter_flow_and_leaves_the_result_files(tmp_path: Path) 
     assert face.parent == tmp_path / "oqs" / "face"
     assert response.parent == tmp_path / "oqs" / "res"
     for path in (face, response):
-        root = ElementTree.fromstring(path.read_bytes())  # noqa: S314 - the demo's own file
+        root = ElementTree.fromstring(path.read_bytes())
         assert root.findtext("MessageHeader/SegmentOfResult") == "1"
         assert root.findtext("MessageBody/QualificationValidity") == "1"
     assert (
-        ElementTree.fromstring(face.read_bytes()).findtext(  # noqa: S314
-            "MessageHeader/ReferenceClassification"
-        )
+        ElementTree.fromstring(face.read_bytes()).findtext("MessageHeader/ReferenceClassification")
         == "1"
     )
     assert report["response_accepted"] is True
