@@ -32,6 +32,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "issuer": ("mynakit.cli.issuer", "issuer", "Sandbox issuer: renew, revoke, CRL, OCSP."),
     "demo": ("mynakit.cli.demo", "demo", "Run a virtual card through the whole counter flow."),
     "terminal": ("mynakit.cli.terminal", "terminal", "Counter terminal on a real reader (kiosk)."),
+    "eligibility": (
+        "mynakit.cli.eligibility",
+        "eligibility",
+        "Online insurance eligibility check sandbox (オンライン資格確認).",
+    ),
 }
 
 

@@ -66,6 +66,7 @@ from mynakit.services.eligibility.models import (
     Registration,
     RegistrationRequest,
     ResultOfQualificationConfirmation,
+    check_date_range,
     japan_today,
     normalize_institution_code,
     preschool_on,
@@ -229,6 +230,8 @@ class EligibilityClient(Protocol):
     ) -> CheckResult: ...
 
     def history(self, authentication: ChallengeResponse) -> list[AccessRecordView]: ...
+
+    def holder_consents(self, authentication: ChallengeResponse) -> list[Consent]: ...
 
 
 # -- the validity decision ---------------------------------------------------------------------
@@ -452,6 +455,7 @@ class EligibilityService:
         day = request.confirmation_date or japan_today(now)
         try:
             institution = normalize_institution_code(request.institution_code)
+            check_date_range(day, "confirmation date")
         except InvalidRecordError as error:
             return self._abnormal(
                 request.institution_code,
@@ -530,6 +534,7 @@ class EligibilityService:
         classification = ReferenceClassification.INSURANCE_CARD_DATA
         try:
             institution = normalize_institution_code(request.institution_code)
+            check_date_range(day, "confirmation date")
             query = request.query.normalized()
         except InvalidRecordError as error:
             return self._abnormal(

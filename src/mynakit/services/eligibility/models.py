@@ -82,6 +82,17 @@ def parse_time(text: str, label: str = "time") -> dt.datetime:
     return naive.replace(tzinfo=JAPAN_TIME)
 
 
+# Dates outside this range are input errors, not people (and would overflow date arithmetic).
+EARLIEST_DATE = dt.date(1850, 1, 1)
+LATEST_DATE = dt.date(2200, 12, 31)
+
+
+def check_date_range(value: dt.date, label: str) -> dt.date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise InvalidRecordError(f"{label} {value.isoformat()} is out of range")
+    return value
+
+
 def japan_today(now: dt.datetime) -> dt.date:
     return now.astimezone(JAPAN_TIME).date()
 
@@ -309,6 +320,10 @@ class InsuredRecord:
             r"\d{3}", self.partial_contribution_ratio
         ):
             raise InvalidRecordError("copay ratio must be a 3-digit percentage such as 010")
+        check_date_range(self.birth_date, "birth date")
+        check_date_range(self.qualification_date, "qualification date")
+        if self.disqualification_date is not None:
+            check_date_range(self.disqualification_date, "loss date")
         post = self.post_number
         if post is not None and "-" not in post:
             post = f"{post[:3]}-{post[3:]}"
@@ -513,6 +528,7 @@ class InsuranceCardQuery:
     limit_consent: bool = False  # LimitApplicationCertificateRelatedConsFlg
 
     def normalized(self) -> InsuranceCardQuery:
+        check_date_range(self.birth_date, "birth date")
         return replace(
             self,
             insurer_number=normalize_insurer_number(self.insurer_number),
