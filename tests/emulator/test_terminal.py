@@ -327,3 +327,19 @@ def test_two_holders_back_to_back_share_nothing(world: SandboxCounter, counter: 
     assert result is not None
     assert result["qualification_validity"] == "2"
     assert result["consents"] == []
+
+
+def test_service_stopped_costs_no_pin_try(world: SandboxCounter, counter: Counter) -> None:
+    holder = world.new_holder("terminal-service-down")
+    world.stop_service()
+    try:
+        _through_pin(counter, holder)
+        assert counter.state() is TerminalState.SERVICE_UNREACHABLE
+        assert "接続できません" in counter.terminal.screen.title_ja
+        # The nonce is asked for before the VERIFY: the holder's try was not spent.
+        assert counter.verifies_with_data() == []
+    finally:
+        world.start_service()
+    counter.remove()
+    _through_pin(counter, holder)
+    assert counter.state() is TerminalState.TAKING_CONSENTS

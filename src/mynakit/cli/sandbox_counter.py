@@ -12,18 +12,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+import socket
+import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from mynakit.emulator.card_os import VirtualCard
-    from mynakit.emulator.ocsp_server import OcspServer
     from mynakit.emulator.issuer import SandboxIssuer
+    from mynakit.emulator.ocsp_server import OcspServer
     from mynakit.emulator.personas import Persona
-    from mynakit.services.eligibility.core import EligibilityClient
+    from mynakit.services.eligibility.core import EligibilityClient, EligibilityService
     from mynakit.services.eligibility.models import InsuredRecord
+    from mynakit.services.store import Database
 
 #: The sandbox clinic's 10-digit medical institution code (docs/services.md §A.4).
 SANDBOX_INSTITUTION_CODE = "1310000017"
@@ -58,8 +61,11 @@ class SandboxCounter:
         self.issuer: SandboxIssuer = SandboxIssuer.open_or_create(home / "issuer")
         self.folders = home / "oqs"
         self._stack = contextlib.ExitStack()
-        self._service: EligibilityClient | None = None
+        self._core: EligibilityService | None = None
+        self._client: EligibilityClient | None = None
+        self._server: BackgroundServer | None = None
         self.responder: OcspServer | None = None
+        self.database: Database
         self._holders = 0
 
     def __enter__(self) -> SandboxCounter:
@@ -72,11 +78,20 @@ class SandboxCounter:
         self._stack.close()
 
     @property
+    def core(self) -> EligibilityService:
+        """The service's core in this process (insurers load records through it)."""
+        if self._core is None:
+            self._core = self._build_core()
+        return self._core
+
+    @property
     def service(self) -> EligibilityClient:
-        """The eligibility service the terminal talks to (built on first use)."""
-        if self._service is None:
-            self._service = self._build_service()
-        return self._service
+        """What the terminal talks to: the HTTP API on loopback through the HTTP client, as a
+        counter reaches a real service; started on first use."""
+        if self._client is None:
+            self.start_service()
+        assert self._client is not None
+        return self._client
 
     @property
     def database_url(self) -> str:
@@ -84,7 +99,7 @@ class SandboxCounter:
 
         return sqlite_url(self.home / "eligibility.sqlite3")
 
-    def _build_service(self) -> EligibilityClient:
+    def _build_core(self) -> EligibilityService:
         """The eligibility service on SQLite (the embedded default), revocation by OCSP and the
         renewal link from the issuer over HTTP, as a deployment wires it."""
         from mynakit.jpki.trust import TrustStore
@@ -92,18 +107,41 @@ class SandboxCounter:
         from mynakit.services.issuer_link.http import HttpIssuerLink
         from mynakit.services.store import Database
 
-        database = Database.open(self.database_url, chains=["eligibility"])
-        self._stack.callback(database.dispose)
         if self.responder is None:
             raise RuntimeError("use the sandbox counter as a context manager")
+        self.database = Database.open(self.database_url, chains=["eligibility"])
+        self._stack.callback(self.database.dispose)
         link = HttpIssuerLink(self.responder.url)
         self._stack.callback(link.close)
         return build_service(
-            database,
+            self.database,
             TrustStore.jlis().with_sandbox(self.issuer.directory),
             revocation="ocsp",
             serial_link=link,
         )
+
+    def start_service(self) -> None:
+        """Serve the HTTP API on 127.0.0.1 (the same port again after a stop)."""
+        from mynakit.services.auth.store import CredentialStore
+        from mynakit.services.eligibility.client import HttpEligibilityClient
+        from mynakit.services.eligibility.http import INSTITUTION_SERVICE, create_eligibility_app
+
+        core = self.core
+        if self._server is None:
+            self._server = BackgroundServer(create_eligibility_app(core, self.database))
+            self._stack.callback(self.stop_service)
+        self._server.start()
+        if self._client is None:
+            issued = CredentialStore(self.database, INSTITUTION_SERVICE).issue(
+                self.institution_code
+            )
+            self._client = HttpEligibilityClient(self._server.url, issued.credential)
+            self._stack.callback(self._client.close)
+
+    def stop_service(self) -> None:
+        """Stop the HTTP API (the counter then finds the service unreachable)."""
+        if self._server is not None:
+            self._server.stop()
 
     # -- holders ---------------------------------------------------------------------------------
 
@@ -132,17 +170,11 @@ class SandboxCounter:
         return holder
 
     def _load(self, records: list[InsuredRecord]) -> None:
-        from mynakit.services.eligibility.core import EligibilityService
-
-        service = self.service
-        if not isinstance(service, EligibilityService):
-            raise TypeError("records are loaded into the in-process service")
         from mynakit.services.eligibility.store import DuplicateRecordError
 
-        try:
-            service.load_records(records)
-        except DuplicateRecordError:
-            pass  # the same holder again in a kept home: the records are there already
+        # The same holder again in a kept home: the records are there already.
+        with contextlib.suppress(DuplicateRecordError):
+            self.core.load_records(records)
 
     def register(self, holder: Holder) -> None:
         """初回登録 at the reader: the holder's PIN, the card signs, the data on the card."""
@@ -249,7 +281,47 @@ def _records_for(
     return [base.normalized(), newer.normalized()]  # several
 
 
-@contextlib.contextmanager
-def sandbox_counter(home: Path) -> Iterator[SandboxCounter]:
-    with SandboxCounter(home) as counter:
-        yield counter
+class BackgroundServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 from a background thread; stoppable and
+    restartable on the same port (a counter's service going down and coming back)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.port = _free_loopback_port()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        import uvicorn
+
+        if self._thread is not None:
+            return
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, name="mynakit-service", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not start on {self.url}")
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._server.should_exit = True
+            thread.join(timeout)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

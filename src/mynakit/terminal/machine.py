@@ -40,6 +40,7 @@ from mynakit.errors import CardError, DataError, MynakitError, TransportError
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError
 from mynakit.jpki.authentication import Challenge, card_respond
+from mynakit.services.eligibility.client import ServiceUnreachableError
 from mynakit.services.eligibility.codes import (
     ConsentScope,
     IdentityConfirmationMethod,
@@ -54,6 +55,7 @@ from mynakit.services.eligibility.models import (
     FaceConfirmation,
     PinAuthentication,
 )
+from mynakit.services.errors import UpstreamError
 from mynakit.terminal.screens import (
     VALIDITY_WORDS,
     Choice,
@@ -68,13 +70,13 @@ logger = logging.getLogger("mynakit.terminal")
 AUTH_PIN_LENGTH = 4  # the user-authentication PIN is 4 digits (docs/card.md §4)
 
 
-class ServiceUnavailableError(MynakitError):
-    """The eligibility service could not be reached or did not answer."""
-
-
-#: What a call to the service raises when the service is down: refused or reset connections
-#: and timeouts are ``OSError``s, whatever the client.
-SERVICE_FAILURES: tuple[type[BaseException], ...] = (ServiceUnavailableError, OSError)
+#: What a call to the service raises when the service is down or broken: the HTTP client's
+#: unreachable service and its 503 answers; connection errors of any other client.
+SERVICE_FAILURES: tuple[type[BaseException], ...] = (
+    ServiceUnreachableError,
+    UpstreamError,
+    OSError,
+)
 
 
 #: Proves a genuine card is present without a PIN: a card-face AP's key signs the challenge
