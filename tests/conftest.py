@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-TIERS = ("unit", "emulator", "pcsc", "card", "services")
+TIERS = ("unit", "emulator", "pcsc", "card", "services", "e2e")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Set up everything and run the whole test suite: lint, types, and every test tier
-# (unit, emulator, pcsc through a real pcscd + vpcd, services on SQLite and PostgreSQL).
+# (unit, emulator, pcsc through a real pcscd + vpcd, services on SQLite and PostgreSQL, e2e:
+# the kiosk page in headless Chromium).
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh --pcsc --services
+tools/setup.sh --pcsc --services --e2e
 
 echo "== ruff" >&2
 .venv/bin/ruff check src tests tools

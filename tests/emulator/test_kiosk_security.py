@@ -75,6 +75,10 @@ def _request(
         connection.close()
 
 
+def _state(runner: TerminalRunner) -> TerminalState:
+    return runner.terminal.state
+
+
 def _action(kiosk: KioskServer, action: str, value: object = None, **headers: str) -> int:
     sent = {
         "Origin": kiosk.origin,
@@ -154,13 +158,13 @@ def test_the_page_drives_the_terminal_and_no_pin_is_logged(
     runner.post(runner.terminal.reader_added, READER)
     runner.post(runner.terminal.card_inserted, READER)
     assert runner.wait_idle(30)
-    assert runner.terminal.state is TerminalState.CHOOSING_METHOD
+    assert _state(runner) is TerminalState.CHOOSING_METHOD
     assert _action(kiosk, "choose", "pin") == 202
     assert runner.wait_idle(30)
-    assert runner.terminal.state is TerminalState.ENTERING_PIN
+    assert _state(runner) is TerminalState.ENTERING_PIN
     assert _action(kiosk, "pin", holder.persona.auth_pin) == 202
     assert runner.wait_idle(30)
-    assert runner.terminal.state is TerminalState.TAKING_CONSENTS
+    assert _state(runner) is TerminalState.TAKING_CONSENTS
     status, headers, body = _request(kiosk, "GET", f"/state?key={kiosk.secret}")
     assert status == 200 and headers["Cache-Control"] == "no-store"
     assert json.loads(body)["state"] == "taking_consents"

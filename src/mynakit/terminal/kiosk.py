@@ -179,6 +179,9 @@ def _handler_class(kiosk: KioskServer) -> type[BaseHTTPRequestHandler]:
             if refusal is not None:
                 self._send_error(HTTPStatus.FORBIDDEN, refusal)
                 return
+            if path == "/favicon.ico":
+                self._send(HTTPStatus.NOT_FOUND, b"", "image/x-icon")  # browsers ask; none
+                return
             if path in _STATIC:
                 file_name, content_type = _STATIC[path]
                 self._send(HTTPStatus.OK, _asset(file_name), content_type)

@@ -7,6 +7,12 @@
   let sequence = -1;
   let selectedConsents = new Set();
   const byId = (id) => document.getElementById(id);
+  // QualificationValidity (docs/services.md §A.4, OQSCD006) in the receptionist's words.
+  const VALIDITY = { "1": "1 有効", "2": "2 無効", "3": "3 無効（新しい資格あり）",
+    "4": "4 該当資格なし", "5": "5 複数該当" };
+  // InsuredPartialContributionRatio is a 3-digit percentage: "030" is 3割.
+  const ratio = (value) => /^\d{3}$/.test(value || "")
+    ? (parseInt(value, 10) / 10) + "割 (" + value + ")" : (value || "-");
 
   function send(action, value) {
     return fetch("/action", {
@@ -91,16 +97,17 @@
 
     const result = screen.result;
     byId("result").hidden = !result;
-    if (result) {
-      const first = (result.qualifications || [])[0] || {};
-      byId("result-validity").textContent = result.accepted
-        ? (result.qualification_validity || "-") : ("エラー " + (result.error_code || ""));
-      byId("result-insurer").textContent = first.insurer_name
-        ? first.insurer_name + " (" + first.insurer_number + ")" : "-";
-      byId("result-copay").textContent = first.partial_contribution_ratio || "-";
-      byId("result-consents").textContent = (result.consents || []).join(", ") || "-";
-      byId("result-file").textContent = screen.result_file || "-";
-    }
+    // Every field is rewritten on every screen: nothing of one holder stays in the page.
+    const first = (result && result.qualifications && result.qualifications[0]) || {};
+    byId("result-validity").textContent = !result ? "-" : result.accepted
+      ? (VALIDITY[result.qualification_validity] || "-")
+      : ("エラー " + (result.error_code || ""));
+    byId("result-insurer").textContent = first.insurer_name
+      ? first.insurer_name + " (" + first.insurer_number + ")" : "-";
+    byId("result-copay").textContent = first.partial_contribution_ratio
+      ? ratio(first.partial_contribution_ratio) : "-";
+    byId("result-consents").textContent = (result && result.consents || []).join(", ") || "-";
+    byId("result-file").textContent = screen.result_file || "-";
   }
 
   for (const digit of document.querySelectorAll(".digit")) {
