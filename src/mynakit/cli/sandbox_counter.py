@@ -66,6 +66,7 @@ class SandboxCounter:
         self._server: BackgroundServer | None = None
         self.responder: OcspServer | None = None
         self.database: Database
+        self.credential: str | None = None  # the institution's, issued at the first start
         self._holders = 0
 
     def __enter__(self) -> SandboxCounter:
@@ -135,8 +136,15 @@ class SandboxCounter:
             issued = CredentialStore(self.database, INSTITUTION_SERVICE).issue(
                 self.institution_code
             )
+            self.credential = issued.credential
             self._client = HttpEligibilityClient(self._server.url, issued.credential)
             self._stack.callback(self._client.close)
+
+    @property
+    def service_url(self) -> str:
+        self.service  # noqa: B018 - started on first use
+        assert self._server is not None
+        return self._server.url
 
     def stop_service(self) -> None:
         """Stop the HTTP API (the counter then finds the service unreachable)."""
