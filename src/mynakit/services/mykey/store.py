@@ -1,0 +1,294 @@
+"""The MyKey platform's tables and its :class:`~mynakit.services.mykey.core.MyKeyRepository`
+over SQLAlchemy: one repository per transaction, committed when the operation's block ends.
+A uniqueness race (the same serial registered twice at once, a random ID drawn twice) surfaces
+as :class:`~mynakit.services.mykey.core.StoreRaceError` and the core retries the operation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from mynakit.services.audit import AccessRecord
+from mynakit.services.audit import store as audit
+from mynakit.services.auth.store import ClientRow
+from mynakit.services.mykey.core import (
+    AUDIT_CHAIN,
+    Holder,
+    Link,
+    MyKeyRepository,
+    ServiceInfo,
+    StoreRaceError,
+)
+from mynakit.services.store import Base, Database, UtcDateTime
+
+CHAIN = "mykey"  # the Alembic chain (mykey/migrations)
+
+
+class SettingRow(Base):
+    __tablename__ = "mykey_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class HolderRow(Base):
+    __tablename__ = "mykey_holders"
+
+    holder_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mykey_id: Mapped[str] = mapped_column(String(32))
+    unique_key: Mapped[str] = mapped_column(String(48), unique=True)
+    scheme: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    serial_link_consent: Mapped[bool] = mapped_column(Boolean)
+    tap_key: Mapped[str | None] = mapped_column(String(64))
+    id_clashes: Mapped[int] = mapped_column(Integer)
+    registered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+    def to_holder(self) -> Holder:
+        return Holder(
+            holder_ref=self.holder_ref,
+            mykey_id=self.mykey_id,
+            scheme=self.scheme,
+            status=self.status,
+            serial_link_consent=self.serial_link_consent,
+            tap_key=self.tap_key,
+            id_clashes=self.id_clashes,
+            registered_at=self.registered_at,
+            unique_key=self.unique_key,
+        )
+
+
+class SerialRow(Base):
+    __tablename__ = "mykey_serials"
+
+    serial: Mapped[str] = mapped_column(String(48), primary_key=True)
+    holder_ref: Mapped[str] = mapped_column(
+        String(32), ForeignKey("mykey_holders.holder_ref"), index=True
+    )
+    current: Mapped[bool] = mapped_column(Boolean)
+    bound_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class ServiceRow(Base):
+    __tablename__ = "mykey_services"
+
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey(ClientRow.client_id), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    require_pin: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class LinkRow(Base):
+    __tablename__ = "mykey_links"
+    __table_args__ = (
+        UniqueConstraint("client_id", "service_user_id", name="uq_mykey_links_service_user"),
+    )
+
+    holder_ref: Mapped[str] = mapped_column(
+        String(32), ForeignKey("mykey_holders.holder_ref"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("mykey_services.client_id"), primary_key=True
+    )
+    service_user_id: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class SqlMyKeyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._secret: bytes | None = None
+
+    def ppid_secret(self) -> bytes:
+        if self._secret is None:
+            row = self.session.get(SettingRow, "ppid_secret")
+            if row is None:
+                raise StoreRaceError("the MyKey settings are missing: run the migrations")
+            self._secret = bytes.fromhex(row.value)
+        return self._secret
+
+    def holder_for_serial(self, serial: int, *, current_only: bool = True) -> Holder | None:
+        statement = (
+            select(HolderRow)
+            .join(SerialRow, SerialRow.holder_ref == HolderRow.holder_ref)
+            .where(SerialRow.serial == str(serial))
+        )
+        if current_only:
+            statement = statement.where(SerialRow.current.is_(True))
+        row = self.session.scalars(statement).one_or_none()
+        return row.to_holder() if row is not None else None
+
+    def holder(self, holder_ref: str) -> Holder | None:
+        row = self.session.get(HolderRow, holder_ref)
+        return row.to_holder() if row is not None else None
+
+    def mykey_id_taken(self, unique_key: str) -> bool:
+        found = self.session.scalars(
+            select(HolderRow.holder_ref).where(HolderRow.unique_key == unique_key)
+        ).first()
+        return found is not None
+
+    def add_holder(self, holder: Holder, serial: int) -> None:
+        self.session.add(
+            HolderRow(
+                holder_ref=holder.holder_ref,
+                mykey_id=holder.mykey_id,
+                unique_key=holder.unique_key,
+                scheme=holder.scheme,
+                status=holder.status,
+                serial_link_consent=holder.serial_link_consent,
+                tap_key=holder.tap_key,
+                id_clashes=holder.id_clashes,
+                registered_at=holder.registered_at,
+            )
+        )
+        self.session.flush()
+        self.session.add(
+            SerialRow(
+                serial=str(serial),
+                holder_ref=holder.holder_ref,
+                current=True,
+                bound_at=holder.registered_at,
+            )
+        )
+        self._flush()
+
+    def save_holder(self, holder: Holder) -> None:
+        row = self.session.get(HolderRow, holder.holder_ref)
+        if row is None:
+            raise StoreRaceError("the holder disappeared")
+        row.mykey_id = holder.mykey_id
+        row.unique_key = holder.unique_key
+        row.scheme = holder.scheme
+        row.status = holder.status
+        row.serial_link_consent = holder.serial_link_consent
+        row.tap_key = holder.tap_key
+        row.id_clashes = holder.id_clashes
+        row.registered_at = holder.registered_at
+        self._flush()
+
+    def bind_serial(self, holder_ref: str, serial: int, at: dt.datetime) -> None:
+        for row in self.session.scalars(
+            select(SerialRow).where(SerialRow.holder_ref == holder_ref, SerialRow.current)
+        ):
+            row.current = False
+        self.session.add(
+            SerialRow(serial=str(serial), holder_ref=holder_ref, current=True, bound_at=at)
+        )
+        self._flush()
+
+    def links(self, holder_ref: str) -> list[Link]:
+        rows = self.session.execute(
+            select(LinkRow, ServiceRow.name)
+            .join(ServiceRow, ServiceRow.client_id == LinkRow.client_id)
+            .where(LinkRow.holder_ref == holder_ref)
+            .order_by(LinkRow.linked_at)
+        )
+        return [
+            Link(row.holder_ref, row.client_id, row.service_user_id, row.linked_at, name)
+            for row, name in rows
+        ]
+
+    def add_link(self, link: Link) -> None:
+        self.session.add(
+            LinkRow(
+                holder_ref=link.holder_ref,
+                client_id=link.client_id,
+                service_user_id=link.service_user_id,
+                linked_at=link.linked_at,
+            )
+        )
+        try:
+            self.session.flush()
+        except IntegrityError as error:
+            from mynakit.services.errors import ConflictError
+
+            raise ConflictError(
+                "this service user ID is already linked to another holder"
+            ) from error
+
+    def remove_link(self, holder_ref: str, client_id: str) -> bool:
+        row = self.session.get(LinkRow, (holder_ref, client_id))
+        if row is None:
+            return False
+        self.session.delete(row)
+        self.session.flush()
+        return True
+
+    def remove_links(self, holder_ref: str) -> None:
+        self.session.execute(delete(LinkRow).where(LinkRow.holder_ref == holder_ref))
+
+    def service(self, client_id: str) -> ServiceInfo | None:
+        row = self.session.get(ServiceRow, client_id)
+        return ServiceInfo(row.client_id, row.name, row.require_pin) if row is not None else None
+
+    def add_service(self, service: ServiceInfo, at: dt.datetime) -> None:
+        self.session.add(
+            ServiceRow(
+                client_id=service.client_id,
+                name=service.name,
+                require_pin=service.require_pin,
+                created_at=at,
+            )
+        )
+        self._flush()
+
+    def service_links(self, client_id: str, limit: int) -> list[Link]:
+        rows = self.session.scalars(
+            select(LinkRow)
+            .where(LinkRow.client_id == client_id)
+            .order_by(LinkRow.linked_at)
+            .limit(limit)
+        )
+        return [
+            Link(row.holder_ref, row.client_id, row.service_user_id, row.linked_at) for row in rows
+        ]
+
+    def record_access(
+        self, *, actor: str, subject: str, purpose: str, items: list[str], method: str | None
+    ) -> None:
+        audit.append(
+            self.session,
+            AUDIT_CHAIN,
+            actor=actor,
+            subject=subject,
+            purpose=purpose,
+            items=items,
+            method=method,
+        )
+
+    def access_records(self, subject: str) -> list[AccessRecord]:
+        return audit.records_for(self.session, AUDIT_CHAIN, subject)
+
+    def _flush(self) -> None:
+        try:
+            self.session.flush()
+        except IntegrityError as error:
+            raise StoreRaceError("a concurrent request changed the same record") from error
+
+
+def unit_of_work(database: Database) -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(database)
+
+
+class UnitOfWorkFactory:
+    """Callable giving a repository inside one committed-on-exit transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @contextmanager
+    def __call__(self) -> Iterator[MyKeyRepository]:
+        try:
+            with self.database.transaction() as session:
+                yield SqlMyKeyRepository(session)
+        except IntegrityError as error:
+            raise StoreRaceError("a concurrent request changed the same record") from error
