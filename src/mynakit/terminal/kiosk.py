@@ -13,7 +13,7 @@ A small stdlib HTTP server, bound to 127.0.0.1 only. It takes PINs, so it is loc
 * every response says ``Cache-Control: no-store``, and the page may not be framed.
 
 Screens are pushed with server-sent events (``/events``). The page shows no personal data beyond
-what the counter needs (:func:`mynakit.terminal.machine._counter_view`), and the PIN digits
+what the counter needs (:func:`mynakit.terminal.desks.eligibility_view`), and the PIN digits
 stay in the page until the holder presses 確定, then go once to ``/action`` and on to the card.
 """
 

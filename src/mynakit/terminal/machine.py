@@ -40,43 +40,27 @@ from mynakit.errors import CardError, DataError, MynakitError, TransportError
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError
 from mynakit.jpki.authentication import Challenge, card_respond
-from mynakit.services.eligibility.client import ServiceUnreachableError
-from mynakit.services.eligibility.codes import (
-    ConsentScope,
-    IdentityConfirmationMethod,
-    QualificationValidity,
-    ResultErrorCode,
-)
+from mynakit.services.eligibility.codes import ConsentScope, IdentityConfirmationMethod
 from mynakit.services.eligibility.core import EligibilityClient
 from mynakit.services.eligibility.models import (
-    CardCheckRequest,
     CardPresenceProof,
     CheckResult,
     FaceConfirmation,
     PinAuthentication,
 )
-from mynakit.services.errors import UpstreamError
-from mynakit.terminal.screens import (
-    VALIDITY_WORDS,
-    Choice,
-    Screen,
-    TerminalState,
-    words_for,
+from mynakit.terminal.desks import (
+    ELIGIBILITY_CONSENTS,
+    SERVICE_FAILURES,
+    CounterDesk,
+    DeskAnswer,
+    EligibilityDesk,
 )
+from mynakit.terminal.screens import WORDS, Choice, Screen, TerminalState, Words
 from mynakit.transport.base import CardRemovedError, Connection
 
 logger = logging.getLogger("mynakit.terminal")
 
 AUTH_PIN_LENGTH = 4  # the user-authentication PIN is 4 digits (docs/card.md §4)
-
-
-#: What a call to the service raises when the service is down or broken: the HTTP client's
-#: unreachable service and its 503 answers; connection errors of any other client.
-SERVICE_FAILURES: tuple[type[BaseException], ...] = (
-    ServiceUnreachableError,
-    UpstreamError,
-    OSError,
-)
 
 
 #: Proves a genuine card is present without a PIN: a card-face AP's key signs the challenge
@@ -100,14 +84,6 @@ class Timeouts:
     busy: float = 60.0  # reading, verifying, querying: a hung reader or service
 
 
-#: The consent questions asked at the reader, in order (docs/services.md §A.2 item 5).
-DEFAULT_CONSENT_QUESTIONS: tuple[tuple[ConsentScope, str, str], ...] = (
-    (ConsentScope.MEDICATION, "薬剤情報", "medication"),
-    (ConsentScope.SPECIFIC_HEALTH_CHECKUPS, "特定健診情報", "health check-ups"),
-    (ConsentScope.CLINICAL, "診療情報", "clinical information"),
-    (ConsentScope.LIMIT_CERTIFICATE, "限度額情報", "limit-certificate information"),
-)
-
 _INTERACTIVE = {
     TerminalState.CHOOSING_METHOD,
     TerminalState.CONFIRMING_LAST_TRY,
@@ -117,18 +93,6 @@ _INTERACTIVE = {
 }
 _BUSY = {TerminalState.READING_CARD, TerminalState.VERIFYING, TerminalState.QUERYING}
 _AFTER_TRANSACTION = {TerminalState.WAITING_FOR_REMOVAL, TerminalState.CARD_LEFT_BEHIND}
-
-# Refusals of the service mapped to the terminal's own failure states (docs/services.md §A.8).
-_REFUSALS: dict[ResultErrorCode, TerminalState] = {
-    ResultErrorCode.CERTIFICATE_REVOKED: TerminalState.CERTIFICATE_REVOKED,
-    ResultErrorCode.CERTIFICATE_EXPIRED: TerminalState.CERTIFICATE_EXPIRED,
-    ResultErrorCode.CERTIFICATE_UNTRUSTED: TerminalState.CERTIFICATE_REFUSED,
-    ResultErrorCode.AUTHENTICATION_REFUSED: TerminalState.CERTIFICATE_REFUSED,
-    ResultErrorCode.PRESENCE_NOT_PROVEN: TerminalState.CERTIFICATE_REFUSED,
-    ResultErrorCode.CARD_NOT_REGISTERED: TerminalState.NOT_REGISTERED,
-    ResultErrorCode.REVOCATION_UNAVAILABLE: TerminalState.SERVICE_UNREACHABLE,
-    ResultErrorCode.INTERNAL_ERROR: TerminalState.SERVICE_UNREACHABLE,
-}
 
 
 @dataclass
@@ -144,7 +108,7 @@ class _Transaction:
     last_try_confirmed: bool = False
     identification: PinAuthentication | FaceConfirmation | None = None
     consents: frozenset[ConsentScope] = frozenset()
-    result: CheckResult | None = None
+    answer: DeskAnswer | None = None
     result_file: str | None = None
 
     def close(self) -> None:
@@ -168,20 +132,25 @@ class Terminal:
 
     def __init__(
         self,
-        service: EligibilityClient,
+        service: EligibilityClient | CounterDesk,
         connect: Connector,
         *,
-        institution_code: str,
+        institution_code: str = "",
         reader: str | None = None,
         presence_prover: PresenceProver | None = None,
         result_sink: ResultSink | None = None,
         staff_id: str = "reception",
         clock: Callable[[], float] = time.monotonic,
         timeouts: Timeouts | None = None,
-        consent_questions: tuple[tuple[ConsentScope, str, str], ...] = DEFAULT_CONSENT_QUESTIONS,
+        consent_questions: tuple[tuple[ConsentScope, str, str], ...] = ELIGIBILITY_CONSENTS,
         confirmation_date: Callable[[], dt.date | None] = lambda: None,
     ) -> None:
-        self.service = service
+        # An eligibility client makes a clinic's desk; any other desk is given as is.
+        self.desk: CounterDesk = (
+            service
+            if isinstance(service, CounterDesk)
+            else EligibilityDesk(service, institution_code, confirmation_date, consent_questions)
+        )
         self.connect = connect
         self.institution_code = institution_code
         self.reader = reader
@@ -190,8 +159,6 @@ class Terminal:
         self.staff_id = staff_id
         self.clock = clock
         self.timeouts = timeouts or Timeouts()
-        self.consent_questions = consent_questions
-        self.confirmation_date = confirmation_date
         self.statistics = TerminalStatistics()
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
@@ -237,7 +204,7 @@ class Terminal:
                     "has_certificate": bool(transaction.certificate_der),
                     "identified": transaction.identification is not None,
                     "consents": sorted(scope.value for scope in transaction.consents),
-                    "has_result": transaction.result is not None,
+                    "has_result": transaction.answer is not None,
                 },
                 "screen_result": self._screen.result,
                 "screen_result_file": self._screen.result_file,
@@ -366,7 +333,7 @@ class Terminal:
             transaction = self._transaction
             if transaction is None or self._state is not TerminalState.TAKING_CONSENTS:
                 return
-            offered = {scope.value: scope for scope, _, _ in self.consent_questions}
+            offered = {scope.value: scope for scope, _, _ in self.desk.consent_questions}
             transaction.consents = frozenset(offered[name] for name in scopes if name in offered)
             self._query(transaction)
 
@@ -485,7 +452,7 @@ class Terminal:
         self._enter(TerminalState.VERIFYING)
         try:
             # The nonce first: an unreachable service must not cost the holder a PIN try.
-            challenge = self.service.begin_authentication()
+            challenge = self.desk.begin_authentication()
         except SERVICE_FAILURES:
             self._enter(TerminalState.SERVICE_UNREACHABLE)
             return
@@ -512,13 +479,13 @@ class Terminal:
         finally:
             del pin  # held no longer than the VERIFY needed it
         transaction.identification = PinAuthentication(response)
-        self._enter(TerminalState.TAKING_CONSENTS)
+        self._after_identification(transaction)
 
     def _confirm_face(self, transaction: _Transaction, method: IdentityConfirmationMethod) -> None:
         assert self.presence_prover is not None
         self._enter(TerminalState.VERIFYING)
         try:
-            challenge = self.service.begin_presence()
+            challenge = self.desk.begin_presence()
         except SERVICE_FAILURES:
             self._enter(TerminalState.SERVICE_UNREACHABLE)
             return
@@ -535,41 +502,29 @@ class Terminal:
             if method is IdentityConfirmationMethod.VISUAL
             else f"face-recognition:{self.staff_id}",
         )
-        self._enter(TerminalState.TAKING_CONSENTS)
+        self._after_identification(transaction)
+
+    def _after_identification(self, transaction: _Transaction) -> None:
+        if self.desk.consent_questions:
+            self._enter(TerminalState.TAKING_CONSENTS)
+        else:
+            self._query(transaction)
 
     def _query(self, transaction: _Transaction) -> None:
         assert transaction.identification is not None
         self._enter(TerminalState.QUERYING)
-        request = CardCheckRequest(
-            institution_code=self.institution_code,
-            identification=transaction.identification,
-            confirmation_date=self.confirmation_date(),
-            consents=transaction.consents,
-        )
         try:
-            result = self.service.check_by_card(request)
+            answer = self.desk.answer(transaction.identification, transaction.consents)
         except SERVICE_FAILURES:
             self._enter(TerminalState.SERVICE_UNREACHABLE)
             return
-        transaction.result = result
-        if self.result_sink is not None:
+        transaction.answer = answer
+        if answer.file_result is not None and self.result_sink is not None:
             try:
-                transaction.result_file = self.result_sink(result)
+                transaction.result_file = self.result_sink(answer.file_result)
             except OSError:
                 logger.exception("writing the result file for the receipt computer failed")
-        if not result.accepted:
-            error_code = result.header.error_code
-            state = (
-                _REFUSALS.get(error_code, TerminalState.CERTIFICATE_REFUSED)
-                if error_code
-                else TerminalState.CERTIFICATE_REFUSED
-            )
-            self._enter(state)
-            return
-        if result.validity is QualificationValidity.NO_QUALIFICATION:
-            self._enter(TerminalState.NO_QUALIFICATION)
-            return
-        self._enter(TerminalState.SHOWING_RESULT)
+        self._enter(answer.state)
 
     def _card_failure(self, error: MynakitError) -> None:
         if isinstance(error, CardRemovedError):
@@ -606,14 +561,23 @@ class Terminal:
         self._sequence += 1
         transaction = self._transaction
         tries = details.get("tries")
-        result = transaction.result if transaction is not None else None
-        validity = result.validity.value if result is not None and result.validity else ""
-        validity_ja, validity_en = VALIDITY_WORDS.get(validity, ("", ""))
-        words = words_for(
-            state,
-            tries=tries if tries is not None else "-",
-            validity_ja=validity_ja,
-            validity_en=validity_en,
+        answer = transaction.answer if transaction is not None else None
+        template = self.desk.words.get(state) or WORDS[state]
+        values = {
+            "tries": tries if tries is not None else "-",
+            "result_ja": answer.message_ja if answer is not None else "",
+            "result_en": answer.message_en if answer is not None else "",
+        }
+        words = Words(
+            *(
+                text.format(**values)
+                for text in (
+                    template.title_ja,
+                    template.message_ja,
+                    template.title_en,
+                    template.message_en,
+                )
+            )
         )
         message_ja, message_en = words.message_ja, words.message_en
         if details.get("pin_format_error"):
@@ -643,7 +607,7 @@ class Terminal:
                 Choice("choose", "職員による目視確認", "Visual check by staff", "visual")
             )
         elif state is TerminalState.TAKING_CONSENTS:
-            for scope, label_ja, label_en in self.consent_questions:
+            for scope, label_ja, label_en in self.desk.consent_questions:
                 choices.append(Choice("consent", label_ja, label_en, scope.value))
         elif state is TerminalState.SHOWING_RESULT:
             choices.append(Choice("acknowledge", "確認しました", "OK"))
@@ -659,7 +623,7 @@ class Terminal:
             pin_pad=pin_pad,
             tries_left=tries,
             choices=tuple(choices),
-            result=_counter_view(result, transaction) if result is not None else None,
+            result=answer.view if answer is not None else None,
             result_file=transaction.result_file if transaction is not None else None,
             staff_note_ja=_STAFF_NOTES.get(state, ("", ""))[0],
             staff_note_en=_STAFF_NOTES.get(state, ("", ""))[1],
@@ -696,30 +660,3 @@ _STAFF_NOTES: dict[TerminalState, tuple[str, str]] = {
         "No qualification: the insurer must be asked.",
     ),
 }
-
-
-def _counter_view(result: CheckResult, transaction: _Transaction | None) -> dict[str, Any]:
-    """What the counter needs of a result: validity, insurer, copay, consents. No name, no
-    birth date, no address, no card numbers (those go to the receipt computer's file)."""
-    view: dict[str, Any] = {
-        "accepted": result.accepted,
-        "segment_of_result": result.header.segment_of_result.value,
-        "error_code": result.header.error_code.value if result.header.error_code else None,
-        "qualification_validity": result.validity.value if result.validity else None,
-        "method": result.confirmation_method.value if result.confirmation_method else None,
-        "consents": sorted(scope.value for scope in transaction.consents) if transaction else [],
-        "qualifications": [],
-    }
-    for entry in result.body.results:
-        record = entry.record
-        view["qualifications"].append(
-            {
-                "insurer_name": record.insurer_name,
-                "insurer_number": record.insurer_number,
-                "partial_contribution_ratio": record.partial_contribution_ratio,
-                "limit_certificate": entry.limit_certificate.classification_flag.value
-                if entry.limit_certificate is not None
-                else None,
-            }
-        )
-    return view

@@ -131,9 +131,9 @@ WORDS: dict[TerminalState, Words] = {
     ),
     TerminalState.SHOWING_RESULT: Words(
         "資格確認が完了しました",
-        "{validity_ja}",
+        "{result_ja}",
         "Insurance check complete",
-        "{validity_en}",
+        "{result_en}",
     ),
     TerminalState.TAKING_CONSENTS: Words(
         "情報提供への同意",
@@ -294,13 +294,3 @@ class Screen:
             "staff_note_en": self.staff_note_en,
         }
 
-
-def words_for(state: TerminalState, **values: Any) -> Words:
-    """The words of ``state`` with ``{tries}`` and friends filled in."""
-    words = WORDS[state]
-    return Words(
-        words.title_ja.format(**values),
-        words.message_ja.format(**values),
-        words.title_en.format(**values),
-        words.message_en.format(**values),
-    )
