@@ -69,3 +69,42 @@ def test_demo_text_output_for_people(tmp_path: Path) -> None:
     assert "Revoked card refused: yes" in result.stdout
     assert f"Its response (res): {tmp_path}" in result.stdout
     assert "[entering_pin] 暗証番号（4桁）を入力してください" in result.stderr
+
+
+def test_library_counter_resolves_the_card_through_mykey(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--json", "demo", "--library", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["counter"] == "library"
+    assert report["result"]["library_user_number"] == "L-2026-000123"
+    assert report["result"]["assurance"] == "pin"
+    assert "showing_result" in report["visits"][0]["states"]
+    assert "taking_consents" not in report["visits"][0]["states"]  # no consents at a library
+    assert "certificate_revoked" in report["visits"][1]["states"]
+    assert "図書館カードを確認しました" in result.stderr
+
+
+def test_kiosk_demo_serves_the_page(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import urllib.request
+
+    script = Path(sys.executable).with_name("mynakit")
+    process = subprocess.Popen(
+        [str(script), "demo", "--kiosk", "--kiosk-seconds", "60", "--home", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("Kiosk page: http://127.0.0.1:"), line
+        url = line.removeprefix("Kiosk page: ").strip()
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+            assert response.status == 200
+            assert response.headers["Cache-Control"] == "no-store"
+            assert "資格確認" in response.read().decode("utf-8")
+    finally:
+        process.terminate()
+        process.wait(30)

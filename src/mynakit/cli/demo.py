@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 IN_PROCESS_READER = "mynakit virtual reader (in-process)"
 DEMO_CONSENTS = ("PharmacistsInfo", "SpecificHealthCheckupsInfo")
-KIOSK_HOLDER_PAUSE = 4.0  # seconds the kiosk demo waits before taking the card out
+KIOSK_HOLDER_PAUSE = 4.0
+LIBRARY_USER_NUMBER = "L-2026-000123"  # seconds the kiosk demo waits before taking the card out
 
 
 @click.command()
@@ -56,6 +57,11 @@ KIOSK_HOLDER_PAUSE = 4.0  # seconds the kiosk demo waits before taking the card 
 )
 @click.option("--seed", default="demo", show_default=True, help="Seed of the generated holder.")
 @click.option("--kiosk", is_flag=True, help="Serve the kiosk page on 127.0.0.1, print its address.")
+@click.option(
+    "--library",
+    is_flag=True,
+    help="A library counter: the same card resolved through the MyKey platform.",
+)
 @click.option("--port", type=int, default=0, help="Kiosk port (default: a free one).")
 @click.option(
     "--kiosk-seconds",
@@ -70,6 +76,7 @@ def demo(
     home: Path | None,
     seed: str,
     kiosk: bool,
+    library: bool,
     port: int,
     kiosk_seconds: float | None,
 ) -> None:
@@ -86,7 +93,10 @@ def demo(
                 seed=seed,
                 port=port,
                 seconds=kiosk_seconds,
+                library=library,
             )
+        elif library:
+            result = run_library_demo(stack, home, through_pcscd=through_pcscd, seed=seed)
         else:
             result = run_counter_demo(stack, home, through_pcscd=through_pcscd, seed=seed)
     emit(ctx, result, _render(result))
@@ -99,7 +109,13 @@ class _Counter:
     """The demo's counter: the sandbox world, the terminal on its runner, the card slot."""
 
     def __init__(
-        self, stack: contextlib.ExitStack, home: Path, *, through_pcscd: bool, seed: str
+        self,
+        stack: contextlib.ExitStack,
+        home: Path,
+        *,
+        through_pcscd: bool,
+        seed: str,
+        library: bool = False,
     ) -> None:
         from mynakit.cli.sandbox_counter import SandboxCounter
         from mynakit.services.eligibility.oqs import OqsBridge, OqsFolders
@@ -119,8 +135,15 @@ class _Counter:
         self.reader = IN_PROCESS_READER
         if through_pcscd:
             self._start_pcscd(home)
+        service: Any = self.world.service
+        if library:
+            from mynakit.terminal.desks import LibraryDesk
+
+            note("   The library links its user number to the holder's MyKey ID (PIN).")
+            self.world.join_library(self.holder, LIBRARY_USER_NUMBER)
+            service = LibraryDesk(self.world.library())
         self.terminal = Terminal(
-            self.world.service,
+            service,
             self._connect,
             institution_code=self.world.institution_code,
             reader=self.reader,
@@ -300,6 +323,41 @@ def _drop_request(counter: _Counter) -> str:
     return name
 
 
+def run_library_demo(
+    stack: contextlib.ExitStack, home: Path, *, through_pcscd: bool, seed: str
+) -> dict[str, Any]:
+    """The library counter: the same card and terminal, resolved through the MyKey platform."""
+    from mynakit.terminal.screens import TerminalState
+
+    started = time.perf_counter()
+    counter = _Counter(stack, home, through_pcscd=through_pcscd, seed=seed, library=True)
+    note(f"3. The holder places the card on '{counter.reader}' at the library's desk:")
+    visit = _visit(counter, consents=())
+    visit_apdus = counter.apdus()
+    result_screen = next(
+        (screen for screen in visit if screen.state is TerminalState.SHOWING_RESULT), None
+    )
+    note("4. The issuer revokes the certificate; the library refuses the card.")
+    counter.world.revoke_card(counter.holder)
+    second = _visit(counter, consents=())
+    refused = any(screen.state is TerminalState.CERTIFICATE_REVOKED for screen in second)
+    return {
+        "reader": counter.reader,
+        "home": str(home),
+        "counter": "library",
+        "visits": [
+            {"states": [screen.state.value for screen in visit], "apdus": visit_apdus},
+            {
+                "states": [screen.state.value for screen in second],
+                "apdus": counter.apdus() - visit_apdus,
+            },
+        ],
+        "result": result_screen.result if result_screen is not None else None,
+        "revoked_card_refused": refused,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
 def run_kiosk_demo(
     stack: contextlib.ExitStack,
     home: Path,
@@ -308,13 +366,14 @@ def run_kiosk_demo(
     seed: str,
     port: int,
     seconds: float | None,
+    library: bool = False,
 ) -> dict[str, Any]:
     """Serve the kiosk page with the demo holder's card on the reader until Ctrl-C."""
     from mynakit.errors import TransportError
     from mynakit.terminal.kiosk import kiosk_for
     from mynakit.terminal.screens import TerminalState
 
-    counter = _Counter(stack, home, through_pcscd=through_pcscd, seed=seed)
+    counter = _Counter(stack, home, through_pcscd=through_pcscd, seed=seed, library=library)
     kiosk = stack.enter_context(kiosk_for(counter.runner, port=port))
     click.echo(f"Kiosk page: {kiosk.url}", err=False)
     note("Open the address above in a browser on this machine; the demo card is on the reader.")
@@ -353,8 +412,19 @@ def _render(result: dict[str, Any]) -> str:
         return f"Kiosk served at {result['kiosk_url']}; {result['visits']} visits."
     lines = [f"Reader: {result['reader']}"]
     for number, visit in enumerate(result["visits"], start=1):
-        lines.append(f"Visit {number} ({visit['apdus']} APDUs): " + " -> ".join(visit["states"]))
+        apdus = f" ({visit['apdus']} APDUs)" if visit["apdus"] is not None else ""
+        lines.append(f"Visit {number}{apdus}: " + " -> ".join(visit["states"]))
     view = result["result"] or {}
+    if result.get("counter") == "library":
+        lines.append(
+            f"Library user number: {view.get('library_user_number', '-')} "
+            f"(assurance {view.get('assurance', '-')})"
+        )
+        lines.append(
+            f"Revoked card refused: {'yes' if result['revoked_card_refused'] else 'NO'}; "
+            f"{result['seconds']} s in all."
+        )
+        return "\n".join(lines)
     lines.append(
         f"Qualification validity: {view.get('qualification_validity', '-')}; "
         f"consents given: {', '.join(view.get('consents') or []) or 'none'}"

@@ -64,6 +64,7 @@ class SandboxCounter:
         self._core: EligibilityService | None = None
         self._client: EligibilityClient | None = None
         self._server: BackgroundServer | None = None
+        self._library: Any = None
         self.responder: OcspServer | None = None
         self.database: Database
         self.credential: str | None = None  # the institution's, issued at the first start
@@ -150,6 +151,59 @@ class SandboxCounter:
         """Stop the HTTP API (the counter then finds the service unreachable)."""
         if self._server is not None:
             self._server.stop()
+
+    # -- the library counter (MyKey platform) ----------------------------------------------------
+
+    def library(self) -> Any:
+        """A MyKey platform on SQLite served on loopback, with a library registered as a
+        service; returns the library's client (``MyKeyClient``) (docs/services.md §B.1, §B.3)."""
+        if self._library is not None:
+            return self._library
+        from mynakit.jpki.revocation import ocsp_checker
+        from mynakit.jpki.trust import TrustStore
+        from mynakit.services.mykey.assembly import open_platform
+        from mynakit.services.mykey.client import MyKeyClient
+        from mynakit.services.mykey.http import add_service_with_credential, create_mykey_app
+        from mynakit.services.store import sqlite_url
+
+        if self.responder is None:
+            raise RuntimeError("use the sandbox counter as a context manager")
+        deployment = open_platform(
+            sqlite_url(self.home / "mykey.sqlite3"),
+            issuer_url=self.responder.url,
+            trust_store=TrustStore.jlis().with_sandbox(self.issuer.directory),
+            # OCSP on every resolution: the demo revokes and comes straight back.
+            revocation=ocsp_checker(),
+        )
+        self._stack.callback(deployment.close)
+        server = BackgroundServer(create_mykey_app(deployment))
+        server.start()
+        self._stack.callback(server.stop)
+        service = add_service_with_credential(
+            deployment, "sandbox city library", require_pin=True, lifetime_days=None
+        )
+        self._library = MyKeyClient(server.url, credential=service["credential"])
+        self._stack.callback(self._library.close)
+        return self._library
+
+    def join_library(self, holder: Holder, library_user_number: str) -> None:
+        """The holder registers a MyKey ID with the card and PIN, and the library links its
+        own user number to it (the holder's PIN, as at the library's desk)."""
+        from mynakit.card.jpki import JpkiAp
+        from mynakit.iso7816.protocol import ApduProtocol
+        from mynakit.jpki.authentication import card_respond
+        from mynakit.transport.in_process import InProcessConnection
+
+        library = self.library()
+        for step in ("register", "link"):
+            with InProcessConnection(holder.card) as connection:
+                session = JpkiAp.open(ApduProtocol(connection, extended_length=True))
+                response = card_respond(session, library.challenge(), holder.persona.auth_pin)
+            if step == "register":
+                library.register(response)
+            else:
+                library.link(response, library_user_number)
+        holder.card.reset()
 
     # -- holders ---------------------------------------------------------------------------------
 

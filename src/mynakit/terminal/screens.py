@@ -293,4 +293,3 @@ class Screen:
             "staff_note_ja": self.staff_note_ja,
             "staff_note_en": self.staff_note_en,
         }
-
