@@ -101,7 +101,7 @@ def test_kiosk_demo_serves_the_page(tmp_path: Path) -> None:
         line = process.stdout.readline()
         assert line.startswith("Kiosk page: http://127.0.0.1:"), line
         url = line.removeprefix("Kiosk page: ").strip()
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=10) as response:
             assert response.status == 200
             assert response.headers["Cache-Control"] == "no-store"
             assert "資格確認" in response.read().decode("utf-8")
