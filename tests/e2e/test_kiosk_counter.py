@@ -196,6 +196,16 @@ def _up_to_pin(rig: CounterRig, holder: Holder, tries: str = "残り 3 回") -> 
     rig.wait_for("entering_pin", "暗証番号（4桁）を入力してください", tries)
 
 
+def _check(rig: CounterRig, holder: Holder, state: str, *words: str) -> None:
+    """The holder enters the PIN, gives no consent, and the page shows ``state``."""
+    _up_to_pin(rig, holder)
+    rig.tap_pin(holder.persona.auth_pin)
+    rig.wait_for("taking_consents")
+    rig.tap("#consents-submit")
+    rig.wait_for(state, *words)
+    _finish(rig)
+
+
 def _wrong(pin: str) -> str:
     return "".join(str((int(digit) + 1) % 10) for digit in pin)
 
@@ -230,36 +240,21 @@ def test_valid_patient(rig: CounterRig) -> None:
 def test_expired_qualification(rig: CounterRig) -> None:
     rig.start_scenario("expired-qualification")
     holder = rig.world.new_holder("e2e-expired", qualification="expired")
-    _up_to_pin(rig, holder)
-    rig.tap_pin(holder.persona.auth_pin)
-    rig.wait_for("taking_consents")
-    rig.tap("#consents-submit")
-    rig.wait_for("showing_result", "資格が無効です")
-    _finish(rig)
+    _check(rig, holder, "showing_result", "資格が無効です")
 
 
 def test_revoked_certificate(rig: CounterRig) -> None:
     rig.start_scenario("revoked-certificate")
     holder = rig.world.new_holder("e2e-revoked")
     rig.world.revoke_card(holder)
-    _up_to_pin(rig, holder)
-    rig.tap_pin(holder.persona.auth_pin)
-    rig.wait_for("taking_consents")
-    rig.tap("#consents-submit")
-    rig.wait_for("certificate_revoked", "電子証明書が失効しています")
-    _finish(rig)
+    _check(rig, holder, "certificate_revoked", "電子証明書が失効しています")
 
 
 def test_renewed_card(rig: CounterRig) -> None:
     rig.start_scenario("renewed-card")
     holder = rig.world.new_holder("e2e-renewed")
     rig.world.renew_card(holder)
-    _up_to_pin(rig, holder)
-    rig.tap_pin(holder.persona.auth_pin)
-    rig.wait_for("taking_consents")
-    rig.tap("#consents-submit")
-    rig.wait_for("showing_result", "資格は有効です")
-    _finish(rig)
+    _check(rig, holder, "showing_result", "資格は有効です")
 
 
 def test_blocked_pin(rig: CounterRig) -> None:
