@@ -32,6 +32,7 @@ from mynakit.services.eligibility.deployment import build_service
 from mynakit.services.eligibility.models import (
     CardCheckRequest,
     CheckResult,
+    FaceConfirmation,
     InsuranceCardCheckRequest,
     PinAuthentication,
     RegistrationRequest,
@@ -46,6 +47,7 @@ from support.eligibility_world import (
     INSTITUTION,
     OTHER_INSTITUTION,
     EligibilityWorld,
+    RecordingConnection,
     population,
     query_for,
 )
@@ -53,21 +55,6 @@ from support.eligibility_world import (
 pytestmark = pytest.mark.services
 
 DATABASE_KINDS = ("sqlite", "postgresql")
-
-
-class RecordingConnection:
-    """Keeps every command sent, to prove which APDUs never went to the card."""
-
-    def __init__(self, inner: InProcessConnection) -> None:
-        self.inner = inner
-        self.commands: list[bytes] = []
-        self.atr = inner.atr
-        self.reader_name = inner.reader_name
-        self.extended_length = inner.extended_length
-
-    def transmit(self, command: bytes) -> bytes:
-        self.commands.append(bytes(command))
-        return self.inner.transmit(command)
 
 
 @pytest.fixture(scope="module", params=DATABASE_KINDS)
@@ -110,13 +97,21 @@ def service(
         TrustStore().with_sandbox(world.issuer.directory),
         revocation="ocsp",
         serial_link=HttpIssuerLink(responder.url),
+        card_ca=world.card_ca(),
     )
     service.load_records(population())
     for scenario in ("valid", "expired", "newer", "none", "several", "revoked", "renewed"):
         challenge = service.begin_authentication()
-        service.register(
-            RegistrationRequest(world.respond(scenario, challenge), query_for(scenario))
+        # The valid and renewed holders also enrol their card for face confirmation.
+        presence = (
+            world.prove_presence(scenario, service.begin_presence())
+            if scenario in ("valid", "renewed")
+            else None
         )
+        registration = service.register(
+            RegistrationRequest(world.respond(scenario, challenge), query_for(scenario), presence)
+        )
+        assert registration.face_confirmation_enrolled is (presence is not None)
     return service
 
 
@@ -248,6 +243,63 @@ def test_renewed_card_is_found_through_the_serial_link(
     result = check(service, world, "renewed")
     assert result.validity is QualificationValidity.VALID
     assert result.body.results[0].record.person_key == "person-renewed"
+    # The card key enrolled with the old certificate carries over to the renewed one.
+    assert face_check(service, world, "renewed").accepted
+
+
+def face_check(
+    service: EligibilityService, world: EligibilityWorld, scenario: str, *, card: str | None = None
+) -> CheckResult:
+    """Face/visual confirmation: ``scenario``'s certificate read without PIN, the presence
+    proof of ``card`` (default the same card), a named staff member."""
+    presence_id, proof = world.prove_presence(card or scenario, service.begin_presence())
+    return service.check_by_card(
+        CardCheckRequest(
+            institution_code=INSTITUTION,
+            identification=FaceConfirmation(
+                method=IdentityConfirmationMethod.VISUAL,
+                certificate_der=world.certificate_without_pin(scenario),
+                presence_challenge_id=presence_id,
+                presence=proof,
+                confirmed_by="staff-007",
+            ),
+            confirmation_date=CHECK_DAY,
+        )
+    )
+
+
+def test_face_confirmation_without_pin(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    result = face_check(service, world, "valid")
+    assert result.accepted and result.validity is QualificationValidity.VALID
+    assert result.confirmation_method is IdentityConfirmationMethod.VISUAL
+    assert result.confirmed_by == "staff-007"
+    records = service.repository.access_records("person-valid")
+    assert records[-1].method == "visual (confirmed by staff-007)"
+    # Another genuine card on the reader with this holder's certificate is refused.
+    swapped = face_check(service, world, "valid", card="several")
+    assert swapped.header.error_code is ResultErrorCode.PRESENCE_NOT_PROVEN
+    assert "not the card" in (swapped.header.error_message or "")
+    # A holder who never enrolled the card cannot be checked without the PIN.
+    unenrolled = face_check(service, world, "several")
+    assert unenrolled.header.error_code is ResultErrorCode.PRESENCE_NOT_PROVEN
+    # A presence answer is good once.
+    presence_id, proof = world.prove_presence("valid", service.begin_presence())
+    request = CardCheckRequest(
+        INSTITUTION,
+        FaceConfirmation(
+            IdentityConfirmationMethod.FACE,
+            world.certificate_without_pin("valid"),
+            presence_id,
+            proof,
+            "face-recognition:reader-1",
+        ),
+        confirmation_date=CHECK_DAY,
+    )
+    assert service.check_by_card(request).accepted
+    replayed = service.check_by_card(request)
+    assert replayed.header.error_code is ResultErrorCode.PRESENCE_NOT_PROVEN
 
 
 def test_blocked_pin_sends_no_verify(service: EligibilityService, world: EligibilityWorld) -> None:
@@ -258,8 +310,7 @@ def test_blocked_pin_sends_no_verify(service: EligibilityService, world: Eligibi
     challenge = service.begin_authentication()
     with pytest.raises(PinBlockedError):
         card_respond(session, challenge, world.pins["blocked"])
-    verifies_with_data = [apdu for apdu in traced.commands if apdu[1] == 0x20 and len(apdu) > 5]
-    assert verifies_with_data == []
+    assert traced.commands and traced.verifies_with_data() == []
 
 
 def test_card_pulled_mid_pin_records_no_check(

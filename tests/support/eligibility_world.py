@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mynakit.card.jpki import JpkiAp
+from mynakit.card.presence import PresenceProof
+from mynakit.card.results import CardCaKeys
+from mynakit.card.visual import VisualAp
+from mynakit.emulator.card_files import CARD_CA_TEXT_KEY_NUMBER, CARD_CA_VISUAL_KEY_NUMBER, key_id
 from mynakit.emulator.card_os import VirtualCard
 from mynakit.emulator.faults import Faults
 from mynakit.emulator.issuer import SandboxIssuer
@@ -136,6 +140,25 @@ def query_for(scenario: str, *, limit_consent: bool = False) -> InsuranceCardQue
     )
 
 
+class RecordingConnection:
+    """Keeps every command sent, to prove which APDUs never went to the card."""
+
+    def __init__(self, inner: Connection) -> None:
+        self.inner = inner
+        self.commands: list[bytes] = []
+        self.atr = inner.atr
+        self.reader_name = inner.reader_name
+        self.extended_length = inner.extended_length
+
+    def transmit(self, command: bytes) -> bytes:
+        self.commands.append(bytes(command))
+        return self.inner.transmit(command)
+
+    def verifies_with_data(self) -> list[bytes]:
+        """VERIFY commands that carried a PIN (an empty VERIFY only asks the counter)."""
+        return [apdu for apdu in self.commands if apdu[1] == 0x20 and len(apdu) > 5]
+
+
 @dataclass
 class EligibilityWorld:
     """The issuer and the scenario cards (on disk under ``cards``)."""
@@ -165,6 +188,32 @@ class EligibilityWorld:
 
     def serial(self, scenario: str) -> int:
         return load_card_state(self.cards, scenario).serials["auth"]
+
+    def card_ca(self) -> CardCaKeys:
+        """The card-CA keys of every scenario card, trusted for presence proofs."""
+        keys = []
+        for scenario in SCENARIOS:
+            key = load_card_state(self.cards, scenario).card_ca_public_key()
+            if key is not None:
+                keys.append(key)
+        return {
+            key_id(CARD_CA_VISUAL_KEY_NUMBER): keys,
+            key_id(CARD_CA_TEXT_KEY_NUMBER): keys,
+        }
+
+    def prove_presence(
+        self, scenario: str, challenge: Challenge, connection: Connection | None = None
+    ) -> tuple[str, PresenceProof]:
+        """The card of ``scenario`` answers a presence challenge (no PIN; docs/card.md §7.13)."""
+        link = connection if connection is not None else InProcessConnection(self.card(scenario))
+        visual = VisualAp(ApduProtocol(link, extended_length=link.extended_length))
+        birth_date_code = load_card_state(self.cards, scenario).persona.birth_date_code
+        return challenge.challenge_id, visual.prove_presence(challenge.nonce, birth_date_code)
+
+    def certificate_without_pin(self, scenario: str, connection: Connection | None = None) -> bytes:
+        link = connection if connection is not None else InProcessConnection(self.card(scenario))
+        session = JpkiAp(ApduProtocol(link, extended_length=link.extended_length))
+        return session.read_certificate("auth")
 
     def respond(
         self, scenario: str, challenge: Challenge, connection: Connection | None = None

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from mynakit.card.presence import PresenceProof
 from mynakit.errors import DataError, MynakitError, TransportError
 from mynakit.jpki.authentication import Challenge, ChallengeResponse
 from mynakit.services.eligibility.codes import ConsentScope
@@ -106,16 +107,20 @@ class HttpEligibilityClient:
         return CheckResult.from_dict(self._post("/v1/checks/insurance-card", body))
 
     def register(self, request: RegistrationRequest) -> Registration:
-        data = self._post(
-            "/v1/registrations",
-            {"authentication": request.authentication.to_dict(), "query": _query(request.query)},
-        )
+        body: dict[str, Any] = {
+            "authentication": request.authentication.to_dict(),
+            "query": _query(request.query),
+        }
+        if request.presence is not None:
+            body["presence"] = _presence(*request.presence)
+        data = self._post("/v1/registrations", body)
         try:
             return Registration(
                 serial=int(data["serial"]),
                 registered_at=dt.datetime.fromisoformat(data["registered_at"]),
                 insurer_number=str(data["insurer_number"]),
                 already_registered=bool(data["already_registered"]),
+                face_confirmation_enrolled=bool(data.get("face_confirmation_enrolled")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise DataError(f"not a registration: {error}") from error
@@ -180,19 +185,16 @@ class HttpEligibilityClient:
 
 
 def _face(confirmation: FaceConfirmation) -> dict[str, Any]:
-    presence = confirmation.presence
     return {
         "method": confirmation.method.value,
         "certificate": _b64(confirmation.certificate_der),
         "confirmed_by": confirmation.confirmed_by,
-        "presence": {
-            "challenge_id": presence.challenge_id,
-            "signature": _b64(presence.signature),
-            "application": presence.application,
-            "ap_certificate": _b64(presence.ap_certificate),
-            "card_challenge": _b64(presence.card_challenge),
-        },
+        "presence": _presence(confirmation.presence_challenge_id, confirmation.presence),
     }
+
+
+def _presence(challenge_id: str, proof: PresenceProof) -> dict[str, Any]:
+    return {"challenge_id": challenge_id, **proof.to_dict()}
 
 
 def _query(query: InsuranceCardQuery) -> dict[str, Any]:

@@ -12,13 +12,16 @@ access record.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hmac
 import secrets
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from mynakit.card.presence import PresenceProof
 from mynakit.errors import MynakitError, UsageError, VerificationError
 from mynakit.jpki.authentication import (
     AuthenticationError,
@@ -51,7 +54,6 @@ from mynakit.services.eligibility.codes import (
 from mynakit.services.eligibility.models import (
     AccessRecordView,
     CardCheckRequest,
-    CardPresenceProof,
     CheckResult,
     Consent,
     ConsentState,
@@ -156,6 +158,13 @@ class AccessEntry:
         )
 
 
+@dataclass(frozen=True)
+class CardHolder:
+    person_key: str
+    records: list[InsuredRecord]
+    consents: list[Consent]
+
+
 class EligibilityRepository(Protocol):
     """Storage of insured records, card bindings, consents and checks. Every write method
     returns only after the write is durable (committed)."""
@@ -170,12 +179,27 @@ class EligibilityRepository(Protocol):
 
     def person_for_serial(self, serial: int) -> str | None: ...
 
+    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None:
+        """For an active (registered, not superseded) serial: the person, all their records
+        and their consents at ``institution_code``, read together (the hot path of a check)."""
+        ...
+
+    def card_key_for_serial(self, serial: int) -> str | None:
+        """The card key enrolled for face/visual confirmation with this (active) serial."""
+        ...
+
     def bind_serial(
-        self, serial: int, person_key: str, at: dt.datetime, predecessor: int | None
+        self,
+        serial: int,
+        person_key: str,
+        at: dt.datetime,
+        predecessor: int | None,
+        card_key: str | None = None,
     ) -> str:
         """Bind ``serial`` to ``person_key`` unless it is bound already; return the person the
         serial is bound to afterwards (atomic: two concurrent binds agree). A ``predecessor``
-        stops resolving."""
+        stops resolving and hands its enrolled card key on; ``card_key`` enrols (or replaces)
+        the card key of a binding to the same person."""
         ...
 
     def consents_for(self, institution_code: str, person_key: str) -> list[Consent]:
@@ -203,13 +227,14 @@ class SerialLink(Protocol):
 
 
 class PresenceVerifier(Protocol):
-    """Card-presence challenge for face/visual mode (docs/card.md §7.13): ``begin`` issues a
-    server challenge; ``verify`` consumes it and checks the card-face AP's signature, raising
-    :class:`~mynakit.jpki.authentication.AuthenticationError` on any failure."""
+    """Card-presence challenges for face/visual mode (docs/card.md §7.13; implemented by
+    ``mynakit.services.auth.presence.PresenceChallenges``): ``begin`` issues a challenge,
+    ``verify`` consumes it, checks the card's answer and returns the card key's fingerprint,
+    raising :class:`~mynakit.jpki.authentication.AuthenticationError` on any failure."""
 
     def begin(self) -> Challenge: ...
 
-    def verify(self, proof: CardPresenceProof, certificate: JpkiCertificate) -> None: ...
+    def verify(self, challenge_id: str, proof: PresenceProof) -> str: ...
 
 
 class EligibilityClient(Protocol):
@@ -435,10 +460,18 @@ class EligibilityService:
                 "the insurance card data matches several people; ask the insurer"
             )
         person = people.pop()
-        existing = self._resolve_serial(identity.serial, now)
+        card_key = None
+        if request.presence is not None:
+            if self.presence is None:
+                raise UsageError("this service does not accept face or visual confirmation")
+            card_key = self.presence.verify(*request.presence)
+        try:
+            existing = self._resolve_serial(identity.serial, now)
+        except SerialLinkConsentError:
+            existing = None
         if existing is not None and existing != person:
             raise RegistrationError("this card is already registered to another insured person")
-        bound = self.repository.bind_serial(identity.serial, person, now, None)
+        bound = self.repository.bind_serial(identity.serial, person, now, None, card_key)
         if bound != person:
             raise RegistrationError("this card is already registered to another insured person")
         return Registration(
@@ -446,6 +479,9 @@ class EligibilityService:
             registered_at=now,
             insurer_number=query.insurer_number,
             already_registered=existing is not None,
+            face_confirmation_enrolled=(
+                self.repository.card_key_for_serial(identity.serial) is not None
+            ),
         )
 
     # -- checks
@@ -476,8 +512,14 @@ class EligibilityService:
                 request.arbitrary_file_identifier,
                 refusal,
             )
+        # The usual case in one read: the card is registered; else follow a renewal link.
+        holder = self.repository.card_holder(identified.serial, institution)
         try:
-            person = self._resolve_serial(identified.serial, now)
+            person = (
+                holder.person_key
+                if holder is not None
+                else self._resolve_serial(identified.serial, now)
+            )
         except SerialLinkConsentError:
             person = None  # a renewal the holder did not let the issuer link: register again
         except ServiceError as error:  # the issuer link is down
@@ -504,7 +546,13 @@ class EligibilityService:
                     "the card is not registered for insurance use (初回登録)",
                 ),
             )
-        records = self.repository.records_for_person(person)
+        if holder is None:
+            holder = CardHolder(
+                person,
+                self.repository.records_for_person(person),
+                self.repository.consents_for(institution, person),
+            )
+        records = holder.records
         validity, listed = decide_validity(records, records, day)
         given = self._consents(institution, request.consents, now, "card-reader") if listed else []
         check = CheckRecord(
@@ -526,6 +574,7 @@ class EligibilityService:
             None,
             request.purpose,
             serial=identified.serial,
+            known_consents=holder.consents,
         )
 
     def check_by_insurance_card(self, request: InsuranceCardCheckRequest) -> CheckResult:
@@ -678,9 +727,22 @@ class EligibilityService:
             raise PresenceError("this service does not accept face or visual confirmation")
         validated = self.certificate_validator.validate(confirmation.certificate_der, now)
         try:
-            self.presence.verify(confirmation.presence, validated.certificate)
+            card_key = self.presence.verify(
+                confirmation.presence_challenge_id, confirmation.presence
+            )
         except AuthenticationError as error:
             raise PresenceError(f"card presence not proven: {error}") from error
+        # A renewal hands the enrolled key on; a link problem is reported by the check itself.
+        with contextlib.suppress(ServiceError):
+            self._resolve_serial(validated.serial, now)
+        enrolled = self.repository.card_key_for_serial(validated.serial)
+        if enrolled is None:
+            raise PresenceError(
+                "no card key is enrolled for face confirmation; register once with the PIN "
+                "and the presence proof"
+            )
+        if not hmac.compare_digest(enrolled, card_key):
+            raise PresenceError("the card on the reader is not the card this certificate is on")
         return _Identified(validated.serial, confirmation.method, confirmation.confirmed_by)
 
     def _resolve_serial(self, serial: int, now: dt.datetime) -> str | None:
@@ -732,12 +794,12 @@ class EligibilityService:
         purpose: str,
         *,
         serial: int | None = None,
+        known_consents: Sequence[Consent] | None = None,
     ) -> CheckResult:
         now = check.checked_at
-        consents = [
-            *self.repository.consents_for(check.institution_code, check.person_key),
-            *given,
-        ]
+        if known_consents is None:
+            known_consents = self.repository.consents_for(check.institution_code, check.person_key)
+        consents = [*known_consents, *given]
         states, limit_holds = _consent_states(consents, now)
         limit_state = next(s for s in states if s.scope is ConsentScope.LIMIT_CERTIFICATE)
         diseases_flag = (
@@ -915,6 +977,7 @@ class InMemoryEligibilityRepository:
         self._by_person: dict[str, list[InsuredRecord]] = {}
         self._by_card: dict[tuple[str, str, str, str], list[InsuredRecord]] = {}
         self._serials: dict[int, str] = {}
+        self._card_keys: dict[int, str] = {}
         self._consents: dict[str, list[Consent]] = {}
         self._checks: dict[str, CheckRecord] = {}
         self._access: list[AccessEntry] = []
@@ -952,13 +1015,38 @@ class InMemoryEligibilityRepository:
         with self._lock:
             return self._serials.get(serial)
 
+    def card_key_for_serial(self, serial: int) -> str | None:
+        with self._lock:
+            return self._card_keys.get(serial) if serial in self._serials else None
+
+    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None:
+        person = self.person_for_serial(serial)
+        if person is None:
+            return None
+        return CardHolder(
+            person,
+            self.records_for_person(person),
+            self.consents_for(institution_code, person),
+        )
+
     def bind_serial(
-        self, serial: int, person_key: str, at: dt.datetime, predecessor: int | None
+        self,
+        serial: int,
+        person_key: str,
+        at: dt.datetime,
+        predecessor: int | None,
+        card_key: str | None = None,
     ) -> str:
         with self._lock:
             bound = self._serials.setdefault(serial, person_key)
-            if bound == person_key and predecessor is not None:
-                self._serials.pop(predecessor, None)
+            if bound == person_key:
+                if predecessor is not None:
+                    self._serials.pop(predecessor, None)
+                    inherited = self._card_keys.pop(predecessor, None)
+                    if inherited is not None:
+                        self._card_keys.setdefault(serial, inherited)
+                if card_key is not None:
+                    self._card_keys[serial] = card_key
             return bound
 
     def consents_for(self, institution_code: str, person_key: str) -> list[Consent]:

@@ -11,15 +11,16 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Literal
 
+from mynakit.card.results import CardCaKeys
 from mynakit.errors import UsageError
 from mynakit.jpki.authentication import Authenticator
 from mynakit.jpki.revocation import RevocationChecker, crl_checker, ocsp_checker
 from mynakit.jpki.trust import TrustStore
+from mynakit.services.auth.presence import PresenceChallenges
 from mynakit.services.auth.store import DatabaseNonceStore
 from mynakit.services.eligibility.core import (
     CertificateValidator,
     EligibilityService,
-    PresenceVerifier,
     SerialLink,
 )
 from mynakit.services.eligibility.store import SqlEligibilityRepository
@@ -31,6 +32,7 @@ from mynakit.services.store import Database
 # check. docs/services.md §B.5 on CRL and OCSP in practice.
 RevocationSource = Literal["crl-cached", "ocsp", "crl", "none"]
 NONCE_PURPOSE = "eligibility"
+PRESENCE_PURPOSE = "eligibility-presence"
 
 
 def revocation_checker(source: RevocationSource) -> RevocationChecker | None:
@@ -51,11 +53,12 @@ def build_service(
     *,
     revocation: RevocationSource = "crl-cached",
     serial_link: SerialLink | None = None,
-    presence: PresenceVerifier | None = None,
+    card_ca: CardCaKeys | None = None,
     production: bool = False,
     clock: Callable[[], dt.datetime] | None = None,
 ) -> EligibilityService:
-    """An :class:`EligibilityService` on ``database`` (migrated by the caller)."""
+    """An :class:`EligibilityService` on ``database`` (migrated by the caller). With
+    ``card_ca`` (trusted card-CA keys) face/visual confirmation is accepted."""
     if production and revocation == "none":
         raise UsageError("production checks must check revocation")
     checker = revocation_checker(revocation)
@@ -75,7 +78,11 @@ def build_service(
         SqlEligibilityRepository(database),
         authenticator,
         certificate_validator=CertificateValidator(trust_store, checker, production=production),
-        presence=presence,
+        presence=(
+            PresenceChallenges(DatabaseNonceStore(database, PRESENCE_PURPOSE), card_ca)
+            if card_ca
+            else None
+        ),
         serial_link=serial_link,
         clock=clock,
     )

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
+from mynakit.card.presence import PresenceProof
 from mynakit.jpki.authentication import ChallengeResponse
 from mynakit.services.auth import ServiceClient
 from mynakit.services.auth.store import CredentialStore
@@ -27,7 +28,6 @@ from mynakit.services.eligibility.core import EligibilityService
 from mynakit.services.eligibility.models import (
     CardCheckRequest,
     CardIdentification,
-    CardPresenceProof,
     FaceConfirmation,
     InsuranceCardCheckRequest,
     InsuranceCardQuery,
@@ -78,11 +78,23 @@ class AuthenticationIn(BaseModel):
 
 
 class PresenceIn(BaseModel):
+    """The card's answer to a presence challenge (docs/card.md §7.13), all base64."""
+
     challenge_id: str = Field(min_length=1, max_length=64)
+    application: Literal["visual"] = "visual"
+    card_challenge: str = Field(max_length=64)
     signature: str = Field(max_length=2048)
-    application: Literal["visual", "text"]
     ap_certificate: str = Field(max_length=8192)
-    card_challenge: str = Field(default="", max_length=256)
+    age_record: str = Field(max_length=8192)
+
+    def proof(self) -> tuple[str, PresenceProof]:
+        return self.challenge_id, PresenceProof(
+            application=self.application,
+            card_challenge=_base64(self.card_challenge, "card challenge"),
+            signature=_base64(self.signature, "presence signature"),
+            ap_certificate=_base64(self.ap_certificate, "AP certificate"),
+            age_record=_base64(self.age_record, "age record"),
+        )
 
 
 class IdentificationIn(BaseModel):
@@ -105,18 +117,13 @@ class IdentificationIn(BaseModel):
             raise InvalidRequestError(
                 "face/visual mode needs the certificate, the presence proof and confirmed_by"
             )
-        presence = self.presence
+        challenge_id, proof = self.presence.proof()
         try:
             return FaceConfirmation(
                 method=IdentityConfirmationMethod(self.method),
                 certificate_der=_base64(self.certificate, "certificate"),
-                presence=CardPresenceProof(
-                    challenge_id=presence.challenge_id,
-                    signature=_base64(presence.signature, "presence signature"),
-                    application=presence.application,
-                    ap_certificate=_base64(presence.ap_certificate, "AP certificate"),
-                    card_challenge=_base64(presence.card_challenge, "card challenge"),
-                ),
+                presence_challenge_id=challenge_id,
+                presence=proof,
                 confirmed_by=self.confirmed_by,
             )
         except InvalidRecordError as error:
@@ -162,6 +169,9 @@ class ConsentsIn(BaseModel):
 class RegistrationIn(BaseModel):
     authentication: AuthenticationIn
     query: InsuranceQueryIn
+    presence: PresenceIn | None = Field(
+        default=None, description="enrols the card for face/visual confirmation"
+    )
 
 
 class HolderIn(BaseModel):
@@ -275,7 +285,11 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
     def register(body: RegistrationIn) -> dict[str, Any]:
         """初回登録: bind the card to the insured person whose card data the holder confirms."""
         return service.register(
-            RegistrationRequest(body.authentication.response(), body.query.query())
+            RegistrationRequest(
+                body.authentication.response(),
+                body.query.query(),
+                body.presence.proof() if body.presence is not None else None,
+            )
         ).to_dict()
 
     @app.post("/v1/holder/history", responses=error_responses(401, 403, 409, 422), tags=["holder"])
@@ -308,7 +322,7 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
         tags=["insurer"],
         openapi_extra={
             "requestBody": {
-                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "content": {"text/plain": {"schema": {"type": "string"}}},
                 "required": True,
             }
         },

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mynakit.card.presence import PresenceProof
 from mynakit.errors import DataError, UsageError
 from mynakit.jpki.authentication import ChallengeResponse
 from mynakit.services.eligibility.codes import (
@@ -456,23 +457,6 @@ def preschool_on(birth_date: dt.date, day: dt.date) -> bool:
 
 
 @dataclass(frozen=True)
-class CardPresenceProof:
-    """Proof that a genuine card is at the reader, for face or visual confirmation.
-
-    The terminal reads the authentication certificate without PIN and has a card-face AP's own
-    key sign a challenge issued by the service (docs/card.md §7.13); the service's presence
-    verifier checks the signature against that AP's card-verifiable certificate and consumes
-    the challenge, so an answer cannot be replayed.
-    """
-
-    challenge_id: str
-    signature: bytes
-    application: str  # "visual" or "text": the card-face AP whose key signed
-    ap_certificate: bytes  # that AP's card-verifiable certificate, as read from the card
-    card_challenge: bytes = b""  # GET CHALLENGE bytes, if the scheme signs them too
-
-
-@dataclass(frozen=True)
 class PinAuthentication:
     """The holder entered the PIN: the card signed the service's nonce (docs/services.md §A.2)."""
 
@@ -486,13 +470,16 @@ class PinAuthentication:
 @dataclass(frozen=True)
 class FaceConfirmation:
     """Face recognition or a staff member's visual check instead of the PIN (docs/services.md
-    §A.2 items 2 and 4): the certificate read without PIN, proof of the card's presence, and who
-    confirmed the face."""
+    §A.2 items 2 and 4). The real readers read the certificate with keys a toolkit cannot have
+    (特定機関認証), so the sandbox models it: the certificate read without PIN, proof that the
+    card enrolled at registration is on the reader (its visual AP key answered the service's
+    presence challenge, docs/card.md §7.13), and who confirmed the face."""
 
     method: IdentityConfirmationMethod
     certificate_der: bytes
-    presence: CardPresenceProof
-    confirmed_by: str  # staff identifier at the counter, or "face-recognition:<device id>"
+    presence_challenge_id: str  # the service's presence challenge the card answered
+    presence: PresenceProof = field(repr=False)  # docs/card.md §7.13
+    confirmed_by: str = ""  # staff identifier at the counter, or "face-recognition:<device>"
 
     def __post_init__(self) -> None:
         if self.method is IdentityConfirmationMethod.PIN:
@@ -581,6 +568,9 @@ class RegistrationRequest:
 
     authentication: ChallengeResponse
     query: InsuranceCardQuery
+    # (presence challenge id, proof): enrols the card's own key so that face or visual
+    # confirmation can later tell this holder's card from any other genuine card.
+    presence: tuple[str, PresenceProof] | None = None
 
 
 @dataclass(frozen=True)
@@ -589,9 +579,11 @@ class Registration:
     registered_at: dt.datetime
     insurer_number: str
     already_registered: bool
+    face_confirmation_enrolled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "face_confirmation_enrolled": self.face_confirmation_enrolled,
             "serial": self.serial,
             "serial_hex": f"{self.serial:X}",
             "registered_at": self.registered_at.isoformat(),

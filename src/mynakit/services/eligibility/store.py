@@ -47,7 +47,12 @@ from mynakit.services.eligibility.codes import (
     ReferenceClassification,
     Sex,
 )
-from mynakit.services.eligibility.core import AccessEntry, CheckRecord, InsurerSummary
+from mynakit.services.eligibility.core import (
+    AccessEntry,
+    CardHolder,
+    CheckRecord,
+    InsurerSummary,
+)
 from mynakit.services.eligibility.models import (
     Consent,
     ElderlyRecipientCertificate,
@@ -121,6 +126,8 @@ class CardRow(Base):
     registered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     predecessor: Mapped[str | None] = mapped_column(String(64))
     superseded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # SHA-256 of the visual AP key enrolled for face/visual confirmation (no personal data).
+    card_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConsentRow(Base):
@@ -379,8 +386,43 @@ class SqlEligibilityRepository:
                 )
             ).one_or_none()
 
+    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None:
+        with self.database.transaction() as session:
+            person = session.scalars(
+                select(CardRow.person_key).where(
+                    CardRow.serial == str(serial), CardRow.superseded_at.is_(None)
+                )
+            ).one_or_none()
+            if person is None:
+                return None
+            rows = session.scalars(select(InsuredRow).where(InsuredRow.person_key == person)).all()
+            consents = session.scalars(
+                select(ConsentRow)
+                .where(
+                    ConsentRow.person_key == person,
+                    ConsentRow.institution_code == institution_code,
+                )
+                .order_by(ConsentRow.id)
+            ).all()
+            return CardHolder(
+                person, [row_to_record(row) for row in rows], [_consent(c) for c in consents]
+            )
+
+    def card_key_for_serial(self, serial: int) -> str | None:
+        with self.database.transaction() as session:
+            return session.scalars(
+                select(CardRow.card_key).where(
+                    CardRow.serial == str(serial), CardRow.superseded_at.is_(None)
+                )
+            ).one_or_none()
+
     def bind_serial(
-        self, serial: int, person_key: str, at: dt.datetime, predecessor: int | None
+        self,
+        serial: int,
+        person_key: str,
+        at: dt.datetime,
+        predecessor: int | None,
+        card_key: str | None = None,
     ) -> str:
         with self.database.transaction() as session:
             dialect_insert = (
@@ -401,10 +443,19 @@ class SqlEligibilityRepository:
                 select(CardRow.person_key).where(CardRow.serial == str(serial))
             ).one()
             if bound == person_key and predecessor is not None:
+                inherited = session.scalars(
+                    select(CardRow.card_key).where(CardRow.serial == str(predecessor))
+                ).one_or_none()
                 session.execute(
                     update(CardRow)
                     .where(CardRow.serial == str(predecessor), CardRow.superseded_at.is_(None))
                     .values(superseded_at=at)
+                )
+                if inherited is not None and card_key is None:
+                    card_key = inherited
+            if bound == person_key and card_key is not None:
+                session.execute(
+                    update(CardRow).where(CardRow.serial == str(serial)).values(card_key=card_key)
                 )
         return bound
 
@@ -414,16 +465,7 @@ class SqlEligibilityRepository:
             if institution_code != "*":
                 statement = statement.where(ConsentRow.institution_code == institution_code)
             rows = session.scalars(statement.order_by(ConsentRow.id)).all()
-            return [
-                Consent(
-                    institution_code=row.institution_code,
-                    scope=ConsentScope(row.scope),
-                    given_at=row.given_at,
-                    expires_at=row.expires_at,
-                    method=row.method,
-                )
-                for row in rows
-            ]
+            return [_consent(row) for row in rows]
 
     def commit_check(
         self, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
@@ -528,6 +570,16 @@ class SqlEligibilityRepository:
     def count_records(self) -> int:
         with self.database.transaction() as session:
             return int(session.scalar(select(func.count()).select_from(InsuredRow)) or 0)
+
+
+def _consent(row: ConsentRow) -> Consent:
+    return Consent(
+        institution_code=row.institution_code,
+        scope=ConsentScope(row.scope),
+        given_at=row.given_at,
+        expires_at=row.expires_at,
+        method=row.method,
+    )
 
 
 def _json(value: Any) -> str:

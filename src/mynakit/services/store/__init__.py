@@ -35,7 +35,7 @@ from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from mynakit.errors import MynakitError, UsageError
@@ -135,8 +135,12 @@ class Database:
             if database in ("", ":memory:"):
                 raise UsageError("use a SQLite file: several connections must share it")
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-            # SQLite serialises writers itself; a pool of file connections only adds FDs.
-            options["poolclass"] = NullPool
+            # Keep file connections open: with NullPool every transaction closed its
+            # connection, and closing the last connection of a WAL database checkpoints the
+            # WAL (SQLite "WAL" docs, §Automatic Checkpoint), some 5 ms per transaction.
+            options["poolclass"] = QueuePool
+            options["pool_size"] = pool_size
+            options["max_overflow"] = pool_size
             options["connect_args"] = {"check_same_thread": False}
         else:
             options["pool_size"] = pool_size

@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("registered_at", UtcDateTime(), nullable=False),
         sa.Column("predecessor", sa.String(64), nullable=True),
         sa.Column("superseded_at", UtcDateTime(), nullable=True),
+        sa.Column("card_key", sa.String(64), nullable=True),
     )
     op.create_index("ix_eligibility_cards_person_key", "eligibility_cards", ["person_key"])
     op.create_table(

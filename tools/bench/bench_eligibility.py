@@ -1,0 +1,381 @@
+"""Eligibility checks per second and their latency with a large insured population.
+
+For each database (SQLite file, and a throwaway PostgreSQL cluster with fsync on):
+
+1. generate ``--records`` insured records into a JSON-lines file (not timed), then time the
+   bulk load of that file (``bulk_load``: PostgreSQL COPY, batched INSERTs on SQLite);
+2. bind ``--cards`` virtual cards to insured people through the real registration (PIN
+   authentication, insurer data) and, for a realistic index, ``--bound`` more serials;
+3. start ``--servers`` ``mynakit eligibility serve`` processes on loopback (revocation from
+   the sandbox issuer's CRL, kept by the service and verified on every check);
+4. before the timed window: fetch one nonce per check and have the cards sign them (the card's
+   work, not the server's);
+5. timed window: ``--concurrency`` keep-alive HTTP connections post the checks; every check is
+   the full JPKI verification (nonce consumed in the database, signature, chain, validity,
+   revocation), the qualification lookup, and the access record committed before the answer.
+
+Prints checks/s, p50/p99 latency, the errors, and the bulk-load time. Run inside /work/nsrun
+(it binds loopback ports). The machine is shared: note its load average with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mynakit.card.jpki import JpkiAp
+from mynakit.emulator.issuer import SandboxIssuer
+from mynakit.emulator.state import create_card, load_card, load_card_state
+from mynakit.iso7816.protocol import ApduProtocol
+from mynakit.jpki.authentication import Challenge, card_respond
+from mynakit.jpki.trust import TrustStore
+from mynakit.services.auth.store import CredentialStore
+from mynakit.services.eligibility.core import decide_validity
+from mynakit.services.eligibility.deployment import build_service
+from mynakit.services.eligibility.http import INSTITUTION_SERVICE
+from mynakit.services.eligibility.models import InsuranceCardQuery, RegistrationRequest
+from mynakit.services.eligibility.population import (
+    generate_population,
+    read_records,
+    write_records,
+)
+from mynakit.services.eligibility.store import CardRow, bulk_load
+from mynakit.services.store import Database, sqlite_url
+from mynakit.services.store.postgres_cluster import ThrowawayCluster
+from mynakit.transport.in_process import InProcessConnection
+
+INSTITUTION = "1312345678"
+REFERENCE_DAY = "2026-12-01"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def prepare_population(folder: Path, count: int) -> tuple[Path, list[Any]]:
+    """The JSON-lines file, and a sample of people qualified on the reference day."""
+    import datetime as dt
+
+    path = folder / "population.jsonl"
+    day = dt.date.fromisoformat(REFERENCE_DAY)
+    chosen: list[Any] = []
+    started = time.monotonic()
+    with path.open("w", encoding="utf-8") as stream:
+
+        def records() -> Any:
+            for index, record in enumerate(
+                generate_population(count, seed="bench", reference_day=day), 1
+            ):
+                if index % 200_000 == 0:
+                    log(f"  generated {index:,}")
+                if (
+                    len(chosen) < 5000
+                    and record.personal_family.value == "1"
+                    and decide_validity([record], [record], day)[0].value == "1"
+                    and index % 97 == 0
+                ):
+                    chosen.append(record)
+                yield record
+
+        write_records(records(), stream, "jsonl")
+    log(f"  generated {count:,} records in {time.monotonic() - started:.1f} s")
+    return path, chosen
+
+
+def load(database: Database, path: Path) -> float:
+    started = time.monotonic()
+    with path.open(encoding="utf-8") as stream:
+        count = bulk_load(
+            database,
+            read_records(stream, "jsonl"),
+            progress=lambda n: log(f"  loaded {n:,}") if n % 200_000 == 0 else None,
+        )
+    seconds = time.monotonic() - started
+    log(f"  bulk load: {count:,} records in {seconds:.1f} s")
+    return seconds
+
+
+def bind_filler(database: Database, count: int) -> None:
+    """Serials of other (synthetic) holders, so the card index has a realistic size."""
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "serial": str(10**15 + index),
+            "person_key": f"filler-{index:09d}",
+            "registered_at": now,
+            "predecessor": None,
+            "superseded_at": None,
+            "card_key": None,
+        }
+        for index in range(count)
+    ]
+    with database.transaction() as session:
+        for start in range(0, len(rows), 10_000):
+            session.execute(insert(CardRow), rows[start : start + 10_000])
+
+
+def make_cards(home: Path, issuer: SandboxIssuer, count: int) -> list[str]:
+    names = []
+    for index in range(count):
+        name = f"bench{index:03d}"
+        create_card(home / "cards", name, seed=f"bench-{index}", issuer=issuer)
+        names.append(name)
+    return names
+
+
+class Cards:
+    """The bench's virtual cards, loaded once (their keys), each with an open JPKI session."""
+
+    def __init__(self, home: Path, names: list[str]) -> None:
+        self.sessions: dict[str, JpkiAp] = {}
+        self.pins: dict[str, str] = {}
+        for name in names:
+            connection = InProcessConnection(load_card(home / "cards", name))
+            self.sessions[name] = JpkiAp(ApduProtocol(connection, extended_length=True))
+            self.pins[name] = load_card_state(home / "cards", name).persona.auth_pin
+
+    def sign(self, name: str, challenge: Challenge) -> dict[str, str]:
+        return card_respond(self.sessions[name], challenge, self.pins[name]).to_dict()
+
+
+class Server:
+    def __init__(self, home: Path, url: str, port: int, log_path: Path) -> None:
+        environment = {**os.environ, "MYNAKIT_HOME": str(home)}
+        self.port = port
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "mynakit.cli", "eligibility", "serve",
+                "--database", url, "--port", str(port), "--revocation", "crl-cached",
+            ],
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server on {self.port} exited with {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server on {self.port} did not start")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
+
+
+async def post_all(
+    ports: list[int], bodies: list[bytes], credential: str, concurrency: int
+) -> tuple[list[float], int, list[str]]:
+    """Send every body once over ``concurrency`` keep-alive connections; per-request latency."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    async def worker(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = (
+            "POST /v1/checks/card HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {credential}\r\nContent-Type: application/json\r\n"
+        )
+        try:
+            while not queue.empty():
+                body = queue.get_nowait()
+                request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+                started = time.perf_counter()
+                writer.write(request)
+                await writer.drain()
+                status_line = await reader.readline()
+                length = 0
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                answer = await reader.readexactly(length)
+                latencies.append(time.perf_counter() - started)
+                if b" 200 " not in status_line or b'"SegmentOfResult":"1"' not in answer:
+                    failures.append(answer[:300].decode("utf-8", "replace"))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(concurrency)))
+    return latencies, len(bodies), failures
+
+
+def run_one(
+    kind: str, args: argparse.Namespace, folder: Path, population: Path, people: list[Any]
+) -> dict[str, Any]:
+    log(f"== {kind}")
+    home = folder / f"home-{kind}"
+    home.mkdir()
+    cluster: ThrowawayCluster | None = None
+    if kind == "sqlite":
+        url = sqlite_url(folder / f"{kind}.sqlite3")
+    else:
+        cluster = ThrowawayCluster(durable=True)
+        cluster.__enter__()
+        url = cluster.create_database("bench")
+    servers: list[Server] = []
+    try:
+        database = Database.open(url, chains=["eligibility"])
+        load_seconds = load(database, population)
+        bind_filler(database, args.bound)
+        issuer = SandboxIssuer.create(home / "issuer")
+        names = make_cards(home, issuer, args.cards)
+        cards = Cards(home, names)
+        # Registration through the service itself (PIN authentication, insurer data).
+        from mynakit.emulator.ocsp_server import OcspServer
+        from mynakit.services.issuer_link.http import HttpIssuerLink
+
+        with OcspServer(issuer) as responder:
+            service = build_service(
+                database,
+                TrustStore().with_sandbox(issuer.directory),
+                revocation="ocsp",
+                serial_link=HttpIssuerLink(responder.url),
+            )
+            for name, person in zip(names, people, strict=False):
+                query = InsuranceCardQuery(
+                    person.insurer_number, person.card_symbol, person.card_number,
+                    person.branch_number, person.birth_date,
+                )  # fmt: skip
+                answer = cards.sign(name, service.begin_authentication())
+                from mynakit.jpki.authentication import ChallengeResponse
+
+                service.register(RegistrationRequest(ChallengeResponse.from_dict(answer), query))
+        credential = CredentialStore(database, INSTITUTION_SERVICE).issue(INSTITUTION).credential
+        database.dispose()
+
+        ports = [free_port() for _ in range(args.servers)]
+        for port in ports:
+            servers.append(Server(home, url, port, folder / f"server-{kind}-{port}.log"))
+        for server in servers:
+            server.wait_ready()
+        import httpx
+
+        # Pre-sign: one nonce per check, signed by a card (outside the timed window).
+        started = time.monotonic()
+        bodies: list[bytes] = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}") as client:
+            for index in range(args.checks + args.warmup):
+                name = names[index % len(names)]
+                challenge = Challenge.from_dict(client.post("/v1/challenges").json())
+                answer = cards.sign(name, challenge)
+                bodies.append(
+                    json.dumps(
+                        {
+                            "identification": {"method": "pin", "authentication": answer},
+                            "confirmation_date": REFERENCE_DAY,
+                        }
+                    ).encode()
+                )
+        log(f"  signed {len(bodies):,} nonces in {time.monotonic() - started:.1f} s")
+        random.Random(1).shuffle(bodies)
+        warmup, timed = bodies[: args.warmup], bodies[args.warmup :]
+        asyncio.run(post_all(ports, warmup, credential, args.concurrency))
+        load_average = os.getloadavg()[0]
+        started = time.perf_counter()
+        latencies, sent, failures = asyncio.run(
+            post_all(ports, timed, credential, args.concurrency)
+        )
+        elapsed = time.perf_counter() - started
+        latencies.sort()
+        result = {
+            "database": kind,
+            "records": args.records,
+            "bulk_load_seconds": round(load_seconds, 1),
+            "checks": sent,
+            "errors": len(failures),
+            "checks_per_second": round(sent / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+            "servers": args.servers,
+            "concurrency": args.concurrency,
+            "load_average_before": round(load_average, 2),
+        }
+        if failures:
+            log(f"  first failure: {failures[0]}")
+        log(f"  {json.dumps(result)}")
+        return result
+    finally:
+        for server in servers:
+            server.stop()
+        if cluster is not None:
+            cluster.__exit__(None, None, None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--checks", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--cards", type=int, default=20)
+    parser.add_argument("--bound", type=int, default=200_000, help="extra synthetic card bindings")
+    parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="mynakit-bench-eligibility-"))
+    try:
+        population, people = prepare_population(folder, args.records)
+        results = [
+            run_one(kind, args, folder, population, people) for kind in args.databases.split(",")
+        ]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(
+        f"{'database':<11}{'records':>10}{'load s':>8}{'checks':>8}{'checks/s':>10}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}{'load avg':>9}"
+    )
+    for r in results:
+        print(
+            f"{r['database']:<11}{r['records']:>10,}{r['bulk_load_seconds']:>8}{r['checks']:>8}"
+            f"{r['checks_per_second']:>10}{r['p50_ms']:>8}{r['p99_ms']:>8}{r['errors']:>8}"
+            f"{r['load_average_before']:>9}"
+        )
+
+
+if __name__ == "__main__":
+    main()
