@@ -23,7 +23,8 @@ for argument in "$@"; do
 done
 
 # pyscard compiles from source on Linux: it needs swig and libpcsclite-dev (measured.md).
-packages=(swig libpcsclite-dev libpcsclite1 openssl)
+# nfcpy (the nfc:usb transport and its tests) loads libusb-1.0 when imported.
+packages=(swig libpcsclite-dev libpcsclite1 openssl libusb-1.0-0)
 if [ "$want_pcsc" = 1 ]; then
   packages+=(pcscd vsmartcard-vpcd opensc)
 fi

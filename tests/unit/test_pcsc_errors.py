@@ -18,12 +18,14 @@ from mynakit.transport.base import (
     ReaderBusyError,
     TransportTimeoutError,
 )
-from mynakit.transport.pcsc import (
-    CardResetError,
-    error_for,
+from mynakit.transport.limits import (
     max_apdu_data_size,
     parse_feature_request,
     parse_tlv_properties,
+)
+from mynakit.transport.pcsc import (
+    CardResetError,
+    error_for,
     resolve_reader_name,
     unsigned,
 )

@@ -15,11 +15,13 @@ from mynakit.card.errors import (
     PinRequiredError,
     WrongPinError,
 )
+from mynakit.errors import UsageError
 from mynakit.iso7816 import tlv
 from mynakit.iso7816.apdu import SHORT_MAX_RESPONSE
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError, StatusWord, tries_left
 from mynakit.profiles import ApplicationProfile, CardProfile, KeyProfile, load_profile
+from mynakit.transport.pinpad import PinPad, PinVerifyRequest
 
 INS_SELECT = 0xA4
 INS_READ_BINARY = 0xB0
@@ -107,7 +109,8 @@ class ApplicationSession:
         ):
             # The card takes extended Le (profile); when the reader's support is unknown the
             # protocol probes once and falls back to short APDUs for good (§1, user needs §4.4).
-            first_length = 65536
+            # A reader that told its limits gets no more than it carries (docs/readers.md §2).
+            first_length = self.protocol.max_extended_response
         data = self._read_binary(file_id, 0, first_length)
         total = known_size if known_size is not None else _tlv_total_length(data)
         while len(data) < total:
@@ -175,21 +178,46 @@ class ApplicationSession:
         is refused unless ``force``. A failed VERIFY is never retried on its own.
         """
         key = self.application.key(key_name)
-        what = key.label or key.name
         if key.charset == "upper_alphanumeric":
             secret = secret.upper()  # registered in upper case (§4, [MC pin.rs])
         key.check_format(secret)
-        remaining = self.tries_left(key_name)
-        if remaining == 0:
-            raise PinBlockedError(what)
-        if remaining == 1 and not force:
-            raise LastTryRefusedError(what)
+        self._guard_counter(key_name, force=force)
         try:
             self.protocol.send(
                 0x00, INS_VERIFY, 0x00, KEY_OF_CURRENT_EF | key.key_id, secret.encode("ascii")
             )
         except ApduError as error:
             raise _pin_error(error, key) from error
+        self._verified.add(key.key_id)
+
+    def _guard_counter(self, key_name: str, *, force: bool) -> None:
+        """Read the retry counter first: a blocked key raises, the last try needs ``force``."""
+        key = self.application.key(key_name)
+        what = key.label or key.name
+        remaining = self.tries_left(key_name)
+        if remaining == 0:
+            raise PinBlockedError(what)
+        if remaining == 1 and not force:
+            raise LastTryRefusedError(what)
+
+    def verify_on_pin_pad(self, key_name: str, pin_pad: PinPad, *, force: bool = False) -> None:
+        """Verify with the PIN typed on the reader's keypad (PC/SC part 10
+        FEATURE_VERIFY_PIN_DIRECT): the host never sees it. The counter guard of ``verify``
+        applies unchanged; the keypad sends the VERIFY once and is never asked again on failure.
+        """
+        key = self.application.key(key_name)
+        what = key.label or key.name
+        if key.charset != "digits":
+            raise UsageError(f"the {what} has letters, which a keypad cannot enter")
+        if not pin_pad.accepts(key.min_length, key.max_length):
+            raise UsageError(f"the reader's keypad does not take a {what} of this length")
+        self._guard_counter(key_name, force=force)
+        request = PinVerifyRequest(
+            0x00, INS_VERIFY, 0x00, KEY_OF_CURRENT_EF | key.key_id, key.min_length, key.max_length
+        )
+        status = pin_pad.verify(request)
+        if status != StatusWord.SUCCESS:
+            raise _pin_error(ApduError(status, b"", "VERIFY on the PIN pad"), key)
         self._verified.add(key.key_id)
 
     def is_verified(self, key_name: str) -> bool:

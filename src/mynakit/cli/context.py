@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mynakit.transport.trace import TracingConnection
 
 VIRTUAL_PREFIX = "virtual:"
+NFC_PREFIX = "nfc:"  # nfcpy readers (RC-S380 on Linux, docs/readers.md §2)
 
 
 class CliContext:
@@ -44,10 +45,10 @@ class CliContext:
         """The connection's one protocol object, so what it learns about extended length is
         learnt once per command, not once per call."""
         if self._protocol is None:
-            from mynakit.iso7816.protocol import ApduProtocol
+            from mynakit.transport.limits import protocol_for
 
-            connection = self.connection()
-            self._protocol = ApduProtocol(connection, extended_length=connection.extended_length)
+            # The reader's limits, learnt at connect, size the first large read.
+            self._protocol = protocol_for(self.connection())
         return self._protocol
 
     def _open_raw(self) -> Connection:
@@ -58,6 +59,11 @@ class CliContext:
             name = self.reader.removeprefix(VIRTUAL_PREFIX)
             card = load_card(self.home / "cards", name)
             return InProcessConnection(card, reader_name=f"mynakit virtual reader ({name})")
+        if self.reader and self.reader.startswith(NFC_PREFIX):
+            from mynakit.transport.nfc import NfcConnection
+
+            connection: Connection = NfcConnection.open(self.reader)
+            return connection
         from mynakit.transport.pcsc import PcscConnection
 
         return PcscConnection.open(self.reader)

@@ -67,9 +67,21 @@ def _pin_counters(state: Any) -> dict[str, str]:
     metavar="AP:KEY",
     help="Start with this PIN blocked, e.g. jpki:auth_pin (repeatable).",
 )
+@click.option(
+    "--from-transcript",
+    "transcript_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Answer like the card of this transcript (mynakit record): ATR, status words, sizes.",
+)
 @click.pass_context
 def create(
-    ctx: click.Context, name: str, profile: str, seed: str | None, blocked: tuple[str, ...]
+    ctx: click.Context,
+    name: str,
+    profile: str,
+    seed: str | None,
+    blocked: tuple[str, ...],
+    transcript_file: Path | None,
 ) -> None:
     """Create a virtual card NAME with a new persona, keys and certificates."""
     from mynakit.cli.output import emit, note
@@ -78,7 +90,18 @@ def create(
     base = _cards_directory(ctx)
     check_card_name(name)
     note(f"Creating virtual card {name!r} (RSA keys and certificates)...")
-    directory = create_card(base, name, profile=profile, seed=seed, blocked=_parse_blocked(blocked))
+    if transcript_file is not None:
+        from mynakit.emulator.transcripts import create_card_from_transcript, load_transcript
+
+        directory = create_card_from_transcript(
+            base, name, load_transcript(transcript_file), seed=seed
+        )
+        for application, key_name in _parse_blocked(blocked):
+            load_card_state(base, name).block(application, key_name)
+    else:
+        directory = create_card(
+            base, name, profile=profile, seed=seed, blocked=_parse_blocked(blocked)
+        )
     state = load_card_state(base, name)
     emit(
         ctx,

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "eligibility",
         "Online insurance eligibility check sandbox (オンライン資格確認).",
     ),
+    "record": ("mynakit.cli.record", "record", "Read the card into a redacted transcript."),
 }
 
 
@@ -103,7 +104,8 @@ def _module_exists(module_name: str) -> bool:
     "-r",
     "--reader",
     envvar="MYNAKIT_READER",
-    help="Reader name (or a unique part of it); 'virtual:NAME' for an in-process virtual card.",
+    help="Reader name (or a unique part of it); 'virtual:NAME' for an in-process virtual card; "
+    "'nfc:usb' (or nfc:usb:VID:PID) for an NFC reader without a PC/SC driver (RC-S380 on Linux).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option(

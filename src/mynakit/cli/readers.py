@@ -36,10 +36,25 @@ def readers(ctx: click.Context) -> None:
 @click.pass_context
 def wait(ctx: click.Context, timeout: float | None) -> None:
     """Block until a card is inserted (in the --reader reader, or any)."""
+    from mynakit.transport.base import NoCardError
     from mynakit.transport.readers import wait_for_card
 
     note("Waiting for a card...")
-    info = wait_for_card(get_context(ctx).reader, timeout=timeout)
+    reader = get_context(ctx).reader
+    if reader is not None and reader.startswith("nfc:"):
+        # nfcpy readers are outside PC/SC: wait on the reader itself (docs/readers.md §2).
+        from mynakit.transport.base import TransportTimeoutError
+        from mynakit.transport.nfc import NfcConnection
+
+        try:
+            connection = NfcConnection.open(reader, timeout=timeout if timeout is not None else 1e9)
+        except NoCardError as error:
+            raise TransportTimeoutError(f"no card was placed on {reader!r} in time") from error
+        with connection:
+            atr = connection.atr.hex().upper()
+            emit(ctx, {"reader": reader, "atr": atr}, f"Card on {reader} (ATR {atr})")
+        return
+    info = wait_for_card(reader, timeout=timeout)
     emit(
         ctx,
         {"reader": info.name, "atr": info.atr_hex},
@@ -62,10 +77,13 @@ def check(ctx: click.Context) -> None:
     with_card = [info for info in found if info.card_present]
     report["cards"] = len(with_card)
     cli_context = get_context(ctx)
-    if with_card or (cli_context.reader or "").startswith("virtual:"):
+    if with_card or (cli_context.reader or "").startswith(("virtual:", "nfc:")):
         try:
             identity = identify(cli_context.protocol(), cli_context.connection().atr)
             report["card"] = identity.as_dict()
+            # What the reader carries and whether it has a keypad (PC/SC part 10).
+            report["reader_limits"] = cli_context.connection().limits.as_dict()
+            report["pin_pad"] = cli_context.connection().pin_pad is not None
         except MynakitError as error:
             report["card_error"] = str(error)
     emit(ctx, report)

@@ -63,5 +63,14 @@ def verify_from_user(
     """Ask for the secret of ``key_name`` (env, stdin or hidden prompt) and verify it through
     the guarded ``ApplicationSession.verify``. The secret is not kept."""
     key = session.application.key(key_name)
+    pin_pad = getattr(session.protocol.connection, "pin_pad", None)
+    variable = ENVIRONMENT_VARIABLES.get(key_name)
+    scripted = from_stdin or bool(variable and os.environ.get(variable))
+    if pin_pad is not None and key.charset == "digits" and not scripted:
+        # PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT: the PIN goes from the keypad to the card and
+        # never through this process; the counter guard still runs first.
+        click.echo(f"Enter the {key.label or key.name} on the reader's keypad.", err=True)
+        session.verify_on_pin_pad(key_name, pin_pad, force=force)
+        return
     secret = read_secret(key_name, key.label or key.name, from_stdin=from_stdin)
     session.verify(key_name, secret, force=force)

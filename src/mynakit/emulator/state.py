@@ -376,10 +376,26 @@ def create_card(
         state.profile_source = str(Path(profile).resolve())
     for application, key_name in blocked:
         state.block(application, key_name, card_profile)
+    return install_card_state(base_dir, name, state, issuer_directory=issuer.directory)
+
+
+def install_card_state(
+    base_dir: str | os.PathLike[str],
+    name: str,
+    state: CardState,
+    *,
+    issuer_directory: Path | None,
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Save ``state`` as the new card ``name``: written in a staging directory (with
+    ``extra_files`` beside it), then renamed into place, so a half-made card is never seen."""
+    directory = _card_directory(base_dir, name)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=_ensure_directory(base_dir)))
     try:
+        for file_name, content in (extra_files or {}).items():
+            _write_atomic(staging / file_name, content)
         state.directory = staging
-        save_card_state(state, issuer_directory=issuer.directory)
+        save_card_state(state, issuer_directory=issuer_directory)
         os.replace(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mynakit.errors import TransportError
 from mynakit.iso7816.apdu import (
+    EXTENDED_MAX_RESPONSE,
     SHORT_MAX_DATA,
     SHORT_MAX_RESPONSE,
     CommandApdu,
@@ -23,6 +25,10 @@ CLA_CHAINING = 0x10
 _EXTENDED_REFUSALS = (0x6700, 0x6D00, 0x6E00)
 # A card that keeps answering 61xx must not make us loop forever.
 _MAX_GET_RESPONSE_ROUNDS = 512
+# Commands safe to send again after a reader failed to carry their extended form: reads change
+# nothing on the card (ISO 7816-4 §11.2: READ BINARY, READ RECORD(S), GET DATA). VERIFY and
+# signatures are never re-sent: a PIN must not travel twice (docs/readers.md §2).
+_READ_INSTRUCTIONS = frozenset({0xB0, 0xB1, 0xB2, 0xB3, 0xCA, 0xCB})
 
 
 class Transmitter(Protocol):
@@ -39,14 +45,28 @@ class ApduProtocol:
     that the card or reader refuses switches the protocol to short APDUs for good).
     """
 
-    def __init__(self, connection: Transmitter, *, extended_length: bool | None = None) -> None:
+    def __init__(
+        self,
+        connection: Transmitter,
+        *,
+        extended_length: bool | None = None,
+        max_response_data: int | None = None,
+    ) -> None:
         self.connection = connection
         self.extended_length = extended_length
+        #: The reader's cap on response data per exchange (PC/SC part 10 dwMaxAPDUDataSize or
+        #: SCARD_ATTR_MAXINPUT), ``None`` when it did not say.
+        self.max_response_data = max_response_data
+
+    @property
+    def max_extended_response(self) -> int:
+        """The largest Le an extended command may carry through this reader."""
+        return min(EXTENDED_MAX_RESPONSE, self.max_response_data or EXTENDED_MAX_RESPONSE)
 
     @property
     def max_response_length(self) -> int:
         """The largest Le worth asking for in one command."""
-        return 65536 if self.extended_length else SHORT_MAX_RESPONSE
+        return self.max_extended_response if self.extended_length else SHORT_MAX_RESPONSE
 
     def send(
         self,
@@ -65,8 +85,20 @@ class ApduProtocol:
 
     def transmit(self, command: CommandApdu) -> ResponseApdu:
         """Send a command with every transmission rule applied; the final SW is not checked."""
+        if command.le is not None and command.le > self.max_extended_response:
+            # The reader carries less than asked: ask for what fits, the caller reads on.
+            command = command.with_le(max(self.max_extended_response, SHORT_MAX_RESPONSE))
         if command.needs_extended and self.extended_length is not False:
-            response = self._exchange(command, extended=True)
+            try:
+                response = self._exchange(command, extended=True)
+            except TransportError:
+                # A reader that cannot carry extended APDUs may fail the exchange instead of
+                # answering 6700 (CCID short-APDU-level readers, docs/readers.md §2): use short
+                # APDUs from now on, and send the command again only if it is a read.
+                self.extended_length = False
+                if command.cla & 0x80 or command.ins not in _READ_INSTRUCTIONS:
+                    raise
+                return self.transmit(command)
             if response.sw not in _EXTENDED_REFUSALS or self.extended_length:
                 if self.extended_length is None and response.sw not in _EXTENDED_REFUSALS:
                     self.extended_length = True

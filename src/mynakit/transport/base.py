@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from mynakit.errors import TransportError
+from mynakit.errors import TransportError, UsageError
 
 
 @runtime_checkable
@@ -58,3 +58,9 @@ class ReaderBusyError(TransportError):
 
 class TransportTimeoutError(TransportError):
     """Waiting for a card or an answer took longer than allowed."""
+
+
+def require_command_apdu(command: object) -> None:
+    """Refuse what cannot be a command APDU before it reaches a reader (ISO 7816-4 §5.1)."""
+    if not isinstance(command, bytes | bytearray) or len(command) < 4:
+        raise UsageError("a command APDU is at least 4 bytes (CLA INS P1 P2)")

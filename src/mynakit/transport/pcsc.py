@@ -22,7 +22,10 @@ from mynakit.transport.base import (
     NoServiceError,
     ReaderBusyError,
     TransportTimeoutError,
+    require_command_apdu,
 )
+from mynakit.transport.limits import ReaderFeatures, ReaderLimits, learn_reader_features
+from mynakit.transport.pinpad import PinPad
 
 logger = logging.getLogger("mynakit.transport.pcsc")
 
@@ -52,13 +55,6 @@ SCARD_W_REMOVED_CARD: Final = 0x80100069
 
 #: The pseudo-reader whose state changes when readers are plugged in or out (PC/SC part 5).
 PNP_NOTIFICATION: Final = "\\\\?PnP?\\Notification"
-
-# PC/SC part 10 §2.2: GET_FEATURE_REQUEST lists feature tags with their control codes;
-# FEATURE_GET_TLV_PROPERTIES answers TLVs, of which dwMaxAPDUDataSize (tag 0x0A) is the largest
-# APDU data the reader carries: 0 means short APDUs only.
-CM_IOCTL_GET_FEATURE_REQUEST: Final = 0x42000000 + 3400  # SCARD_CTL_CODE(3400) on pcsc-lite
-FEATURE_GET_TLV_PROPERTIES: Final = 0x12
-PROPERTY_MAX_APDU_DATA_SIZE: Final = 0x0A
 
 _INSTALL_HINT = (
     "on Debian/Ubuntu: sudo apt-get install pcscd, then sudo systemctl start pcscd.socket "
@@ -213,41 +209,6 @@ def resolve_reader_name(wanted: str, available: list[str]) -> str:
     )
 
 
-# --- PC/SC part 10 feature parsing (pure; unit-tested) -----------------------------------------
-
-
-def parse_feature_request(response: bytes) -> dict[int, int]:
-    """Feature tag -> control code from a GET_FEATURE_REQUEST answer (tag, 04, code big-endian)."""
-    features: dict[int, int] = {}
-    offset = 0
-    while offset + 2 <= len(response):
-        tag, length = response[offset], response[offset + 1]
-        value = response[offset + 2 : offset + 2 + length]
-        if length == 4 and len(value) == 4:
-            features[tag] = int.from_bytes(value, "big")
-        offset += 2 + length
-    return features
-
-
-def parse_tlv_properties(response: bytes) -> dict[int, int | bytes]:
-    """Property tag -> value from a GET_TLV_PROPERTIES answer; integers are little-endian."""
-    properties: dict[int, int | bytes] = {}
-    offset = 0
-    while offset + 2 <= len(response):
-        tag, length = response[offset], response[offset + 1]
-        value = response[offset + 2 : offset + 2 + length]
-        if len(value) < length:
-            break  # truncated: keep what parsed
-        properties[tag] = int.from_bytes(value, "little") if length in (1, 2, 4) else value
-        offset += 2 + length
-    return properties
-
-
-def max_apdu_data_size(tlv_properties: bytes) -> int | None:
-    value = parse_tlv_properties(tlv_properties).get(PROPERTY_MAX_APDU_DATA_SIZE)
-    return value if isinstance(value, int) else None
-
-
 # --- the connection ----------------------------------------------------------------------------
 
 
@@ -272,10 +233,11 @@ class PcscConnection:
         self._protocol = protocol
         self._share_mode = share_mode
         self._atr = b""
-        self._max_apdu_data_size: int | None = None
         self.notes: list[str] = []
         self._atr = self._read_atr()
-        self._max_apdu_data_size = self._query_max_apdu_data_size()
+        # Learnt before the first command, so the first large read already fits the reader
+        # (docs/readers.md §2: RC-S300 522-byte CCID messages, ACR122U short APDUs only).
+        self._features: ReaderFeatures = learn_reader_features(self)
 
     @classmethod
     def open(cls, reader_name: str | None = None, *, exclusive: bool = True) -> PcscConnection:
@@ -341,19 +303,44 @@ class PcscConnection:
     @property
     def max_apdu_data_size(self) -> int | None:
         """The reader's dwMaxAPDUDataSize (PC/SC part 10), ``None`` if it does not say."""
-        return self._max_apdu_data_size
+        return self._features.limits.max_apdu_data
+
+    @property
+    def limits(self) -> ReaderLimits:
+        return self._features.limits
 
     @property
     def extended_length(self) -> bool | None:
         # dwMaxAPDUDataSize 0 means short APDUs only; anything above a short APDU's 255 data
-        # bytes means extended APDUs pass (user needs §4 item 4: use them only if advertised).
-        if self._max_apdu_data_size is None:
+        # bytes means extended APDUs pass; SCARD_ATTR_MAXINPUT caps each exchange.
+        return self._features.limits.extended_length
+
+    @property
+    def pin_pad(self) -> PinPad | None:
+        """The reader's keypad (PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT), if it has one."""
+        if self._features.verify_pin_direct is None:
             return None
-        return self._max_apdu_data_size > 255
+        return PinPad(self, self._features)
+
+    # -- ReaderPort: SCardControl and SCardGetAttrib ------------------------------------------
+
+    def control(self, control_code: int, data: bytes = b"") -> bytes | None:
+        hresult, answer = scard.SCardControl(self._require_open(), control_code, list(data))
+        if hresult != SCARD_S_SUCCESS:
+            # Many drivers (Debian's vpcd 3.3 among them) answer no control codes at all.
+            logger.debug("SCardControl 0x%08X: 0x%08X", control_code, unsigned(hresult))
+            return None
+        return bytes(answer)
+
+    def attribute(self, attribute_id: int) -> bytes | None:
+        hresult, answer = scard.SCardGetAttrib(self._require_open(), attribute_id)
+        if hresult != SCARD_S_SUCCESS:
+            logger.debug("SCardGetAttrib 0x%08X: 0x%08X", attribute_id, unsigned(hresult))
+            return None
+        return bytes(answer)
 
     def transmit(self, command: bytes) -> bytes:
-        if not isinstance(command, bytes | bytearray) or len(command) < 4:
-            raise UsageError("a command APDU is at least 4 bytes (CLA INS P1 P2)")
+        require_command_apdu(command)
         card_handle = self._require_open()
         hresult, response = scard.SCardTransmit(card_handle, self._protocol, list(command))
         if hresult != SCARD_S_SUCCESS:
@@ -414,22 +401,6 @@ class PcscConnection:
         hresult, _reader, _state, _protocol, atr = scard.SCardStatus(self._require_open())
         check(hresult, "status", self._reader_name)
         return bytes(atr)
-
-    def _query_max_apdu_data_size(self) -> int | None:
-        card_handle = self._require_open()
-        hresult, features = scard.SCardControl(card_handle, CM_IOCTL_GET_FEATURE_REQUEST, [])
-        if hresult != SCARD_S_SUCCESS:
-            # Many drivers (Debian's vpcd 3.3 among them) answer no control codes at all.
-            logger.debug("GET_FEATURE_REQUEST unsupported: 0x%08X", unsigned(hresult))
-            return None
-        control_code = parse_feature_request(bytes(features)).get(FEATURE_GET_TLV_PROPERTIES)
-        if control_code is None:
-            return None
-        hresult, properties = scard.SCardControl(card_handle, control_code, [])
-        if hresult != SCARD_S_SUCCESS:
-            logger.debug("GET_TLV_PROPERTIES failed: 0x%08X", unsigned(hresult))
-            return None
-        return max_apdu_data_size(bytes(properties))
 
     def _transmit_error(self, hresult: int) -> TransportError:
         if unsigned(hresult) == SCARD_E_NOT_TRANSACTED and not self._card_still_present():

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from mynakit.iso7816.apdu import ApduParseError, CommandApdu, ResponseApdu
 from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from mynakit.transport.base import Connection
+from mynakit.transport.decorator import ConnectionDecorator
+from mynakit.transport.pinpad import PinPad
 
 TRAFFIC = 5
 logging.addLevelName(TRAFFIC, "TRAFFIC")
@@ -44,7 +46,7 @@ class TraceCounter:
         self.commands.clear()
 
 
-class TracingConnection:
+class TracingConnection(ConnectionDecorator):
     """A ``Connection`` decorator that logs redacted APDUs and counts them."""
 
     def __init__(
@@ -54,7 +56,7 @@ class TracingConnection:
         sink: Callable[[str], None] | None = None,
         profile: CardProfile | None = None,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.sink = sink
         self.counter = TraceCounter()
         self._personal_files = _personal_files(profile or load_profile(DEFAULT_PROFILE))
@@ -63,16 +65,11 @@ class TracingConnection:
         self._continuing_personal_read = False
 
     @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    @property
-    def reader_name(self) -> str:
-        return self.inner.reader_name
-
-    @property
-    def extended_length(self) -> bool | None:
-        return self.inner.extended_length
+    def pin_pad(self) -> PinPad | None:
+        pin_pad = super().pin_pad
+        if pin_pad is not None:
+            pin_pad.observer = self._emit  # the keypad VERIFY shows in the trace, PIN-less
+        return pin_pad
 
     def transmit(self, command: bytes) -> bytes:
         try:
@@ -93,9 +90,6 @@ class TracingConnection:
         atr = self.inner.reset(cold=cold)
         self._emit(f"reset, ATR {atr.hex(' ').upper()}")
         return atr
-
-    def close(self) -> None:
-        self.inner.close()
 
     def _emit(self, line: str) -> None:
         logger.log(TRAFFIC, "%s", line)
