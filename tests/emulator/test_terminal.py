@@ -62,6 +62,7 @@ class Counter:
             institution_code=world.institution_code,
             clock=clock,
             timeouts=Timeouts(),
+            visual_check=True,
         )
         self.terminal.subscribe(self.screens.append)
         self.terminal.reader_added(READER)
@@ -343,3 +344,32 @@ def test_service_stopped_costs_no_pin_try(world: SandboxCounter, counter: Counte
     counter.remove()
     _through_pin(counter, holder)
     assert counter.state() is TerminalState.TAKING_CONSENTS
+
+
+def test_visual_check_by_staff_instead_of_the_pin(world: SandboxCounter, counter: Counter) -> None:
+    holder = world.new_holder("terminal-visual")
+    world.block_pin(holder)  # a holder whose PIN is locked is still served
+    counter.insert(holder)
+    counter.terminal.choose_method("pin")
+    assert counter.state() is TerminalState.PIN_BLOCKED
+    assert any(choice.value == "visual" for choice in counter.terminal.screen.choices)
+    counter.terminal.choose_method("visual")
+    assert counter.state() is TerminalState.VISUAL_CHECK
+    assert counter.terminal.screen.staff_pad and not counter.terminal.screen.pin_pad
+    wrong = "000000" if holder.persona.birth_date_code != "000000" else "111111"
+    counter.terminal.confirm_visually(wrong)
+    assert counter.state() is TerminalState.VISUAL_CHECK
+    assert "生年月日が違います" in counter.terminal.screen.message_ja
+    counter.terminal.confirm_visually(holder.persona.birth_date_code)
+    assert counter.state() is TerminalState.TAKING_CONSENTS
+    counter.terminal.answer_consents([])
+    assert counter.state() is TerminalState.SHOWING_RESULT
+    result = counter.terminal.screen.result
+    assert result is not None
+    assert result["method"] == "visual"
+    assert result["qualification_validity"] == "1"
+    # Two VERIFYs of the visual AP's birth-date code (the wrong one, the right one), none of
+    # the auth PIN (P2 = 80 | 18, docs/card.md §7.5).
+    verifies = counter.verifies_with_data()
+    assert len(verifies) == 2
+    assert all(command[3] != 0x98 for command in verifies)

@@ -65,6 +65,7 @@ class SandboxCounter:
         self._client: EligibilityClient | None = None
         self._server: BackgroundServer | None = None
         self._library: Any = None
+        self._card_ca = _SandboxCardCa()
         self.responder: OcspServer | None = None
         self.database: Database
         self.credential: str | None = None  # the institution's, issued at the first start
@@ -120,6 +121,9 @@ class SandboxCounter:
             TrustStore.jlis().with_sandbox(self.issuer.directory),
             revocation="ocsp",
             serial_link=link,
+            # Face or visual confirmation trusts the card-CA keys of the sandbox's cards; the
+            # mapping grows as holders are made (docs/card.md §7.13).
+            card_ca=self._card_ca,
         )
 
     def start_service(self) -> None:
@@ -217,11 +221,20 @@ class SandboxCounter:
     ) -> Holder:
         """A holder with a fresh virtual card, insured records of the given kind, and (unless
         ``register=False``) the card registered for insurance use with the holder's PIN."""
+        from mynakit.emulator.card_files import (
+            CARD_CA_TEXT_KEY_NUMBER,
+            CARD_CA_VISUAL_KEY_NUMBER,
+            key_id,
+        )
         from mynakit.emulator.personas import generate_persona
         from mynakit.emulator.state import new_virtual_card
 
         persona = generate_persona(seed)
         card = new_virtual_card(self.issuer, persona=persona)
+        card_ca = card.state.card_ca_public_key()
+        if card_ca is not None:
+            for number in (CARD_CA_VISUAL_KEY_NUMBER, CARD_CA_TEXT_KEY_NUMBER):
+                self._card_ca.setdefault(key_id(number), []).append(card_ca)
         self._holders += 1
         holder = Holder(persona, card, person_key=f"sandbox-person-{seed}"[:64])
         holder.records = _records_for(holder, qualification, today or dt.date.today())
@@ -239,8 +252,10 @@ class SandboxCounter:
             self.core.load_records(records)
 
     def register(self, holder: Holder) -> None:
-        """初回登録 at the reader: the holder's PIN, the card signs, the data on the card."""
+        """初回登録 at the reader: the holder's PIN, the card signs, the data on the card; the
+        card's visual AP key is enrolled too, for a later visual check (docs/card.md §7.13)."""
         from mynakit.card.jpki import JpkiAp
+        from mynakit.card.visual import VisualAp
         from mynakit.iso7816.protocol import ApduProtocol
         from mynakit.jpki.authentication import card_respond
         from mynakit.services.eligibility.models import InsuranceCardQuery, RegistrationRequest
@@ -248,7 +263,12 @@ class SandboxCounter:
 
         record = holder.records[0]
         with InProcessConnection(holder.card) as connection:
-            session = JpkiAp.open(ApduProtocol(connection, extended_length=True))
+            protocol = ApduProtocol(connection, extended_length=True)
+            presence = self.service.begin_presence()
+            proof = VisualAp(protocol).prove_presence(
+                presence.nonce, holder.persona.birth_date_code
+            )
+            session = JpkiAp.open(protocol)
             challenge = self.service.begin_authentication()
             response = card_respond(session, challenge, holder.persona.auth_pin)
         self.service.register(
@@ -261,6 +281,7 @@ class SandboxCounter:
                     branch_number=record.branch_number,
                     birth_date=record.birth_date,
                 ),
+                presence=(presence.challenge_id, proof),
             )
         )
         holder.card.reset()
@@ -341,6 +362,16 @@ def _records_for(
     if qualification == "renewed_insurer":
         return [lost.normalized(), newer.normalized()]
     return [base.normalized(), newer.normalized()]  # several
+
+
+class _SandboxCardCa(dict[bytes, list[Any]]):
+    """The card-CA keys of the sandbox's cards, by key id (every sandbox card certifies its
+    card-face AP keys under the same ids). The service is built before the first card is
+    made and trusts the keys of cards made later, so this trust list counts as configured
+    even while it is empty."""
+
+    def __bool__(self) -> bool:
+        return True
 
 
 class BackgroundServer:

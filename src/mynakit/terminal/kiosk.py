@@ -306,6 +306,8 @@ def _handler_class(kiosk: KioskServer) -> type[BaseHTTPRequestHandler]:
 def _valid_value(action: str, value: Any) -> bool:
     if action == "pin":
         return isinstance(value, str) and 0 < len(value) <= 16
+    if action == "visual_confirm":
+        return isinstance(value, str) and len(value) == 6 and value.isdigit()
     if action == "choose":
         return value in ("pin", "face", "visual")
     if action == "consents":
@@ -331,6 +333,7 @@ def kiosk_for(runner: TerminalRunner, *, port: int = 0) -> KioskServer:
         "consents": lambda value: runner.post(terminal.answer_consents, value),
         "acknowledge": lambda value: runner.post(terminal.acknowledge),
         "cancel": lambda value: runner.post(terminal.cancel),
+        "visual_confirm": lambda value: runner.post(terminal.confirm_visually, value),
     }
 
     def handle(action: str, value: Any) -> None:

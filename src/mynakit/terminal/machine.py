@@ -36,14 +36,14 @@ from mynakit.card.errors import (
     WrongPinError,
 )
 from mynakit.card.jpki import JpkiAp
+from mynakit.card.visual import VisualAp
 from mynakit.errors import CardError, DataError, MynakitError, TransportError
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError
-from mynakit.jpki.authentication import Challenge, card_respond
+from mynakit.jpki.authentication import card_respond
 from mynakit.services.eligibility.codes import ConsentScope, IdentityConfirmationMethod
 from mynakit.services.eligibility.core import EligibilityClient
 from mynakit.services.eligibility.models import (
-    CardPresenceProof,
     CheckResult,
     FaceConfirmation,
     PinAuthentication,
@@ -63,9 +63,7 @@ logger = logging.getLogger("mynakit.terminal")
 AUTH_PIN_LENGTH = 4  # the user-authentication PIN is 4 digits (docs/card.md §4)
 
 
-#: Proves a genuine card is present without a PIN: a card-face AP's key signs the challenge
-#: (docs/card.md §7.13). Supplied by the card layer; ``None`` offers no face/visual mode.
-PresenceProver = Callable[[ApduProtocol, Challenge], CardPresenceProof]
+BIRTH_DATE_CODE_LENGTH = 6  # era YYMMDD from the card face opens the age record (docs/card.md §3.3)
 #: Writes a card-initiated result for the receipt computer and returns the file's name.
 ResultSink = Callable[[CheckResult], str]
 Connector = Callable[[str], Connection]
@@ -86,6 +84,7 @@ class Timeouts:
 
 _INTERACTIVE = {
     TerminalState.CHOOSING_METHOD,
+    TerminalState.VISUAL_CHECK,
     TerminalState.CONFIRMING_LAST_TRY,
     TerminalState.ENTERING_PIN,
     TerminalState.WRONG_PIN,
@@ -137,7 +136,7 @@ class Terminal:
         *,
         institution_code: str = "",
         reader: str | None = None,
-        presence_prover: PresenceProver | None = None,
+        visual_check: bool = False,
         result_sink: ResultSink | None = None,
         staff_id: str = "reception",
         clock: Callable[[], float] = time.monotonic,
@@ -154,7 +153,7 @@ class Terminal:
         self.connect = connect
         self.institution_code = institution_code
         self.reader = reader
-        self.presence_prover = presence_prover
+        self.visual_check = visual_check
         self.result_sink = result_sink
         self.staff_id = staff_id
         self.clock = clock
@@ -292,8 +291,21 @@ class Terminal:
                 return
             if method == "pin":
                 self._prepare_pin(transaction)
-            elif method in ("face", "visual") and self.presence_prover is not None:
-                self._confirm_face(transaction, IdentityConfirmationMethod(method))
+            elif method == "visual" and self.visual_check:
+                self._enter(TerminalState.VISUAL_CHECK)
+
+    def confirm_visually(self, birth_date_code: str) -> None:
+        """The receptionist has compared the holder's face with the card's photo and typed the
+        birth date printed on it (era YYMMDD), which opens the card's age record for the
+        presence proof (docs/services.md §A.2 item 2, docs/card.md §7.13)."""
+        with self._lock:
+            transaction = self._transaction
+            if transaction is None or self._state is not TerminalState.VISUAL_CHECK:
+                return
+            if len(birth_date_code) != BIRTH_DATE_CODE_LENGTH or not birth_date_code.isdigit():
+                self._enter(TerminalState.VISUAL_CHECK, code_format_error=True)
+                return
+            self._confirm_face(transaction, IdentityConfirmationMethod.VISUAL, birth_date_code)
 
     def confirm_last_try(self) -> None:
         """The holder accepts spending the last PIN try (docs/card.md §11.1)."""
@@ -481,8 +493,9 @@ class Terminal:
         transaction.identification = PinAuthentication(response)
         self._after_identification(transaction)
 
-    def _confirm_face(self, transaction: _Transaction, method: IdentityConfirmationMethod) -> None:
-        assert self.presence_prover is not None
+    def _confirm_face(
+        self, transaction: _Transaction, method: IdentityConfirmationMethod, birth_date_code: str
+    ) -> None:
         self._enter(TerminalState.VERIFYING)
         try:
             challenge = self.desk.begin_presence()
@@ -490,13 +503,20 @@ class Terminal:
             self._enter(TerminalState.SERVICE_UNREACHABLE)
             return
         try:
-            proof = self.presence_prover(transaction.protocol, challenge)
+            # The visual AP's own key answers the service's challenge (docs/card.md §7.13).
+            proof = VisualAp(transaction.protocol).prove_presence(challenge.nonce, birth_date_code)
+        except WrongPinError as error:
+            self._enter(TerminalState.VISUAL_CHECK, code_wrong=True, tries=error.tries_left)
+            return
         except MynakitError as error:
             self._card_failure(error)
             return
+        finally:
+            del birth_date_code
         transaction.identification = FaceConfirmation(
             method=method,
             certificate_der=transaction.certificate_der,
+            presence_challenge_id=challenge.challenge_id,
             presence=proof,
             confirmed_by=self.staff_id
             if method is IdentityConfirmationMethod.VISUAL
@@ -583,9 +603,13 @@ class Terminal:
         if details.get("pin_format_error"):
             message_ja = "4桁の数字を入力してください。" + message_ja
             message_en = "Enter 4 digits. " + message_en
+        if details.get("code_format_error") or details.get("code_wrong"):
+            message_ja = "生年月日が違います。" + message_ja
+            message_en = "The birth date does not match. " + message_en
         choices: list[Choice] = []
         pin_pad = False
-        face_offered = self.presence_prover is not None
+        staff_pad = False
+        face_offered = self.visual_check
         if state is TerminalState.CHOOSING_METHOD:
             choices.append(Choice("choose", "暗証番号を入力", "Enter PIN", "pin"))
             if face_offered:
@@ -606,6 +630,8 @@ class Terminal:
             choices.append(
                 Choice("choose", "職員による目視確認", "Visual check by staff", "visual")
             )
+        elif state is TerminalState.VISUAL_CHECK:
+            staff_pad = True
         elif state is TerminalState.TAKING_CONSENTS:
             for scope, label_ja, label_en in self.desk.consent_questions:
                 choices.append(Choice("consent", label_ja, label_en, scope.value))
@@ -621,6 +647,7 @@ class Terminal:
             title_en=words.title_en,
             message_en=message_en,
             pin_pad=pin_pad,
+            staff_pad=staff_pad,
             tries_left=tries,
             choices=tuple(choices),
             result=answer.view if answer is not None else None,
@@ -631,6 +658,11 @@ class Terminal:
 
 
 _STAFF_NOTES: dict[TerminalState, tuple[str, str]] = {
+    TerminalState.VISUAL_CHECK: (
+        "券面の顔写真とご本人を確認し、券面の生年月日（和暦 YYMMDD）を入力してください。",
+        "Compare the holder with the card's photo, then enter the birth date on the card "
+        "(era YYMMDD).",
+    ),
     TerminalState.PIN_BLOCKED: (
         "暗証番号ロック: 目視確認で受付できます。解除は市区町村窓口。",
         "PIN locked: confirm visually; the municipal office resets it.",

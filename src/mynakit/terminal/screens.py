@@ -21,6 +21,7 @@ class TerminalState(enum.Enum):
     CHOOSING_METHOD = "choosing_method"
     CONFIRMING_LAST_TRY = "confirming_last_try"
     ENTERING_PIN = "entering_pin"
+    VISUAL_CHECK = "visual_check"
     WRONG_PIN = "wrong_pin"
     VERIFYING = "verifying"
     QUERYING = "querying"
@@ -93,7 +94,7 @@ WORDS: dict[TerminalState, Words] = {
     ),
     TerminalState.CHOOSING_METHOD: Words(
         "本人確認の方法を選んでください",
-        "暗証番号（4桁）または職員による目視確認を選べます。",
+        "暗証番号（4桁）を入力してください。職員による目視確認を選べる窓口もあります。",
         "Choose how to confirm your identity",
         "Enter your 4-digit PIN, or let the staff confirm your face.",
     ),
@@ -110,6 +111,12 @@ WORDS: dict[TerminalState, Words] = {
         "利用者証明用電子証明書の暗証番号です。残り{tries}回。",
         "Enter your 4-digit PIN",
         "The PIN of the user-authentication certificate. {tries} tries left.",
+    ),
+    TerminalState.VISUAL_CHECK: Words(
+        "職員が本人確認をします",
+        "カードを置いたまま、職員の確認をお待ちください。",
+        "The staff will confirm your identity",
+        "Leave the card on the reader and wait for the staff.",
     ),
     TerminalState.WRONG_PIN: Words(
         "暗証番号が違います",
@@ -265,6 +272,8 @@ class Screen:
     title_en: str
     message_en: str
     pin_pad: bool = False
+    #: The receptionist's pad (birth date from the card face, for the visual check).
+    staff_pad: bool = False
     tries_left: int | None = None
     choices: tuple[Choice, ...] = ()
     #: Counter-safe result items for the receptionist (validity, insurer, copay ratio, consents).
@@ -286,6 +295,7 @@ class Screen:
             "title_en": self.title_en,
             "message_en": self.message_en,
             "pin_pad": self.pin_pad,
+            "staff_pad": self.staff_pad,
             "tries_left": self.tries_left,
             "choices": [choice.to_dict() for choice in self.choices],
             "result": self.result,

@@ -4,6 +4,7 @@
 (function () {
   const key = document.querySelector('meta[name="kiosk-key"]').content;
   let pin = "";
+  let staffCode = "";
   let sequence = -1;
   let selectedConsents = new Set();
   const byId = (id) => document.getElementById(id);
@@ -26,6 +27,10 @@
 
   function showPin() {
     byId("pin-dots").textContent = "●".repeat(pin.length) + "○".repeat(Math.max(0, 4 - pin.length));
+  }
+
+  function showStaffCode() {
+    byId("staff-code").textContent = (staffCode + "______").slice(0, 6);
   }
 
   function button(label_ja, label_en, onTap) {
@@ -62,6 +67,9 @@
       tries.hidden = true;
     }
     byId("pin-entry").hidden = !screen.pin_pad;
+    byId("staff-entry").hidden = !screen.staff_pad;
+    staffCode = "";
+    showStaffCode();
 
     const choices = byId("choices");
     choices.replaceChildren();
@@ -115,6 +123,18 @@
       if (pin.length < 4) { pin += digit.dataset.digit; showPin(); }
     });
   }
+  for (const digit of document.querySelectorAll(".staff-digit")) {
+    digit.addEventListener("click", () => {
+      if (staffCode.length < 6) { staffCode += digit.dataset.digit; showStaffCode(); }
+    });
+  }
+  byId("staff-clear").addEventListener("click", () => { staffCode = ""; showStaffCode(); });
+  byId("staff-submit").addEventListener("click", () => {
+    const entered = staffCode;
+    staffCode = "";
+    showStaffCode();
+    if (entered.length === 6) { send("visual_confirm", entered); }
+  });
   byId("pin-clear").addEventListener("click", () => { pin = ""; showPin(); });
   byId("pin-submit").addEventListener("click", () => {
     const entered = pin;
