@@ -167,6 +167,7 @@ def rig(
             institution_code=world.institution_code,
             reader=VPCD_READER,
             result_sink=rig.bridge_files.write_face,
+            visual_check=True,
         )
         monitor = CardMonitor(initial_events=True)
         with TerminalRunner(terminal) as runner:
@@ -266,6 +267,15 @@ def test_blocked_pin(rig: CounterRig) -> None:
     rig.tap('button[data-action="choose"][data-value="pin"]')
     rig.wait_for("pin_blocked", "暗証番号がロックされています", "市区町村")
     assert rig.verifies_with_data() == 0  # the counter was read, no try was spent
+    # The receptionist confirms the face instead, on the staff side of the page.
+    rig.tap('button[data-action="choose"][data-value="visual"]')
+    rig.wait_for("visual_check", "職員が本人確認をします")
+    for digit in holder.persona.birth_date_code:
+        rig.tap(f'.staff-digit[data-digit="{digit}"]')
+    rig.tap("#staff-submit")
+    rig.wait_for("taking_consents")
+    rig.tap("#consents-submit")
+    rig.wait_for("showing_result", "資格は有効です")
     _finish(rig)
 
 

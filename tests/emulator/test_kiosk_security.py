@@ -144,6 +144,8 @@ def test_another_origin_can_neither_read_nor_act(
     assert _action(kiosk, "cancel", **{KEY_HEADER: "guess"}) == 403
     assert _action(kiosk, "cancel", **{"Content-Type": "text/plain"}) == 415
     assert _action(kiosk, "format_disk") == 400
+    assert _action(kiosk, "visual_confirm", "12") == 400  # a birth date is 6 digits
+    assert _action(kiosk, "choose", "everything") == 400
     status, _, _ = _request(kiosk, "OPTIONS", "/action", headers={"Origin": kiosk.origin})
     assert status == 403
 

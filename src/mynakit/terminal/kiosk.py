@@ -57,7 +57,9 @@ _SECURITY_HEADERS = {
     ),
 }
 #: Actions the page may send, and what each carries.
-ACTIONS = frozenset({"choose", "pin", "confirm_last_try", "consents", "acknowledge", "cancel"})
+ACTIONS = frozenset(
+    {"choose", "pin", "confirm_last_try", "consents", "acknowledge", "cancel", "visual_confirm"}
+)
 
 #: Receives one validated action from the page: (action, value or values).
 ActionHandler = Callable[[str, Any], None]
