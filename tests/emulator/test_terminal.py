@@ -373,3 +373,25 @@ def test_visual_check_by_staff_instead_of_the_pin(world: SandboxCounter, counter
     verifies = counter.verifies_with_data()
     assert len(verifies) == 2
     assert all(command[3] != 0x98 for command in verifies)
+
+
+def test_expired_certificate_has_its_own_words(world: SandboxCounter, counter: Counter) -> None:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+
+    holder = world.new_holder("terminal-expired-certificate", register=False)
+    jpki = holder.card.profile.application("jpki")
+    key = holder.card.state.card_keys[("jpki", jpki.key("auth_key").key_id)]
+    # An authentication certificate that ended a year ago, for the card's own key.
+    expired = world.issuer.issue_auth_certificate(
+        key.public_key(),
+        not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=800),
+        validity_days=400,
+    )
+    file_id = jpki.file("auth_certificate").file_id
+    holder.card.state.files[("jpki", file_id)] = expired.public_bytes(serialization.Encoding.DER)
+    _through_pin(counter, holder)
+    counter.terminal.answer_consents([])
+    assert counter.state() is TerminalState.CERTIFICATE_EXPIRED
+    assert counter.terminal.screen.title_ja == "電子証明書の有効期限が切れています"
