@@ -4,11 +4,16 @@ recorded, turned back into a card, recorded again: the same status words and len
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import Result
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from mynakit.errors import UsageError
+from mynakit.errors import DataError, UsageError
 from support.cli import invoke, ok_json
 
 pytestmark = pytest.mark.emulator
@@ -30,7 +35,17 @@ def shape(transcript: dict[str, object]) -> list[tuple[str, str, int]]:
     return [(entry["command"][:4], entry["sw"], len(entry["response"])) for entry in exchanges]
 
 
-def test_record_then_replay(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Replay:
+    home: Path
+    transcript: dict[str, Any]
+    transcript_text: str
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> Replay:
+    """Card alice recorded with every PIN, and card bob made from the transcript."""
+    tmp_path = tmp_path_factory.mktemp("record")
     home = tmp_path / "home"
     ok_json(invoke(home, None, "emulator", "create", "alice", "--seed", "rec"))
     first = tmp_path / "alice.json"
@@ -47,15 +62,19 @@ def test_record_then_replay(tmp_path: Path) -> None:
         )
     )
     assert recorded["skipped"] == []
-    transcript = json.loads(first.read_text())
+    ok_json(invoke(home, None, "emulator", "create", "bob", "--from-transcript", str(first)))
+    text = first.read_text()
+    return Replay(home, json.loads(text), text)
+
+
+def test_record_then_replay(replay: Replay, tmp_path: Path) -> None:
+    home = replay.home
     holder = ok_json(invoke(home, None, "emulator", "show", "alice", "--reveal"))["holder"]
     assert isinstance(holder, dict)
-    text = first.read_text()
     for secret in (holder["my_number"], holder["sign_password"]):
-        assert secret not in text
-        assert secret.encode().hex().upper() not in text
+        assert secret not in replay.transcript_text
+        assert secret.encode().hex().upper() not in replay.transcript_text
 
-    ok_json(invoke(home, None, "emulator", "create", "bob", "--from-transcript", str(first)))
     second = tmp_path / "bob.json"
     ok_json(
         invoke(
@@ -69,7 +88,96 @@ def test_record_then_replay(tmp_path: Path) -> None:
             env=pins_of(home, "bob"),
         )
     )
-    assert shape(json.loads(second.read_text())) == shape(transcript)
+    assert shape(json.loads(second.read_text())) == shape(replay.transcript)
+
+
+def certificate_der(home: Path, card: str, kind: str) -> bytes:
+    pem = ok_json(
+        invoke(
+            home,
+            f"virtual:{card}",
+            "jpki",
+            "cert",
+            "-t",
+            kind,
+            "-f",
+            "pem",
+            env=pins_of(home, card),
+        )
+    )["pem"]
+    return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+
+
+def test_replayed_card_answers_certificate_commands(replay: Replay) -> None:
+    """``jpki cert``, ``jpki auth``, ``jpki verify-cert`` and ``card info`` work on a card made
+    from a transcript, with certificates of the original's lengths; its certificates chain to
+    the transcript CA, trusted with the sandbox, not to the sandbox issuer that made alice's."""
+    home = replay.home
+    for kind in ("auth", "sign"):
+        original, replayed = (
+            certificate_der(home, "alice", kind),
+            certificate_der(home, "bob", kind),
+        )
+        assert len(replayed) == len(original) and replayed != original
+    summary = ok_json(
+        invoke(
+            home,
+            "virtual:bob",
+            "jpki",
+            "cert",
+            "-t",
+            "sign",
+            "--show-personal",
+            env=pins_of(home, "bob"),
+        )
+    )
+    assert summary["sandbox"] is True
+    assert summary["basic_info"]["name"]
+
+    authenticated = ok_json(
+        invoke(
+            home, "virtual:bob", "jpki", "auth", "--revocation", "none", env=pins_of(home, "bob")
+        )
+    )
+    assert authenticated["authenticated"] is True
+    assert "transcript" in authenticated["issuer_root"]
+    assert authenticated["production"] is False
+
+    valid = ok_json(
+        invoke(home, "virtual:bob", "jpki", "verify-cert", "--from-card", "auth", "--sandbox")
+    )
+    assert valid["valid"] is True and "transcript" in valid["root"]
+    untrusted = invoke(home, "virtual:bob", "jpki", "verify-cert", "--from-card", "auth")
+    assert untrusted.exit_code != 0
+    refusal = json.loads(untrusted.stdout)
+    assert refusal["reason"] == "unknown_issuer" and "add --sandbox" in refusal["message"]
+
+    infos = [ok_json(invoke(home, f"virtual:{card}", "card", "info")) for card in ("alice", "bob")]
+    for info in infos:
+        info.pop("reader")
+    assert infos[0] == infos[1]
+    # The same APDUs, status words and response lengths as on the original.
+    for command in (("card", "info"), ("jpki", "cert", "-f", "pem")):
+        alice, bob = (
+            traced_shape(invoke(home, f"virtual:{card}", "--trace", *command))
+            for card in ("alice", "bob")
+        )
+        assert alice == bob and alice
+
+
+def traced_shape(result: Result) -> list[tuple[str, str, int]]:
+    """(command header, status word, response length) of each APDU in a ``--trace``."""
+    assert result.exit_code == 0, result.output
+    shape: list[tuple[str, str, int]] = []
+    header = ""
+    for line in result.stderr.splitlines():
+        if line.startswith("> "):
+            header = "".join(line[2:].split()[:4])
+        elif line.startswith("< "):
+            response = line[2:].split()
+            sw = response[-1]
+            shape.append((header, sw, len(response) - 1 + len(sw) // 2))
+    return shape
 
 
 def test_record_refuses_an_existing_file_and_unknown_pins(tmp_path: Path) -> None:
@@ -87,5 +195,21 @@ def test_record_refuses_an_existing_file_and_unknown_pins(tmp_path: Path) -> Non
             str(tmp_path / "x"),
             "--with",
             "pin",
+            raise_errors=True,
+        )
+
+
+def test_an_older_transcript_is_refused_with_a_reason(replay: Replay, tmp_path: Path) -> None:
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({**replay.transcript, "format": "mynakit-transcript/1"}))
+    with pytest.raises(DataError, match="record the card again"):
+        invoke(
+            replay.home,
+            None,
+            "emulator",
+            "create",
+            "carol",
+            "--from-transcript",
+            str(older),
             raise_errors=True,
         )

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from mynakit.card.readout import ReadoutSecrets, standard_readout
 from mynakit.emulator.card_os import VirtualCard
@@ -23,6 +26,7 @@ from mynakit.emulator.transcripts import (
     _leaves,
     make_transcript,
     persona_card_state,
+    transcript_authorities,
     virtual_card_from_transcript,
 )
 from mynakit.profiles import load_profile
@@ -82,8 +86,8 @@ def personal_needles(card: VirtualCard, persona: Persona) -> dict[str, bytes]:
     needles["card face middle"] = face[len(face) // 2 : len(face) // 2 + 24]
     image = state.files[("visual", 0x0005)]
     needles["my number image"] = image[len(image) // 2 : len(image) // 2 + 24]
-    auth = state.files[("jpki", 0x000A)]
-    needles["auth certificate signature"] = auth[-32:]
+    for label, file_id in (("auth", 0x000A), ("sign", 0x0001)):
+        needles.update(certificate_needles(label, state.files[("jpki", file_id)]))
     needles["card serial"] = state.records[("common", 0x0001)][0][2:18]
     # Every basic-4 value as the card stores it (name, address, birth date), and check code B.
     basic_info = state.files[("text", 0x0002)]
@@ -91,8 +95,30 @@ def personal_needles(card: VirtualCard, persona: Persona) -> dict[str, bytes]:
         if end - start >= 8 and tag != 0xDF21:  # DF21: the offset table (lengths only)
             needles[f"basic-4 {tag:X}"] = basic_info[start:end]
     needles["check code B"] = persona.check_code_b.encode()
-    needles["sign certificate key"] = state.files[("jpki", 0x0001)][-64:-32]
     return needles
+
+
+def certificate_needles(label: str, der: bytes) -> dict[str, bytes]:
+    """What identifies a certificate: its public key, signature, key identifier, serial and
+    subject CN (the random string)."""
+    certificate = x509.load_der_x509_certificate(der)
+    key = certificate.public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    modulus = key.public_numbers().n.to_bytes(key.key_size // 8, "big")
+    common_name = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert isinstance(common_name, str)
+    serial = certificate.serial_number
+    return {
+        f"{label} certificate public key": modulus[:24],
+        f"{label} certificate public key end": modulus[-24:],
+        f"{label} certificate signature": certificate.signature[:24],
+        f"{label} certificate signature end": certificate.signature[-24:],
+        f"{label} certificate key identifier": x509.SubjectKeyIdentifier.from_public_key(
+            key
+        ).digest,
+        f"{label} certificate serial": serial.to_bytes((serial.bit_length() + 7) // 8, "big"),
+        f"{label} certificate random string": common_name[:14].encode(),
+    }
 
 
 def forms(needle: bytes) -> list[str]:
@@ -161,28 +187,50 @@ def test_replayed_card_answers_every_read_alike(
             assert replayed.state.files[(application, file_id)] == content
 
 
-def test_replayed_card_signs_under_its_certificate(
+def test_replayed_card_authenticates_under_the_transcript_ca(
     virtual_card: VirtualCard,
     persona: Persona,
     sandbox_issuer: SandboxIssuer,
     redaction_state: CardState,
     tmp_path: Path,
 ) -> None:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
+    """The replayed card's certificates are well-formed X.509 of the original's length that
+    chain to the transcript's CA, and its keys sign under them (JPKI authentication)."""
     from mynakit.card.jpki import JpkiAp
+    from mynakit.jpki.authentication import Authenticator, card_respond
+    from mynakit.jpki.certificates import parse_certificate
+    from mynakit.jpki.trust import TrustStore
+    from mynakit.jpki.validation import CertificateValidationError, validate_path
 
     _, transcript = transcript_of(virtual_card, persona, redaction_state)
+    authorities = transcript_authorities(transcript)
+    assert len(authorities) == 2  # one per recorded issuer: the auth and the sign root
     replayed = virtual_card_from_transcript(transcript, sandbox_issuer, tmp_path, seed="replay")
+    transcript_trust = TrustStore().with_sandbox(authorities)
     jpki = JpkiAp.open(protocol_for(InProcessConnection(replayed)))
-    jpki.verify_auth_pin(replayed.state.persona.auth_pin)
-    signature = jpki.sign_digest("auth", "sha256", bytes(32))
-    certificate = jpki.read_certificate("auth")
-    key = replayed.state.card_keys[("jpki", 0x0017)].public_key()
-    assert isinstance(key, rsa.RSAPublicKey)
-    key.verify(signature, bytes(32), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-    # The certificate the replayed card hands out carries that very key.
-    key_der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-    assert key_der in certificate
+    jpki.verify_sign_password(replayed.state.persona.sign_password)
+    for kind, file_id in (("auth", 0x000A), ("sign", 0x0001)):
+        der = jpki.read_certificate(kind)  # type: ignore[arg-type]
+        assert len(der) == len(virtual_card.state.files[("jpki", file_id)])
+        certificate = parse_certificate(der)
+        assert certificate.kind.value == kind
+        validate_path(certificate, transcript_trust, purpose=certificate.kind)
+        with pytest.raises(CertificateValidationError):
+            validate_path(
+                certificate, TrustStore().with_sandbox(sandbox_issuer), purpose=certificate.kind
+            )
+        redaction_certificate = parse_certificate(redaction_state.files[("jpki", file_id)])
+        assert certificate.subject_common_name == redaction_certificate.subject_common_name
+    # The persona's basic-4 information, fitted to the recorded lengths, still parses.
+    sign = parse_certificate(jpki.read_certificate("sign"))
+    assert sign.basic_info.birth_date == redaction_state.persona.basic_info.birth_date
+
+    authenticator = Authenticator(transcript_trust, revocation="none")
+    challenge = authenticator.begin()
+    fresh = JpkiAp.open(protocol_for(InProcessConnection(replayed)))
+    response = card_respond(fresh, challenge, replayed.state.persona.auth_pin)
+    identity = authenticator.complete(
+        response.challenge_id, response.signature, response.certificate_der
+    )
+    assert not identity.production
+    assert "transcript" in identity.issuer_root

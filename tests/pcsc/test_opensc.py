@@ -7,6 +7,7 @@ This is the acceptance test that the card behaves like a real one to third-party
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from mynakit.card.readout import ReadoutSecrets, standard_readout
+from mynakit.emulator.card_os import VirtualCard
+from mynakit.emulator.issuer import SandboxIssuer
+from mynakit.emulator.pcscd import PcscdSession, card_in_virtual_reader
 from mynakit.emulator.personas import Persona
+from mynakit.emulator.transcripts import (
+    RecordingConnection,
+    make_transcript,
+    persona_card_state,
+    virtual_card_from_transcript,
+)
+from mynakit.profiles import load_profile
+from mynakit.transport.in_process import InProcessConnection
+from mynakit.transport.limits import protocol_for
 
 pytestmark = pytest.mark.pcsc
 
@@ -24,6 +38,22 @@ AUTH_TOKEN_SLOT = "0"  # slot 0 is the auth PIN token, slot 1 the sign password 
 
 def run_tool(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(arguments, capture_output=True, text=True, timeout=60, check=False)
+
+
+def read_sign_certificate(reader: str, sign_password: str) -> subprocess.CompletedProcess[str]:
+    """The signature certificate (PKCS#15 id 02) as PEM, read after the signature password."""
+    return run_tool(
+        "pkcs15-tool",
+        "--reader",
+        reader,
+        "--read-certificate",
+        "02",
+        "--auth-id",
+        "02",
+        "--verify-pin",
+        "--pin",
+        sign_password,
+    )
 
 
 def wrong_pin(pin: str) -> str:
@@ -86,18 +116,7 @@ def test_pkcs15_reads_the_signature_certificate_with_the_password(
     # refuses the read (6982), with it the certificate comes back and carries basic-4 data.
     refused = run_tool("pkcs15-tool", "--reader", pcsc_virtual_reader, "--read-certificate", "02")
     assert "BEGIN CERTIFICATE" not in refused.stdout
-    result = run_tool(
-        "pkcs15-tool",
-        "--reader",
-        pcsc_virtual_reader,
-        "--read-certificate",
-        "02",
-        "--auth-id",
-        "02",
-        "--verify-pin",
-        "--pin",
-        persona.sign_password,
-    )
+    result = read_sign_certificate(pcsc_virtual_reader, persona.sign_password)
     assert result.returncode == 0, result.stderr
     certificate = x509.load_pem_x509_certificate(result.stdout.encode())
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -156,3 +175,51 @@ def test_wrong_pins_count_down_and_block_the_auth_pin(
     assert result.returncode != 0
     assert "C_Login failed" in result.stderr
     assert not (tmp_path / "signature").exists()
+
+
+@pytest.fixture
+def replayed_reader(
+    pcscd: PcscdSession,
+    virtual_card: VirtualCard,
+    persona: Persona,
+    sandbox_issuer: SandboxIssuer,
+    tmp_path: Path,
+) -> Iterator[tuple[str, VirtualCard]]:
+    """A card rebuilt from a transcript of ``virtual_card`` (read with every PIN), in the
+    virtual reader."""
+    recording = RecordingConnection(InProcessConnection(virtual_card))
+    secrets = ReadoutSecrets(persona.auth_pin, persona.sign_password, persona.text_pin)
+    standard_readout(protocol_for(recording), secrets)
+    transcript = make_transcript(
+        recording.exchanges,
+        atr=recording.atr,
+        profile=virtual_card.profile,
+        persona_state=persona_card_state(load_profile(), sandbox_issuer, seed="opensc"),
+    )
+    replayed = virtual_card_from_transcript(transcript, sandbox_issuer, tmp_path, seed="replay")
+    with card_in_virtual_reader(replayed) as bridge:
+        yield bridge.reader_name, replayed
+
+
+def test_opensc_reads_and_signs_on_a_card_rebuilt_from_a_transcript(
+    replayed_reader: tuple[str, VirtualCard], pkcs11_module: str, tmp_path: Path
+) -> None:
+    # The transcript's certificates are well-formed X.509 (OpenSC parses them to build its
+    # PKCS#15 objects), and the rebuilt card's key signs under the auth certificate.
+    reader, card = replayed_reader
+    holder = card.state.persona
+    auth_pem = run_tool("pkcs15-tool", "--reader", reader, "--read-certificate", "01")
+    assert auth_pem.returncode == 0, auth_pem.stderr
+    certificate = x509.load_pem_x509_certificate(auth_pem.stdout.encode())
+    sign_pem = read_sign_certificate(reader, holder.sign_password)
+    assert sign_pem.returncode == 0, sign_pem.stderr
+    x509.load_pem_x509_certificate(sign_pem.stdout.encode())
+    data = b"nonce for the replayed card"
+    (tmp_path / "data").write_bytes(data)
+    result = pkcs11_sign(holder.auth_pin, tmp_path / "data", tmp_path / "signature")
+    assert result.returncode == 0, result.stdout + result.stderr
+    public_key = certificate.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    public_key.verify(
+        (tmp_path / "signature").read_bytes(), data, padding.PKCS1v15(), hashes.SHA256()
+    )

@@ -2,11 +2,12 @@
 
 Trust, for every verifying command (``verify-cert``, ``cms verify``, ``pdf verify``): the
 bundled J-LIS roots always; the sandbox issuer's roots (``$MYNAKIT_HOME/issuer``, where
-``mynakit.emulator.state`` puts it) only with ``--sandbox``. Trusting the sandbox because its
-directory happens to exist would let anything the sandbox signed pass as valid on any machine
-that once ran the demo, so it takes an explicit flag; the output always says whether the root
-is a production or a sandbox one. ``jpki auth`` is the exception: it runs against the sandbox
-issuer by definition.
+``mynakit.emulator.state`` puts it) and the transcript CAs of the virtual cards made from
+transcripts (``mynakit.emulator.transcripts``) only with ``--sandbox``. Trusting the sandbox
+because its directory happens to exist would let anything the sandbox signed pass as valid on
+any machine that once ran the demo, so it takes an explicit flag; the output always says whether
+the root is a production or a sandbox one. ``jpki auth`` is the exception: it runs against the
+sandbox by definition.
 
 Verifying JPKI signatures as a business needs the minister's approval (公的個人認証法 §17,
 protocol reference §9.3 legal note); these commands are for development and self-checks.
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 ISSUER_FOLDER = "issuer"
 _ISSUER_KEY = "mynakit.sandbox_issuer"
+_TRANSCRIPT = "mynakit transcript CA"  # in every transcript CA's name (emulator.transcripts)
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 sandbox_option = click.option(
@@ -74,9 +76,17 @@ def trust_store(ctx: click.Context, *, sandbox: bool) -> TrustStore:
     from mynakit.jpki.trust import TrustStore
 
     store = TrustStore.jlis()
-    if sandbox:
-        store = store.with_sandbox(open_sandbox_issuer(ctx))
-    return store
+    return with_sandbox_roots(ctx, store) if sandbox else store
+
+
+def with_sandbox_roots(ctx: click.Context, store: TrustStore) -> TrustStore:
+    """``store`` plus the sandbox issuer's roots and the transcript CAs of the virtual cards
+    made from transcripts (their certificates are signed by those)."""
+    from mynakit.emulator.transcripts import replayed_card_authorities
+
+    store = store.with_sandbox(open_sandbox_issuer(ctx))
+    authorities = replayed_card_authorities(get_context(ctx).home / "cards")
+    return store.with_sandbox(authorities) if authorities else store
 
 
 @contextlib.contextmanager
@@ -112,6 +122,10 @@ def with_sandbox_hint(error: CertificateValidationError, *, sandbox: bool) -> st
     message = str(error)
     if not sandbox and error.reason is ValidationFailure.UNKNOWN_ISSUER and "SANDBOX" in message:
         message += " (signed by the sandbox issuer? add --sandbox to trust it)"
+    elif (
+        not sandbox and error.reason is ValidationFailure.UNKNOWN_ISSUER and _TRANSCRIPT in message
+    ):
+        message += " (a card made from a transcript? add --sandbox to trust its transcript CA)"
     return message
 
 
@@ -181,9 +195,8 @@ def auth(ctx: click.Context, revocation: str, pin_stdin: bool, force: bool) -> N
     from mynakit.jpki.authentication import Authenticator, card_respond
     from mynakit.jpki.trust import TrustStore
 
-    issuer = open_sandbox_issuer(ctx)
     authenticator = Authenticator(
-        TrustStore.jlis().with_sandbox(issuer),
+        with_sandbox_roots(ctx, TrustStore.jlis()),
         revocation=revocation,  # type: ignore[arg-type]  # click.Choice guarantees the literal
     )
     cli_context = get_context(ctx)

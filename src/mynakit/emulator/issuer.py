@@ -98,6 +98,18 @@ _WINDOWS_TO_JIS_VARIANTS = str.maketrans(
         "\uffe2": "\u00ac",  # FULLWIDTH NOT SIGN -> NOT SIGN
     }
 )
+# A JPKI root signs certificates and CRLs only (docs/card.md §9.3).
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
 _RANDOM_ALPHABET = string.ascii_uppercase + string.digits
 _ROOT_FILES = {CertificateKind.AUTH: "auth-root", CertificateKind.SIGN: "sign-root"}
 _CA_UNITS = {CertificateKind.AUTH: AUTH_CA_UNIT, CertificateKind.SIGN: SIGN_CA_UNIT}
@@ -813,20 +825,7 @@ def _make_root(kind: CertificateKind, start: dt.datetime, validity_days: int) ->
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=validity_days))
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(CA_KEY_USAGE, critical=True)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())

@@ -8,14 +8,18 @@ of every secret-carrying command (VERIFY, CHANGE REFERENCE DATA, CHANGE KEY: PIN
 check code A which is the My Number) is removed with its length. Status words, file sizes,
 response lengths, timings and the ATR stay, because they are what a bug report needs.
 
-Lengths are kept at every level: a TLV or DER file keeps every tag and length and only its
-primitive values change (certificates keep OIDs, times, booleans and small integers, which are
-the JPKI profile's, not the holder's; docs/card.md §9). So a client reads the replayed file with
-exactly the commands and lengths it used on the card.
+Lengths are kept at every level: a TLV file keeps every tag and length and only its primitive
+values change. So a client reads the replayed file with exactly the commands and lengths it used
+on the card. The holder's certificates are rebuilt as well-formed X.509 of the same length
+(``mynakit.emulator.transcript_certificates``): the persona's subject and alternative names, a
+fresh key (carried in the transcript for the replayed card's key EF) and the signature of a
+transcript CA, whose certificate the transcript carries too.
 
-``virtual_card_from_transcript`` builds the card back: the transcript's ATR, file contents and
-PIN counters, and the status-word choices the card showed (docs/card.md §8, §11), on keys and
-PINs of a new persona.
+``virtual_card_from_transcript`` builds the card back: the transcript's ATR, file contents,
+certificate keys and PIN counters, and the status-word choices the card showed (docs/card.md §8,
+§11), with the PINs of a new persona. A persistent card made from a transcript keeps the
+transcript CAs in ``transcript-ca.pem``; verifiers that trust the sandbox trust them
+(``replayed_card_authorities``).
 """
 
 from __future__ import annotations
@@ -30,10 +34,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from mynakit.emulator.personas import generate_persona
-from mynakit.emulator.state import CardState, build_card_state
+from mynakit.emulator.state import CardKey, CardState, build_card_state
+from mynakit.emulator.transcript_certificates import CertificateRedactor, RedactedCertificate
 from mynakit.errors import DataError, UsageError
 from mynakit.iso7816 import tlv
+from mynakit.jpki.certificates import certificate_length_from_header
 from mynakit.profiles import CardProfile, load_profile
 from mynakit.transport.base import Connection
 from mynakit.transport.decorator import ConnectionDecorator
@@ -42,7 +52,8 @@ if TYPE_CHECKING:
     from mynakit.emulator.card_os import VirtualCard
     from mynakit.emulator.issuer import SandboxIssuer
 
-TRANSCRIPT_FORMAT = "mynakit-transcript/1"
+TRANSCRIPT_FORMAT = "mynakit-transcript/2"
+_FORMAT_WITHOUT_CERTIFICATES = "mynakit-transcript/1"
 INS_SELECT = 0xA4
 INS_READ_BINARY = 0xB0
 INS_READ_RECORD = 0xB2
@@ -305,6 +316,8 @@ def make_transcript(
     } | IDENTIFYING_FILES
     seed = persona_state.persona.my_number.encode()
     redacted: dict[tuple[str, str], bytes] = {}
+    redactor = CertificateRedactor(seed)
+    certificate_keys: dict[str, str] = {}
     for key, content in walk.contents.items():
         application, name = key
         raw = bytes(content)
@@ -325,6 +338,15 @@ def make_transcript(
             token[_TOKEN_SERIAL] = _filler(seed + b"token", len(token[_TOKEN_SERIAL]), digits=True)
             redacted[key] = bytes(token)
             continue
+        if name.endswith("certificate"):
+            rebuilt = _rebuilt_certificate(raw, persona_content, redactor)
+            if rebuilt is not None:
+                redacted[key] = rebuilt.der
+                key_name = name.removesuffix("certificate") + "key"
+                keys = profile.application(application).keys.values()
+                if any(profile_key.name == key_name for profile_key in keys):
+                    certificate_keys[f"{application}/{key_name}"] = rebuilt.key_pem()
+                continue
         redacted[key] = scrub(
             raw,
             persona_content,
@@ -362,7 +384,33 @@ def make_transcript(
         "atr": atr.hex().upper(),
         "exchanges": entries,
         "files": files,
+        # The fresh keys of the rebuilt certificates, for the replayed card's key EFs, and the
+        # transcript CAs that signed them (mynakit.emulator.transcript_certificates).
+        "certificate_keys": certificate_keys,
+        "certificate_authorities": [
+            certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+            for certificate in redactor.authority_certificates()
+        ],
     }
+
+
+def _rebuilt_certificate(
+    raw: bytes, persona_content: bytes | None, redactor: CertificateRedactor
+) -> RedactedCertificate | None:
+    """The recorded certificate rebuilt for the transcript; None when the read did not give a
+    whole certificate (then it is scrubbed value by value). Padding after the DER in the EF is
+    kept if it is padding (00 or FF), else replaced."""
+    try:  # the card-face APs' CV certificates (7F 21) are not X.509: scrubbed instead
+        length = certificate_length_from_header(raw)
+        if length is None or length > len(raw):
+            return None
+        rebuilt = redactor.redact(raw[:length], persona_content)
+    except DataError:
+        return None
+    tail = raw[length:]
+    if set(tail) - {0x00, 0xFF}:
+        tail = bytes(len(tail))
+    return replace(rebuilt, der=rebuilt.der + tail)
 
 
 def _persona_record(state: CardState, application: str) -> bytes | None:
@@ -386,6 +434,13 @@ def load_transcript(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise DataError(f"{path} is not a readable transcript: {error}") from error
+    if isinstance(data, dict) and data.get("format") == _FORMAT_WITHOUT_CERTIFICATES:
+        # Its certificates were scrubbed value by value and do not parse: a card built from it
+        # would fail every certificate command.
+        raise DataError(
+            f"{path} was recorded by an older mynakit whose transcripts carry no usable "
+            "certificates; record the card again"
+        )
     if not isinstance(data, dict) or data.get("format") != TRANSCRIPT_FORMAT:
         raise DataError(f"{path} is not a {TRANSCRIPT_FORMAT} transcript")
     return data
@@ -441,8 +496,7 @@ def profile_text_for_transcript(transcript: dict[str, Any]) -> str:
 
 
 def apply_transcript(state: CardState, profile: CardProfile, transcript: dict[str, Any]) -> None:
-    """Put the transcript's files and PIN counters into ``state`` (keys stay the state's: the
-    certificates' public keys are swapped for the state's so signatures still verify)."""
+    """Put the transcript's files, certificate keys and PIN counters into ``state``."""
     for name, content_hex in transcript["files"].items():
         application_name, file_name = name.split("/", 1)
         content = bytes.fromhex(content_hex)
@@ -456,12 +510,10 @@ def apply_transcript(state: CardState, profile: CardProfile, transcript: dict[st
                 state.records[(application_name, int(file_id))] = tuple(records)
             continue
         file = application.file(file_name)
-        own = state.files.get((application_name, file.file_id), b"")
-        if file_name.endswith("certificate") and own:
-            content = _with_keys_of(content, own)
         if file.size is not None and len(content) != file.size:
             continue  # a fixed-size file the client reads whole: keep the profile's
         state.files[(application_name, file.file_id)] = content
+    _apply_certificate_keys(state, profile, transcript)
     _apply_counters(state, profile, transcript)
     my_number_hex = transcript["files"].get("text/my_number")
     if my_number_hex:
@@ -476,20 +528,43 @@ def apply_transcript(state: CardState, profile: CardProfile, transcript: dict[st
                     record.value = value
 
 
-def _with_keys_of(content: bytes, own: bytes) -> bytes:
-    """The transcript's certificate with the BIT STRINGs (key, signature) of ``own`` where the
-    path and length match, so the replayed card's signatures verify under its certificate."""
+def _apply_certificate_keys(
+    state: CardState, profile: CardProfile, transcript: dict[str, Any]
+) -> None:
+    """The key EFs take the transcript's fresh keys, so the card's signatures verify under the
+    certificates it hands out; the serials become those certificates'."""
+    for name, pem in transcript.get("certificate_keys", {}).items():
+        application_name, key_name = name.split("/", 1)
+        key = profile.application(application_name).key(key_name)
+        try:
+            private_key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        except (ValueError, TypeError, UnicodeEncodeError) as error:
+            raise DataError(f"the transcript's key {name} is not a PEM private key") from error
+        if not isinstance(private_key, rsa.RSAPrivateKey):
+            raise DataError(f"the transcript's key {name} is not an RSA key")
+        state.card_keys[(application_name, key.key_id)] = CardKey(private_key)
+        kind = key_name.removesuffix("_key")
+        certificate_hex = transcript["files"].get(f"{application_name}/{kind}_certificate")
+        if certificate_hex:
+            certificate = bytes.fromhex(certificate_hex)
+            length = certificate_length_from_header(certificate) or len(certificate)
+            try:
+                loaded = x509.load_der_x509_certificate(certificate[:length])
+            except ValueError as error:
+                raise DataError(f"the transcript's {kind} certificate is malformed") from error
+            state.serials[kind] = loaded.serial_number
+
+
+def transcript_authorities(transcript: dict[str, Any]) -> list[x509.Certificate]:
+    """The transcript CAs that signed the transcript's certificates (trust them to verify a
+    replayed card's certificates: ``mynakit jpki verify-cert --sandbox`` does)."""
     try:
-        own_leaves = {p: (s, e) for p, t, s, e in _leaves(own) if t == 0x03}
-        result = bytearray(content)
-        for path, tag, start, end in _leaves(content):
-            if tag == 0x03 and path in own_leaves:
-                s, e = own_leaves[path]
-                if e - s == end - start:
-                    result[start:end] = own[s:e]
-        return bytes(result)
-    except tlv.TlvError:
-        return content
+        return [
+            x509.load_pem_x509_certificate(pem.encode("ascii"))
+            for pem in transcript.get("certificate_authorities", [])
+        ]
+    except (ValueError, UnicodeEncodeError) as error:
+        raise DataError("the transcript's CA certificates are malformed") from error
 
 
 def _apply_counters(state: CardState, profile: CardProfile, transcript: dict[str, Any]) -> None:
@@ -532,6 +607,23 @@ def virtual_card_from_transcript(
 
 
 TRANSCRIPT_PROFILE_FILE = "profile-from-transcript.toml"
+TRANSCRIPT_AUTHORITIES_FILE = "transcript-ca.pem"
+
+
+def replayed_card_authorities(base_dir: str | os.PathLike[str]) -> list[x509.Certificate]:
+    """The transcript CAs of every card in ``base_dir`` made from a transcript, for verifiers
+    that trust the sandbox (as ``card_ca_public_keys`` for the card-face CV certificates)."""
+    from mynakit.emulator.state import list_cards
+
+    certificates: list[x509.Certificate] = []
+    for listing in list_cards(base_dir):
+        path = listing.directory / TRANSCRIPT_AUTHORITIES_FILE
+        if path.is_file():
+            try:
+                certificates.extend(x509.load_pem_x509_certificates(path.read_bytes()))
+            except ValueError as error:
+                raise DataError(f"{path} holds no readable PEM certificate") from error
+    return certificates
 
 
 def create_card_from_transcript(
@@ -571,5 +663,10 @@ def create_card_from_transcript(
         name,
         state,
         issuer_directory=issuer.directory,
-        extra_files={TRANSCRIPT_PROFILE_FILE: profile_text.encode("utf-8")},
+        extra_files={
+            TRANSCRIPT_PROFILE_FILE: profile_text.encode("utf-8"),
+            TRANSCRIPT_AUTHORITIES_FILE: "".join(
+                transcript.get("certificate_authorities", [])
+            ).encode("ascii"),
+        },
     )
