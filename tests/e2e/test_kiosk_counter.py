@@ -276,6 +276,9 @@ def test_blocked_pin(rig: CounterRig) -> None:
     rig.wait_for("taking_consents")
     rig.tap("#consents-submit")
     rig.wait_for("showing_result", "資格は有効です")
+    from selenium.webdriver.common.by import By
+
+    assert rig.driver.find_element(By.ID, "result-method").text == "目視確認 Visual check"
     _finish(rig)
 
 
@@ -325,7 +328,13 @@ def test_nothing_survives_between_holders(rig: CounterRig) -> None:
 
     result = rig.driver.find_element(By.ID, "result")
     assert not result.is_displayed()
-    for field in ("result-consents", "result-insurer", "result-validity", "result-file"):
+    for field in (
+        "result-consents",
+        "result-insurer",
+        "result-validity",
+        "result-method",
+        "result-file",
+    ):
         assert rig.driver.find_element(By.ID, field).get_attribute("textContent") == "-"
     screenshots = sorted(path.name for path in rig.artefacts.glob("*.png"))
     assert len(screenshots) >= 20, screenshots

@@ -11,6 +11,7 @@
   // QualificationValidity (docs/services.md §A.4, OQSCD006) in the receptionist's words.
   const VALIDITY = { "1": "1 有効", "2": "2 無効", "3": "3 無効（新しい資格あり）",
     "4": "4 該当資格なし", "5": "5 複数該当" };
+  const METHOD = { pin: "暗証番号 PIN", visual: "目視確認 Visual check", face: "顔認証 Face" };
   // InsuredPartialContributionRatio is a 3-digit percentage: "030" is 3割.
   const ratio = (value) => /^\d{3}$/.test(value || "")
     ? (parseInt(value, 10) / 10) + "割 (" + value + ")" : (value || "-");
@@ -112,6 +113,7 @@
       : ("エラー " + (result.error_code || ""));
     byId("result-insurer").textContent = first.insurer_name
       ? first.insurer_name + " (" + first.insurer_number + ")" : "-";
+    byId("result-method").textContent = (result && METHOD[result.method]) || "-";
     byId("result-copay").textContent = first.partial_contribution_ratio
       ? ratio(first.partial_contribution_ratio) : "-";
     byId("result-consents").textContent = (result && result.consents || []).join(", ") || "-";
