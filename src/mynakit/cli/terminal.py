@@ -107,11 +107,16 @@ def _bridge(stack: contextlib.ExitStack, folder: Path, client: Any) -> OqsBridge
     bridge = OqsBridge(OqsFolders(folder), client)
     stop = threading.Event()
 
+    def sweep() -> None:
+        for outcome in bridge.process_pending():
+            note(f"receipt computer: {outcome.request} -> {outcome.response}")
+
     def poll() -> None:
         # Receipt computers drop files at any time: answer them as they come.
         while not stop.wait(OQS_POLL_SECONDS):
-            for outcome in bridge.process_pending():
-                note(f"receipt computer: {outcome.request} -> {outcome.response}")
+            sweep()
+
+    sweep()  # what waited while the terminal was off
 
     thread = threading.Thread(target=poll, name="mynakit-oqs-bridge", daemon=True)
     thread.start()
