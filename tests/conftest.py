@@ -1,9 +1,17 @@
-"""Test tiers (ARCHITECTURE.md, tests and CI): every test carries exactly one tier marker; the
-``card`` tier runs only against a real card named by ``--reader``."""
+"""Test tiers (docs/testing.md §1): every test carries exactly one tier marker; the ``card`` tier
+runs only against a real card named by ``--reader``.
+
+When the pcsc tier may run, the whole pytest process moves into a private mount + network
+namespace with a pcscd of its own, where the machine allows it (docs/testing.md §3.2); the report
+header says which arrangement this run has."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from support.tiers import may_select_tier
 
 TIERS = ("unit", "emulator", "pcsc", "card", "services", "e2e")
 
@@ -13,6 +21,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--reader",
         default=None,
         help="Run the 'card' tier against the real card in this reader (may change PIN counters).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _may_run_pcsc_tier(config):
+        from mynakit.emulator.pcsc_fixtures import reexec_pytest_in_private_namespace
+
+        reexec_pytest_in_private_namespace(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from mynakit.emulator.pcscd import pcscd_arrangement
+
+    return f"pcscd: {pcscd_arrangement()}"
+
+
+def _may_run_pcsc_tier(config: pytest.Config) -> bool:
+    # The e2e tier puts its cards into pcscd too (the kiosk page's counter).
+    return any(
+        may_select_tier(
+            tier,
+            Path(__file__).parent / tier,
+            arguments=config.args,
+            base=config.invocation_params.dir,
+            marker_expression=str(config.getoption("markexpr", "") or ""),
+            real_card_run=config.getoption("--reader") is not None,
+        )
+        for tier in ("pcsc", "e2e")
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -126,7 +127,8 @@ def test_ocsp_serves_until_interrupted(home: Path) -> None:
             "--port",
             str(port),
         ],
-        env={"MYNAKIT_HOME": str(home)},
+        # The caller's environment passes through (PYTHONDONTWRITEBYTECODE, PATH, ...).
+        env={**os.environ, "MYNAKIT_HOME": str(home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

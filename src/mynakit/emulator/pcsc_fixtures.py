@@ -1,14 +1,18 @@
 """pytest fixtures that put a virtual card into pcscd (the ``mynakit_pcsc`` plugin).
 
-The pcscd rules (reuse one with vpcd, else start our own, stop only what we started) live in
-``mynakit.emulator.pcscd``. A missing pcscd skips the tier with the reason, except in CI
-(``CI=true``), where it fails the run instead of silently skipping it.
+The pcscd rules (a private namespace where the machine allows it; else reuse one with vpcd, or
+start our own and stop only what we started) live in ``mynakit.emulator.pcscd``. A missing pcscd
+skips the tier with the reason, except in CI (``CI=true``), where it fails the run instead of
+silently skipping it. ``reexec_pytest_in_private_namespace`` is for a test suite's own
+``pytest_configure`` (mynakit's tests/conftest.py calls it): pyscard and OpenSC reach a pcscd
+through /run/pcscd, so the whole pytest process, not only pcscd, must live in the namespace.
 
 Fixtures: ``pcscd`` (session), ``pcsc_vpcd_bridge``, ``pcsc_virtual_reader``, ``pcsc_connection``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -21,9 +25,23 @@ from mynakit.emulator.pcscd import (
     ensure_pcscd,
     installation_allowed,
     is_ci,
+    reexec_in_private_namespace,
 )
 from mynakit.emulator.vpcd import VpcdBridge, VpcdCard
 from mynakit.transport.pcsc import PcscConnection
+
+
+def reexec_pytest_in_private_namespace(config: pytest.Config) -> None:
+    """Run this pytest invocation again, unchanged, inside a private mount + network namespace
+    (docs/testing.md §3.2); return where none is wanted or possible. Call it from
+    ``pytest_configure``, before anything talks to pcscd."""
+    # pytest keeps its output capture suspended during pytest_configure, so the new process
+    # inherits the real terminal.
+    reexec_in_private_namespace(
+        [sys.executable, "-m", "pytest", *config.invocation_params.args],
+        cwd=config.invocation_params.dir,
+    )
+
 
 # --- pytest fixtures ---------------------------------------------------------------------------
 

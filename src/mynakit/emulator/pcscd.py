@@ -1,14 +1,21 @@
-"""pcscd with the vpcd driver, for the virtual card: reuse, start, stop (no pytest here).
+"""pcscd with the vpcd driver, for the virtual card: a private one, or reuse, start, stop.
 
-Only one pcscd can run on a machine, and Debian's pcscd 1.9.9 cannot be given a private socket
-(measured.md, "One pcscd per machine"). So ``ensure_pcscd`` reuses a running pcscd that has vpcd
-loaded (``Virtual PCD 00 00`` listed), or starts ``pcscd -f`` itself as a child process (not
-through systemd, whose unit adds ``--auto-exit`` and would close vpcd's listener after 60 s idle,
-style anchors §4b); ``PcscdSession.stop`` stops only a pcscd it started.
+Only one pcscd can own ``/run/pcscd`` on a machine, and Debian's pcscd 1.9.9 cannot be given a
+private socket (docs/testing.md, "One pcscd per machine"). On a developer's laptop that pcscd
+serves the real reader and must not be stopped or replaced. So, where the machine allows it
+(root, or unprivileged user namespaces), the pcsc test tier and the pcscd benchmarks run inside a
+private mount and network namespace: a tmpfs over ``/run/pcscd`` and the namespace's own loopback,
+where a pcscd of their own loads vpcd on its own ports (``private_namespace_command``,
+``reexec_in_private_namespace``). Inside it, or where no namespace can be made, ``ensure_pcscd``
+reuses a running pcscd that has vpcd loaded (``Virtual PCD 00 00`` listed), or starts
+``pcscd -f`` itself as a child process (not through systemd, whose unit adds ``--auto-exit`` and
+would close vpcd's listener after 60 s idle, docs/testing.md §5.2); ``PcscdSession.stop`` stops
+only a pcscd it started. An empty ``/run/pcscd`` in a namespace made by someone else (a wrapper
+such as ``unshare -m -n``) therefore means "start one".
 
 Missing Debian packages are installed only as root and only when CI (``CI=true``) or
 ``MYNAKIT_INSTALL_PCSC=1`` allows it. Used by the pcsc test tier (``pcsc_fixtures``), by
-``mynakit demo --pcsc`` and by ``tools/pcscd_manager.py``.
+``mynakit demo --pcsc``, by ``tools/pcscd_manager.py`` and by the benchmarks under tools/bench.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import NoReturn
 
 from mynakit.emulator.vpcd import DEFAULT_PORT, VpcdBridge, VpcdCard, vpcd_reader_name
 from mynakit.errors import TransportError
@@ -39,6 +49,18 @@ INSTALL_ENV = "MYNAKIT_INSTALL_PCSC"
 STARTUP_TIMEOUT = 15.0
 #: How long pcscd may take to notice a card going in or out (it polls vpcd every 0.4 s).
 CARD_EVENT_TIMEOUT = 5.0
+
+
+#: Set by ``private_namespace_command`` for the processes inside; "off" disables the namespace.
+NAMESPACE_ENV = "MYNAKIT_PCSCD_NAMESPACE"
+NAMESPACE_MARK = "private"
+PCSCD_RUN_DIR = Path("/run/pcscd")
+# Runs inside the new namespace: an empty /run/pcscd of its own and the loopback up, then the
+# command. "$0" is the ip binary, "$@" the command.
+_NAMESPACE_SCRIPT = (
+    "mkdir -p /run/pcscd && mount -t tmpfs -o mode=0755 tmpfs /run/pcscd"
+    ' && "$0" link set lo up && exec "$@"'
+)
 
 
 class PcscdUnavailableError(TransportError):
@@ -106,6 +128,117 @@ def install_packages(packages: list[str]) -> None:
             raise PcscdSetupError(
                 f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-500:]}"
             )
+
+
+def in_private_namespace() -> bool:
+    """Whether this process runs with a /run/pcscd of its own (our namespace, or a wrapper's).
+
+    Set-ups made here mark their processes. A wrapper's namespace (``unshare -m -n`` plus a tmpfs
+    over /run/pcscd) is recognised by /run/pcscd being a mount point: on a plain machine it is a
+    directory inside /run."""
+    if os.environ.get(NAMESPACE_ENV) == NAMESPACE_MARK:
+        return True
+    return os.path.ismount(PCSCD_RUN_DIR)
+
+
+def _unshare_arguments() -> list[str] | None:
+    """``unshare`` with the options this machine allows: as root, or in a user namespace."""
+    unshare = shutil.which("unshare")
+    ip = shutil.which("ip") or next(
+        (path for path in ("/usr/sbin/ip", "/sbin/ip") if Path(path).exists()), None
+    )
+    if unshare is None or ip is None or not sys.platform.startswith("linux"):
+        return None
+    user_namespace = [] if os.geteuid() == 0 else ["--map-root-user"]
+    return [
+        unshare,
+        *user_namespace,
+        "--mount",
+        "--net",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        _NAMESPACE_SCRIPT,
+        ip,
+    ]
+
+
+@cache
+def private_namespace_possible() -> bool:
+    """Whether a private mount + network namespace with its own /run/pcscd can be made here:
+    tried once, with ``true`` as the command."""
+    arguments = _unshare_arguments()
+    if arguments is None:
+        return False
+    try:
+        # Fixed arguments, no shell of ours: S603 does not apply.
+        result = subprocess.run(  # noqa: S603
+            [*arguments, "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def private_namespace_command(command: Sequence[str]) -> list[str] | None:
+    """``command`` wrapped to run in a new private namespace, or ``None`` where this machine
+    cannot make one (then the caller runs it as it is and ``ensure_pcscd`` reuses or starts the
+    machine's pcscd)."""
+    if not private_namespace_possible():
+        return None
+    arguments = _unshare_arguments()
+    return None if arguments is None else [*arguments, *command]
+
+
+def namespace_wanted() -> bool:
+    """A namespace is made unless one is in place already, the user turned it off
+    (``MYNAKIT_PCSCD_NAMESPACE=off``), or the pcsc packages are missing: installing them needs the
+    network, which the namespace does not have."""
+    if in_private_namespace() or os.environ.get(NAMESPACE_ENV, "").lower() == "off":
+        return False
+    return not missing_packages()
+
+
+def reexec_in_private_namespace(command: Sequence[str], cwd: Path | None = None) -> None:
+    """Replace this process by ``command`` run inside a new private namespace, when one is wanted
+    and possible; return (doing nothing) otherwise."""
+    if not namespace_wanted():
+        return
+    wrapped = private_namespace_command(command)
+    if wrapped is None:
+        return
+    _exec(wrapped, cwd)
+
+
+def _exec(command: list[str], cwd: Path | None) -> NoReturn:
+    if cwd is not None:
+        os.chdir(cwd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, {**os.environ, NAMESPACE_ENV: NAMESPACE_MARK})  # noqa: S606
+
+
+def pcscd_arrangement() -> str:
+    """One line saying how this process gets its pcscd (for test and benchmark headers)."""
+    if in_private_namespace():
+        return (
+            f"private mount + network namespace (own {PCSCD_RUN_DIR}, own loopback): "
+            "a pcscd with vpcd is reused if one runs in it, else one is started and stopped here"
+        )
+    reason = (
+        "turned off by MYNAKIT_PCSCD_NAMESPACE=off"
+        if os.environ.get(NAMESPACE_ENV, "").lower() == "off"
+        else "this machine allows none (not root, no user namespaces)"
+        if not private_namespace_possible()
+        else "pcsc packages missing (installed first, outside any namespace)"
+        if missing_packages()
+        else "not entered by this command"
+    )
+    return (
+        f"the machine's pcscd, no private namespace ({reason}): a pcscd with vpcd is reused, "
+        "else one is started in the foreground and only that one is stopped"
+    )
 
 
 @dataclass
@@ -197,7 +330,7 @@ def _start_pcscd(log_dir: Path, startup_timeout: float) -> PcscdSession:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "pcscd.log"
     with log_path.open("wb") as log_file:
-        # Foreground, without --auto-exit (style anchors §4b); its own session so a Ctrl-C
+        # Foreground, without --auto-exit (docs/testing.md §5.2); its own session so a Ctrl-C
         # aimed at pytest does not kill it before the fixture's teardown stops it.
         process = subprocess.Popen(  # noqa: S603 (fixed arguments, no shell)
             [executable, "--foreground"],
