@@ -281,7 +281,8 @@ class Terminal:
     # -- the holder's inputs ---------------------------------------------------------------
 
     def choose_method(self, method: str) -> None:
-        """``pin``, ``face`` or ``visual`` (docs/services.md §A.2 item 2)."""
+        """``pin``, or ``visual`` (a staff member confirms the face; docs/services.md §A.2
+        item 2). Face recognition needs the reader's camera and keys a toolkit cannot have."""
         with self._lock:
             transaction = self._transaction
             allowed = {TerminalState.CHOOSING_METHOD, TerminalState.CONFIRMING_LAST_TRY}
