@@ -380,23 +380,40 @@ def test_every_pin_key_accepts_the_persona_value(
     assert verify(virtual_card, persona.reference_data(key_name)) == 0x9000
 
 
-def test_security_state_is_cleared_by_any_df_selection(
-    virtual_card: VirtualCard, persona: Persona
+SIGN_WITH_CURRENT_KEY = b"\x80\x2a\x00\x80" + bytes((len(DIGEST_INFO),)) + DIGEST_INFO + b"\x00"
+
+
+@pytest.mark.parametrize(
+    ("setting", "after_reselect"),
+    [(None, 0x6982), ("clears_verification", 0x6982), ("keeps_verification", 0x9000)],
+)
+def test_reselecting_the_current_df_follows_the_profile_choice(
+    make_virtual_card: MakeCard, persona: Persona, setting: str | None, after_reselect: int
 ) -> None:
-    select_df(virtual_card, JPKI)
-    select_ef(virtual_card, 0x0018)
-    assert verify(virtual_card, persona.auth_pin) == 0x9000
-    select_ef(virtual_card, 0x0017)
-    assert (
-        sw(virtual_card, b"\x80\x2a\x00\x80" + bytes((len(DIGEST_INFO),)) + DIGEST_INFO + b"\x00")
-        == 0x9000
-    )
-    assert select_df(virtual_card, JPKI) == 0x9000  # the same DF again
-    select_ef(virtual_card, 0x0017)
-    assert (
-        sw(virtual_card, b"\x80\x2a\x00\x80" + bytes((len(DIGEST_INFO),)) + DIGEST_INFO + b"\x00")
-        == 0x6982
-    )
+    """docs/card.md §12 (UNCONFIRMED): the default clears; pyjpki-style clients that re-select
+    the AP between VERIFY and the signature need keeps_verification."""
+    profile = PROFILE if setting is None else with_choices(PROFILE, reselect_current_df=setting)
+    card = make_virtual_card(profile=profile)
+    select_df(card, JPKI)
+    select_ef(card, 0x0018)
+    assert verify(card, persona.auth_pin) == 0x9000
+    select_ef(card, 0x0017)
+    assert sw(card, SIGN_WITH_CURRENT_KEY) == 0x9000
+    assert select_df(card, JPKI) == 0x9000  # the same DF again
+    select_ef(card, 0x0017)
+    assert sw(card, SIGN_WITH_CURRENT_KEY) == after_reselect
+    # Selecting another DF clears it whatever the setting.
+    select_df(card, TEXT)
+    select_df(card, JPKI)
+    select_ef(card, 0x0017)
+    assert sw(card, SIGN_WITH_CURRENT_KEY) == 0x6982
+
+
+def test_an_unknown_reselect_setting_is_refused(make_virtual_card: MakeCard) -> None:
+    from mynakit.errors import UsageError
+
+    with pytest.raises(UsageError, match="reselect_current_df"):
+        make_virtual_card(profile=with_choices(PROFILE, reselect_current_df="sometimes"))
 
 
 def test_security_state_is_cleared_by_reset(virtual_card: VirtualCard, persona: Persona) -> None:
@@ -533,4 +550,62 @@ def test_power_down_then_execute_needs_a_reset(virtual_card: VirtualCard) -> Non
 
 
 def test_atr_comes_from_the_profile(virtual_card: VirtualCard) -> None:
-    assert virtual_card.atr == bytes.fromhex("3BE000FF8131FE4514")
+    assert virtual_card.atr == bytes.fromhex("3BE000FF8131FE4514")  # what OpenSC 0.23 matches
+
+
+@pytest.mark.parametrize(
+    ("choice", "atr"),
+    [
+        ("opensc-0.23", "3B E0 00 FF 81 31 FE 45 14"),
+        ("jpki-02", "3B DA 13 FF 81 31 FB 46 80 12 39 2F 31 C1 73 C6 01 C0 3B"),
+        ("jpki-03", "3B C5 FF 81 31 FB 45 80 73 C6 01 00 00"),
+    ],
+)
+def test_real_contact_atrs_are_profile_choices(
+    make_virtual_card: MakeCard, choice: str, atr: str
+) -> None:
+    """docs/card.md §1: the contact ATRs of real cards; detection stays by SELECT."""
+    from mynakit.card.detect import CardKind, identify
+    from mynakit.iso7816.protocol import ApduProtocol
+    from mynakit.transport.in_process import InProcessConnection
+
+    card = make_virtual_card(profile=with_choices(PROFILE, atr=choice))
+    assert card.atr == bytes.fromhex(atr)
+    assert card.atr in PROFILE.known_atrs
+    connection = InProcessConnection(card)
+    identity = identify(ApduProtocol(connection, extended_length=True), connection.atr)
+    assert identity.kind is CardKind.MY_NUMBER_CARD
+
+
+def test_an_unknown_atr_choice_is_refused(make_virtual_card: MakeCard) -> None:
+    from mynakit.errors import UsageError
+
+    with pytest.raises(UsageError, match="ATR choice 'jpki-99'"):
+        make_virtual_card(profile=with_choices(PROFILE, atr="jpki-99"))
+
+
+# -- 80 A2: terminal CV certificate (docs/card.md §5) ---------------------------------------------
+
+
+def extended_case3(header: str, body: bytes) -> bytes:
+    return bytes.fromhex(header) + b"\x00" + len(body).to_bytes(2, "big") + body
+
+
+@pytest.mark.parametrize(
+    ("command", "status"),
+    [
+        (extended_case3("80 A2 00 C1", bytes(256)), 0x6700),  # what public clients expect
+        (extended_case3("80 A2 00 C1", bytes(10)), 0x6700),
+        (bytes.fromhex("80 A2 00 C1 04 00000000"), 0x6700),
+        (extended_case3("80 A2 00 C1", bytes(307)), 0x6A80),  # unverifiable: no terminal CA
+        (bytes.fromhex("80 A2 00 00 04 00000000"), 0x6A86),  # the probes of docs/card.md §5
+        (bytes.fromhex("80 A2 00 AE 04 00000000"), 0x6A86),
+        (bytes.fromhex("80 A2 80 00 04 00000000"), 0x6A86),
+        (bytes.fromhex("80 A2 00 B6 04 00000000"), 0x6A86),
+    ],
+)
+def test_terminal_certificate_command_answers_like_a_card(
+    virtual_card: VirtualCard, command: bytes, status: int
+) -> None:
+    select_df(virtual_card, JPKI)
+    assert send(virtual_card, command) == (b"", status)

@@ -17,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mynakit.emulator.issuer import (
     DEFAULT_TERMINAL_CODE,
+    RenewalRefusedError,
     SandboxIssuer,
     SerialLinkRefusedError,
 )
@@ -285,6 +286,58 @@ def test_renewal_links_serials_with_consent(
     assert state["certificates"][str(unlinked.serial_number)]["previous_serial"] is None
     with pytest.raises(UsageError, match="never issued"):
         issuer.previous_serial(1)
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        (x509.ReasonFlags.key_compromise, "revoked for keyCompromise: a compromised key needs"),
+        (x509.ReasonFlags.superseded, r"already revoked \(superseded\)"),
+    ],
+)
+def test_renewal_of_a_revoked_certificate_is_refused_and_keeps_its_revocation(
+    issuer: SandboxIssuer,
+    holder_keys: list[rsa.RSAPrivateKey],
+    reason: x509.ReasonFlags,
+    message: str,
+) -> None:
+    """Renewal is for good certificates; it must never relabel a keyCompromise revocation as
+    superseded (RFC 5280 §5.3.1), nor issue a successor."""
+    old = issuer.issue_auth_certificate(holder_keys[0].public_key())
+    issuer.revoke(old.serial_number, reason)
+    before = issuer.status(old.serial_number)
+    issued = sorted(issuer.issued_serials())
+    with pytest.raises(RenewalRefusedError, match=message):
+        issuer.renew(old.serial_number, holder_keys[1].public_key())
+    assert issuer.status(old.serial_number) == before
+    assert before.reason is reason
+    assert sorted(issuer.issued_serials()) == issued
+    crl = issuer.crl(AUTH)
+    entry = crl.get_revoked_certificate_by_serial_number(old.serial_number)
+    assert entry is not None
+    if reason is x509.ReasonFlags.key_compromise:
+        assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is reason
+
+
+def test_ocsp_answers_from_the_register(
+    issuer: SandboxIssuer, holder_keys: list[rsa.RSAPrivateKey]
+) -> None:
+    """The OCSP status is the register's status: what ``status()`` says, OCSP says."""
+    certificate = issuer.issue_auth_certificate(holder_keys[2].public_key())
+    issuer.revoke(certificate.serial_number, x509.ReasonFlags.key_compromise)
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(certificate, issuer.auth_root, hashes.SHA256())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    answer = ocsp.load_der_ocsp_response(issuer.ocsp_response(request))
+    register = issuer.record(certificate.serial_number)
+    assert answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert answer.revocation_reason is register.revocation_reason is x509.ReasonFlags.key_compromise
+    assert register.revoked_at is not None
+    # GeneralizedTime in OCSP carries whole seconds (RFC 6960 §4.2.2.1).
+    assert answer.revocation_time_utc == register.revoked_at.replace(microsecond=0)
 
 
 def test_validate_path_picks_the_right_generation(

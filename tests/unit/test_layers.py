@@ -44,9 +44,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         # card/jpki.py reads a certificate-length header with the relying side's helper
         # (issue 8: take it from iso7816.tlv).
         ("mynakit.card.jpki", "mynakit.jpki.certificates"),
-        # emulator/state.py builds VirtualCards and card_os.py loads state (issue 8: split state).
-        ("mynakit.emulator.state", "mynakit.emulator.card_os"),
-        ("mynakit.emulator.card_os", "mynakit.emulator.state"),
     }
 )
 

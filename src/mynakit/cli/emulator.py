@@ -124,18 +124,29 @@ def list_command(ctx: click.Context) -> None:
 
     base = _cards_directory(ctx)
     inserted = inserted_card(base)
+    listings = list_cards(base)
     cards = [
         {
             "name": listing.name,
             "profile": listing.profile,
             "created": listing.created,
             "inserted": listing.name == inserted,
+            # A damaged card is listed with what is wrong, so it never hides the others.
+            "problem": listing.problem,
         }
-        for listing in list_cards(base)
+        for listing in listings
     ]
     text = None
     if not cards:
         text = "No virtual cards yet: mynakit emulator create NAME"
+    elif any(listing.problem for listing in listings):
+        text = "\n".join(
+            f"{listing.name}  BROKEN: {listing.problem}"
+            if listing.problem
+            else f"{listing.name}  {listing.profile}  {listing.created}"
+            + ("  (inserted)" if listing.name == inserted else "")
+            for listing in listings
+        )
     emit(ctx, {"directory": str(base), "cards": cards}, text)
 
 

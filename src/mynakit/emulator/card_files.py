@@ -1,10 +1,11 @@
-"""The contents of a virtual card's elementary files, built exactly as protocol reference §6 shows.
+"""The contents of a virtual card's elementary files, built exactly as docs/card.md §6 shows.
 
 Which files exist, and their physical sizes, come from the card profile; this module only knows
 how to fill a file of a given name. Pure functions of a persona, public keys, certificates and a
 signer: no I/O, so ``tests/unit`` covers them.
 
-Sandbox key hierarchy of the card-face APs (documented choice; real key ids are in §6.5):
+Sandbox key hierarchy of the card-face APs (documented choice; real key ids are in
+docs/card.md §6.5):
 
 * the *card CA* signs the card-verifiable (CV) certificates of text and visual EF ``0004``. Real
   cards name two CA keys (``5000033`` text, ``5000023`` visual); the sandbox uses one key under
@@ -14,7 +15,7 @@ Sandbox key hierarchy of the card-face APs (documented choice; real key ids are 
   EF ``0003`` and visual EF ``0001``/``0002``/``0005`` (myna-card: "the same issuer key that signs
   the 券面事項確認AP records").
 * each AP's *card key* (text ``0013``, visual ``001A``) stays on the card and signs challenges
-  (§7.13); the visual one's public half is DF12/DF24/DF42.
+  (docs/card.md §7.13); the visual one's public half is DF12/DF24/DF42.
 """
 
 from __future__ import annotations
@@ -34,18 +35,20 @@ from mynakit.errors import DataError
 from mynakit.iso7816 import tlv
 from mynakit.profiles import CardProfile
 
-# DER prefix of a SHA-256 DigestInfo up to the OCTET STRING tag (§5.1; RFC 8017 §9.2).
+# DER prefix of a SHA-256 DigestInfo up to the OCTET STRING tag (docs/card.md §5.1;
+# RFC 8017 §9.2).
 _SHA256_ALGORITHM = bytes.fromhex("300D06096086480165030402010500")
-RSA_MODULUS_BYTES = 256  # every key on this card is RSA-2048 (§3.1, §6.5)
-FILLER = 0xFF  # §6.1: files carry FF filler after the last object
+RSA_MODULUS_BYTES = 256  # every key on this card is RSA-2048 (docs/card.md §3.1, §6.5)
+FILLER = 0xFF  # docs/card.md §6.1: files carry FF filler after the last object
 
-# 16-byte key ids: 7 digits, 08 05, 3-digit group, 4 bytes padding (§6.5).
+# 16-byte key ids: 7 digits, 08 05, 3-digit group, 4 bytes padding (docs/card.md §6.5).
 CARD_CA_TEXT_KEY_NUMBER = "9000033"
 CARD_CA_VISUAL_KEY_NUMBER = "9000023"
 TEXT_BASIC_INFO_KEY_NUMBER = "9000034"  # DF42 of text EF0005: "x000034" on real cards
 VISUAL_BASIC_INFO_KEY_NUMBER = "9000024"  # DF32 of visual EF0003: "x000024" on real cards
 
-# Values observed on real cards (§6.6, §6.9) or in myna-card's token test vector (§6.10).
+# Values observed on real cards (docs/card.md §6.6, §6.9) or in myna-card's token test vector
+# (docs/card.md §6.10).
 TEXT_AP_IDENTIFICATION = bytes.fromhex("01030E01")
 VISUAL_AP_IDENTIFICATION = bytes.fromhex("06030E01")
 VISUAL_AP_VERSION = b"\x01"
@@ -54,10 +57,10 @@ CK_MODEL = "E16R01NJ"
 CK_FLAGS = 0x0000040D
 CK_MAX_PIN_LENGTH = 16
 CK_MIN_PIN_LENGTH = 6
-CK_HARDWARE_VERSION = b"03"  # physical cards carry ASCII digits here (§6.10)
+CK_HARDWARE_VERSION = b"03"  # physical cards carry ASCII digits here (docs/card.md §6.10)
 CK_FIRMWARE_VERSION = b"01"
 _UNAVAILABLE = 0xFFFFFFFF  # PKCS#11 CK_UNAVAILABLE_INFORMATION
-CERTIFICATE_AVAILABLE = 0x8F  # §3.1 EF0008 byte per certificate present
+CERTIFICATE_AVAILABLE = 0x8F  # docs/card.md §3.1 EF0008 byte per certificate present
 
 
 class RecordSigner(Protocol):
@@ -73,7 +76,8 @@ class RecordSigner(Protocol):
 
 def card_tlv(tag: int, value: bytes) -> bytes:
     """BER-TLV the way this card writes it: lengths from 0x80 up always take the ``82`` form
-    (every long length in §6 is ``82 xx xx``, e.g. ``FF 40 82 00 9F`` of §6.6)."""
+    (every long length in docs/card.md §6 is ``82 xx xx``, e.g. ``FF 40 82 00 9F`` of
+    docs/card.md §6.6)."""
     if len(value) < 0x80:
         length = bytes((len(value),))
     elif len(value) <= 0xFFFF:
@@ -84,7 +88,7 @@ def card_tlv(tag: int, value: bytes) -> bytes:
 
 
 def public_key_value(key: rsa.RSAPublicKey) -> bytes:
-    """An RSA public key as the card-face APs store it: ``90 <e> 91 <n>`` (§6.7)."""
+    """An RSA public key as the card-face APs store it: ``90 <e> 91 <n>`` (docs/card.md §6.7)."""
     numbers = key.public_numbers()
     exponent = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
     modulus = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
@@ -93,7 +97,7 @@ def public_key_value(key: rsa.RSAPublicKey) -> bytes:
 
 def sha256_digest_info(digest: bytes) -> bytes:
     """A SHA-256 DigestInfo around ``digest``; the length follows the digest, because visual
-    EF0002 puts three concatenated digests in one (§6.8)."""
+    EF0002 puts three concatenated digests in one (docs/card.md §6.8)."""
     inner = _SHA256_ALGORITHM + bytes((0x04, len(digest))) + digest
     return bytes((0x30,)) + tlv.encode_length(len(inner)) + inner
 
@@ -104,7 +108,7 @@ def sign_sha256(signer: RecordSigner, message: bytes) -> bytes:
 
 
 def key_id(number: str) -> bytes:
-    """A 16-byte key id: ``"5000033" 08 05 "001" 00 00 00 00`` (§6.5)."""
+    """A 16-byte key id: ``"5000033" 08 05 "001" 00 00 00 00`` (docs/card.md §6.5)."""
     if len(number) != 7 or not number.isdigit():
         raise DataError(f"a key id number has 7 digits, not {number!r}")
     return number.encode("ascii") + b"\x08\x05" + b"001" + bytes(4)
@@ -112,12 +116,13 @@ def key_id(number: str) -> bytes:
 
 def municipality_key_number(municipality_code: str) -> str:
     """The municipality key's id number: ``8`` + the 5-digit code + ``1`` (sandbox choice;
-    real cards name "the municipality's own" key, §6.5)."""
+    real cards name "the municipality's own" key, docs/card.md §6.5)."""
     return f"8{municipality_code}1"
 
 
 def pad_to_size(content: bytes, size: int | None, what: str) -> bytes:
-    """Extend ``content`` with FF filler to the profile's physical ``size`` (§6.1, §6.3)."""
+    """Extend ``content`` with FF filler to the profile's physical ``size`` (docs/card.md
+    §6.1, §6.3)."""
     if size is None:
         return content
     if len(content) > size:
@@ -129,13 +134,14 @@ def pad_to_size(content: bytes, size: int | None, what: str) -> bytes:
 
 
 def token_info(label: str, serial_number: str) -> bytes:
-    """EF0006: PKCS#11 ``CK_TOKEN_INFO``, 160 bytes, 32-bit big-endian integers (§6.10)."""
+    """EF0006: PKCS#11 ``CK_TOKEN_INFO``, 160 bytes, 32-bit big-endian integers
+    (docs/card.md §6.10)."""
 
     def text(value: str, width: int) -> bytes:
         encoded = value.encode("ascii")
         if len(encoded) > width:
             raise DataError(f"token field {value!r} is longer than {width} bytes")
-        return encoded.ljust(width, b" ")  # real cards pad with spaces (§11.8)
+        return encoded.ljust(width, b" ")  # real cards pad with spaces (docs/card.md §11.8)
 
     def u32(value: int) -> bytes:
         return value.to_bytes(4, "big")
@@ -162,7 +168,8 @@ def token_info(label: str, serial_number: str) -> bytes:
 
 
 def certificate_availability(*, sign: bool, auth: bool) -> bytes:
-    """EF0008: ``8F 8F 00`` with both certificates (byte 0 sign, byte 1 auth, §3.1)."""
+    """EF0008: ``8F 8F 00`` with both certificates (byte 0 sign, byte 1 auth,
+    docs/card.md §3.1)."""
     return bytes(
         (CERTIFICATE_AVAILABLE if sign else 0x00, CERTIFICATE_AVAILABLE if auth else 0x00, 0x00)
     )
@@ -172,7 +179,8 @@ def certificate_availability(*, sign: bool, auth: bool) -> bytes:
 
 
 def my_number_file(my_number: str) -> bytes:
-    """EF0001 as a TLV, ``FF 10 0C`` + 12 ASCII digits (§6.3); the filler comes from the size."""
+    """EF0001 as a TLV, ``FF 10 0C`` + 12 ASCII digits (docs/card.md §6.3); the filler comes
+    from the size."""
     if len(my_number) != 12 or not my_number.isdigit():
         raise DataError("a My Number has 12 digits")
     return card_tlv(0xFF10, my_number.encode("ascii"))
@@ -180,7 +188,7 @@ def my_number_file(my_number: str) -> bytes:
 
 def with_offset_table(outer_tag: int, table_tag: int, objects: list[bytes]) -> bytes:
     """``outer { table, objects… }`` where the table holds each object's offset from the start
-    of the file as a big-endian u16 (§6.2, §6.8)."""
+    of the file as a big-endian u16 (docs/card.md §6.2, §6.8)."""
     table_length = len(card_tlv(table_tag, bytes(2 * len(objects))))
     body_length = table_length + sum(len(item) for item in objects)
     header_length = len(card_tlv(outer_tag, bytes(body_length))) - body_length
@@ -193,7 +201,8 @@ def with_offset_table(outer_tag: int, table_tag: int, objects: list[bytes]) -> b
 
 
 def basic_info_file(persona: Persona) -> bytes:
-    """EF0002: ``FF20 {DF21 offsets, DF22 name, DF23 address, DF24 birth, DF25 sex}`` (§6.2)."""
+    """EF0002: ``FF20 {DF21 offsets, DF22 name, DF23 address, DF24 birth, DF25 sex}``
+    (docs/card.md §6.2)."""
     return with_offset_table(0xFF20, 0xDF21, _basic_info_objects(persona))
 
 
@@ -207,7 +216,8 @@ def _basic_info_objects(persona: Persona) -> list[bytes]:
 
 
 def basic_info_digest_source(basic_info: bytes) -> bytes:
-    """What DF32 hashes: EF0002's outer value with the DF21 offset table skipped (§6.4)."""
+    """What DF32 hashes: EF0002's outer value with the DF21 offset table skipped
+    (docs/card.md §6.4)."""
     outer, _ = tlv.parse_one(basic_info)
     table, after_table = tlv.parse_one(outer.value)
     if table.tag != 0xDF21:
@@ -219,7 +229,7 @@ def integrity_record(
     my_number_physical: bytes, basic_info: bytes, municipality_key: RecordSigner
 ) -> bytes:
     """EF0003: ``FF30 {DF31 SHA-256(EF0001 physical), DF32 SHA-256(EF0002 without DF21),
-    DF33 signature over the DF31‖DF32 objects}`` (§6.4)."""
+    DF33 signature over the DF31‖DF32 objects}`` (docs/card.md §6.4)."""
     signed = card_tlv(0xDF31, hashlib.sha256(my_number_physical).digest()) + card_tlv(
         0xDF32, hashlib.sha256(basic_info_digest_source(basic_info)).digest()
     )
@@ -233,7 +243,7 @@ def cv_certificate(
     card_ca: RecordSigner,
 ) -> bytes:
     """EF0004: ``7F21 {5F4E body(297), 5F37 signature}``; the body is issuer key id ‖ subject
-    key id ‖ ``90/91`` public key, signed PKCS#1 v1.5 SHA-256 (§6.5)."""
+    key id ‖ ``90/91`` public key, signed PKCS#1 v1.5 SHA-256 (docs/card.md §6.5)."""
     body = key_id(issuer_key_number) + key_id(subject_key_number) + public_key_value(subject_key)
     if len(body) != 297:
         raise DataError(f"a CV certificate body has 297 bytes, not {len(body)}")
@@ -241,8 +251,8 @@ def cv_certificate(
 
 
 def text_ap_basic_info(opaque: bytes) -> bytes:
-    """EF0005: ``FF40 {DF41 01 03 0E 01, DF42 key id, DF43 128 bytes}`` (§6.6). DF43 is 32
-    bytes then 96 FF on every card myna-card examined; ``opaque`` gives the 32."""
+    """EF0005: ``FF40 {DF41 01 03 0E 01, DF42 key id, DF43 128 bytes}`` (docs/card.md §6.6).
+    DF43 is 32 bytes then 96 FF on every card myna-card examined; ``opaque`` gives the 32."""
     if len(opaque) != 32:
         raise DataError("text AP basic info takes 32 opaque bytes")
     return card_tlv(
@@ -259,7 +269,8 @@ def text_ap_basic_info(opaque: bytes) -> bytes:
 def age_record(
     birth_date: dt.date, card_key: rsa.RSAPublicKey, municipality_key: RecordSigner
 ) -> bytes:
-    """EF0001: ``FF10 {DF11 birth, DF12 card key, DF13 signature over DF11‖DF12}`` (§6.9)."""
+    """EF0001: ``FF10 {DF11 birth, DF12 card key, DF13 signature over DF11‖DF12}``
+    (docs/card.md §6.9)."""
     signed = card_tlv(0xDF11, birth_date.strftime("%Y%m%d").encode("ascii")) + card_tlv(
         0xDF12, public_key_value(card_key)
     )
@@ -272,8 +283,9 @@ def card_face(
     municipality_key: RecordSigner,
     images: CardImages,
 ) -> bytes:
-    """EF0002 (§6.8). DF28 signs DigestInfo(SHA-256 of DF22‖DF23‖DF24, of DF25‖DF26, of DF27:
-    one 96-byte OCTET STRING); DF29 and DF2A come after it and are not covered."""
+    """EF0002 (docs/card.md §6.8). DF28 signs DigestInfo(SHA-256 of DF22‖DF23‖DF24, of
+    DF25‖DF26, of DF27: one 96-byte OCTET STRING); DF29 and DF2A come after it and are not
+    covered."""
     birth = card_tlv(0xDF22, persona.birth_date.strftime("%Y%m%d").encode("ascii"))
     sex = card_tlv(0xDF23, persona.sex.card_code.encode("ascii"))
     key = card_tlv(0xDF24, public_key_value(card_key))
@@ -297,7 +309,7 @@ def card_face(
 
 def visual_ap_basic_info(municipality_code: str, opaque: bytes) -> bytes:
     """EF0003: ``FF30 {DF31 06 03 0E 01, DF32 key id, DF33 version, DF34 municipality,
-    DF35 key id + 256 opaque bytes}`` (§6.9)."""
+    DF35 key id + 256 opaque bytes}`` (docs/card.md §6.9)."""
     if len(opaque) != RSA_MODULUS_BYTES:
         raise DataError("visual AP basic info takes 256 opaque bytes")
     return card_tlv(
@@ -313,7 +325,8 @@ def visual_ap_basic_info(municipality_code: str, opaque: bytes) -> bytes:
 def my_number_image(
     image: bytes, card_key: rsa.RSAPublicKey, municipality_key: RecordSigner
 ) -> bytes:
-    """EF0005: ``FF40 {DF41 PNG, DF42 card key, DF43 signature over DF41‖DF42}`` (§6.9)."""
+    """EF0005: ``FF40 {DF41 PNG, DF42 card key, DF43 signature over DF41‖DF42}``
+    (docs/card.md §6.9)."""
     signed = card_tlv(0xDF41, image) + card_tlv(0xDF42, public_key_value(card_key))
     return card_tlv(0xFF40, signed + card_tlv(0xDF43, sign_sha256(municipality_key, signed)))
 
@@ -322,7 +335,8 @@ def my_number_image(
 
 
 def card_info_record(card_serial: str, municipality_code: str, expiry: dt.date) -> bytes:
-    """Record 1 of EF0001: simple TLV ``01 1C`` serial(15) ‖ municipality(5) ‖ expiry (§6.11)."""
+    """Record 1 of EF0001: simple TLV ``01 1C`` serial(15) ‖ municipality(5) ‖ expiry
+    (docs/card.md §6.11)."""
     if len(card_serial) != 15 or not card_serial.isdigit():
         raise DataError("a card serial has 15 digits")
     if len(municipality_code) != 5 or not municipality_code.isdigit():
@@ -370,7 +384,8 @@ def _text_png(text: str, size: tuple[int, int] | None = None) -> bytes:
 
 def _photo_jp2(seed: str) -> bytes:
     """A greyscale head-and-shoulders drawing with film grain, JPEG 2000 in a JP2 container
-    (§6.8). About 2 KB: large enough to need several 256-byte reads, as a real photo does."""
+    (docs/card.md §6.8). About 2 KB: large enough to need several 256-byte reads, as a real
+    photo does."""
     from PIL import Image, ImageDraw
 
     # Seeded for reproducible images, not for secrecy.
@@ -415,7 +430,8 @@ class CardKeys(Protocol):
 
 @dataclass(frozen=True)
 class CertificateFiles:
-    """DER of the four JPKI certificates (§3.1); ``None`` when the card holds none of a kind."""
+    """DER of the four JPKI certificates (docs/card.md §3.1); ``None`` when the card holds
+    none of a kind."""
 
     auth: bytes | None
     sign: bytes | None

@@ -2,10 +2,15 @@
 
 Structure (APs, EFs, keys, access rules, PIN policies) and every UNCONFIRMED behaviour come from
 the card profile (``card_profiles/*.toml``, its ``[choices]``); this module holds only the ISO
-7816-4 / JICSAP command semantics of protocol reference §5, §7, §8 and §12. Handlers raise
-``_StatusWordError(sw)``, which becomes the status word (style anchors, practice 12). Nothing
-else leaves ``execute``: malformed input is 6700, an internal bug 6F00; only the removal fault
-and a command to a powered-down card raise (transport errors, as a reader reports them).
+7816-4 / JICSAP command semantics of docs/card.md §5, §7, §8 and §12. Handlers raise
+``_StatusWordError(sw)``, which becomes the status word. Nothing else leaves ``execute``:
+malformed input is 6700, an internal bug 6F00; only the removal fault and a command to a
+powered-down card raise (transport errors, as a reader reports them), and a ``DataError`` when
+the card's own files (``pins.json``) are broken or cannot be written.
+
+PIN records are the only state processes share: VERIFY and the change commands run whole under
+the card's file lock with the counters re-read (``CardState.command``), so concurrent processes
+see what one card serialising its commands would show.
 
 Private keys stay inside: the card holds ``CardKey`` objects that only sign, and this class has
 no accessor that returns one.
@@ -21,9 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mynakit.emulator.card_files import RSA_MODULUS_BYTES, sha256_digest_info
+from mynakit.emulator.card_keys import CardKey
+from mynakit.emulator.card_state import CardState
 from mynakit.emulator.faults import Faults, VirtualCardRemovedError
-from mynakit.emulator.state import CardKey, CardState, PinRecord
-from mynakit.errors import MynakitError, TransportError, UsageError
+from mynakit.emulator.pin_records import PinRecord
+from mynakit.errors import DataError, MynakitError, TransportError, UsageError
 from mynakit.iso7816.apdu import CommandApdu
 from mynakit.iso7816.status import StatusWord
 from mynakit.profiles import ApplicationProfile, CardProfile, FileProfile, KeyProfile
@@ -33,10 +40,11 @@ logger = logging.getLogger(__name__)
 SW = StatusWord
 _COMMAND_CHAINING_NOT_SUPPORTED = 0x6884  # ISO 7816-4 §5.1.1: CLA b5 set, card does not chain
 _MAX_SHORT_CHALLENGE = 256
-_SIGNATURE_SCHEMES = range(0x00, 0x06)  # 80 2A P1 (§5.1)
+_SIGNATURE_SCHEMES = range(0x00, 0x06)  # 80 2A P1 (docs/card.md §5.1)
 _PKCS1_MAX_PAYLOAD = RSA_MODULUS_BYTES - 11
 _SHA256_LENGTH = 32
 _MAX_MESSAGE = 255
+_TERMINAL_CERTIFICATE_LENGTH = 307  # docs/card.md §1: the 80 A2 body seen on real cards
 
 
 class _StatusWordError(Exception):
@@ -75,6 +83,8 @@ class VirtualCard:
         self._faults = faults or Faults()
         self._choices = profile.choices
         self._power_on_aid = bytes.fromhex(str(self._choices.get("power_on_df_aid", "")))
+        self._atr = presented_atr(profile)
+        self._reselect_keeps_verification = _reselect_keeps_verification(profile)
         self._corruption_random = self._faults.corruption_random()
         self._apdu_count = 0
         self._removal_armed = self._faults.remove_after is not None
@@ -91,7 +101,8 @@ class VirtualCard:
 
     @property
     def atr(self) -> bytes:
-        return self._profile.atr
+        """The ATR the card presents: the profile's ``[choices] atr`` (docs/card.md §1)."""
+        return self._atr
 
     @property
     def profile(self) -> CardProfile:
@@ -126,7 +137,8 @@ class VirtualCard:
         self._reset_logical_state()
 
     def reset(self) -> None:
-        """Warm reset: back to the power-on state (ISD current, nothing verified, §1)."""
+        """Warm reset: back to the power-on state (ISD current, nothing verified,
+        docs/card.md §1)."""
         self._powered = True
         self._reset_logical_state()
 
@@ -139,7 +151,8 @@ class VirtualCard:
     # -- execution --------------------------------------------------------------------------------
 
     def execute(self, command: bytes) -> bytes:
-        """Run one command APDU; return data + SW. Only the removal fault raises."""
+        """Run one command APDU; return data + SW. Only the removal fault, and a ``DataError``
+        for broken card files, raise."""
         if self._removed:
             raise VirtualCardRemovedError("the virtual card has been removed from the reader")
         if not self._powered:
@@ -171,6 +184,10 @@ class VirtualCard:
             reply = self._dispatch(apdu, extended)
         except _StatusWordError as refusal:
             reply = _Reply(refusal.data, refusal.sw)
+        except DataError:
+            # The card's own files are broken or cannot be written (pins.json): not an answer a
+            # card gives, so say which file, as loading would. No comparison has been made.
+            raise
         except Exception:  # a bug must not escape into the reader as a crash
             logger.exception("virtual card: internal error (answered 6F00)")
             reply = _Reply(sw=SW.NO_PRECISE_DIAGNOSIS)
@@ -185,7 +202,8 @@ class VirtualCard:
         if cla == 0xFF:
             raise _StatusWordError(SW.CLA_NOT_SUPPORTED)  # ISO 7816-4 §5.4.1: FF is invalid
         proprietary = bool(cla & 0x80)
-        # §1: only channel 0 (channel bits of CLA 0x-3x, 4x-7x, and of the proprietary 8x).
+        # docs/card.md §1: only channel 0 (channel bits of CLA 0x-3x, 4x-7x, and of the
+        # proprietary 8x).
         if apdu.channel != 0 or (proprietary and cla & 0x03):
             raise _StatusWordError(SW.LOGICAL_CHANNEL_NOT_SUPPORTED)
         if cla & 0xE0 == 0x20 or (proprietary and cla & 0xF0 != 0x80):
@@ -193,7 +211,7 @@ class VirtualCard:
         if cla & 0x10 and not proprietary:
             raise _StatusWordError(_COMMAND_CHAINING_NOT_SUPPORTED)
         if cla & 0x0C and cla & 0xC0 in (0x00, 0x80):
-            # No secure messaging (real cards offer it in the text AP only, §7.15).
+            # No secure messaging (real cards offer it in the text AP only, docs/card.md §7.15).
             raise _StatusWordError(SW.SECURE_MESSAGING_NOT_SUPPORTED)
         if extended and (not self._profile.extended_length or self._faults.t0):
             raise _StatusWordError(SW.WRONG_LENGTH)  # T=0 carries no extended APDUs (ISO 7816-3)
@@ -248,8 +266,8 @@ class VirtualCard:
                 raise _StatusWordError(SW.INCORRECT_P1_P2)
             if not apdu.data:
                 if apdu.p1 == 0x00:
-                    # §1: "00 A4 00 00" answers 6A86 after reset and 9000 without changing the
-                    # DF once an AP is selected; there is no selectable MF.
+                    # docs/card.md §1: "00 A4 00 00" answers 6A86 after reset and 9000 without
+                    # changing the DF once an AP is selected; there is no selectable MF.
                     if self._application is None:
                         raise _StatusWordError(SW.INCORRECT_P1_P2)
                     return _Reply()
@@ -259,7 +277,7 @@ class VirtualCard:
             file_id = int.from_bytes(apdu.data, "big")
             application = self._application
             if application is None or not self._has_ef(application, file_id):
-                raise _StatusWordError(SW.FILE_NOT_FOUND)  # includes 3F00 (§1)
+                raise _StatusWordError(SW.FILE_NOT_FOUND)  # includes 3F00 (docs/card.md §1)
             self._current_ef = file_id
             return _Reply()
         raise _StatusWordError(SW.INCORRECT_P1_P2)
@@ -271,7 +289,7 @@ class VirtualCard:
         if not name:
             raise _StatusWordError(SW.WRONG_LENGTH)
         if self._power_on_aid and name == self._power_on_aid:
-            self._reset_logical_state()  # §1: the ISD is the power-on state
+            self._reset_logical_state()  # docs/card.md §1: the ISD is the power-on state
             return _Reply()
         target = self._profile.application_by_aid(name)
         if target is None and self._choices.get("select_by_aid_prefix", False):
@@ -280,13 +298,14 @@ class VirtualCard:
             )
         if target is None:
             raise _StatusWordError(SW.FILE_NOT_FOUND)
-        if self._choices.get("clear_security_on_any_df_select", True) or target is not (
-            self._application
-        ):
-            self._verified.clear()  # §12: selection resets the security status
+        # docs/card.md §12: selecting another DF resets the security status; re-selecting the
+        # current one does only if the profile says so (choice reselect_current_df).
+        if target is not self._application or not self._reselect_keeps_verification:
+            self._verified.clear()
         self._application = target
         self._current_ef = None
-        # P2=00 asks for FCI; the card is not known to return any (§2), so neither do we.
+        # P2=00 asks for FCI; the card is not known to return any (docs/card.md §2), so
+        # neither do we.
         return _Reply()
 
     # -- READ BINARY (00 B0) / READ RECORD (00 B2) ------------------------------------------------
@@ -301,13 +320,13 @@ class VirtualCard:
             offset = apdu.p2
         else:
             file = self._current_file()
-            offset = (apdu.p1 << 8) | apdu.p2  # 15-bit offset (§5)
+            offset = (apdu.p1 << 8) | apdu.p2  # 15-bit offset (docs/card.md §5)
         if file.structure != "binary":
             raise _StatusWordError(SW.COMMAND_INCOMPATIBLE_WITH_FILE)
         self._require_read_access(file)
         content = self._state.files[(self._require_application().name, file.file_id)]
         if offset >= len(content):
-            raise _StatusWordError(SW.OFFSET_OUTSIDE_FILE)  # JICSAP 7.3.1, §8
+            raise _StatusWordError(SW.OFFSET_OUTSIDE_FILE)  # JICSAP 7.3.1, docs/card.md §8
         data = content[offset : offset + apdu.le]
         if len(data) < apdu.le and self._choices.get("short_read_at_end_sw") == "6282":
             return _Reply(data, SW.WARNING_END_OF_FILE)
@@ -318,7 +337,8 @@ class VirtualCard:
             raise _StatusWordError(SW.WRONG_LENGTH)
         short_id, mode = apdu.p2 >> 3, apdu.p2 & 0x07
         if mode == 0x05 and not self._choices.get("read_records_from_supported", False):
-            raise _StatusWordError(SW.FUNCTION_NOT_SUPPORTED)  # §8: P2=05 on cards lacking it
+            # docs/card.md §8: P2=05 on cards lacking it
+            raise _StatusWordError(SW.FUNCTION_NOT_SUPPORTED)
         if mode != 0x04:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
         file = self._file_by_short_id(short_id) if short_id else self._current_file()
@@ -332,13 +352,21 @@ class VirtualCard:
 
     # -- VERIFY (00 20), CHANGE REFERENCE DATA (00 24), CHANGE KEY (80 32) -----------------------
 
+    # The PIN records are the card's only state shared between processes: the commands that
+    # read or change them run whole under the card's lock, with the counters re-read from disk,
+    # as a real card runs one command at a time (docs/card.md §7.5, §11.1).
+
     def _verify(self, apdu: CommandApdu, extended: bool) -> _Reply:
+        with self._state.command():
+            return self._verify_locked(apdu)
+
+    def _verify_locked(self, apdu: CommandApdu) -> _Reply:
         if apdu.p1 != 0x00:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
         key = self._pin_key(apdu.p2)
         record = self._pin_record(key)
         if not apdu.data:
-            # §7.5: the retry query; spends nothing.
+            # docs/card.md §7.5: the retry query; spends nothing.
             if (
                 key.key_id in self._verified
                 and self._choices.get("retry_query_after_verify") == "9000"
@@ -346,7 +374,8 @@ class VirtualCard:
                 return _Reply()
             raise _StatusWordError(0x63C0 | min(record.tries_left, 0x0F))
         if record.tries_left <= 0:
-            raise _StatusWordError(SW.REFERENCE_DATA_BLOCKED)  # §11.1: 6984 once blocked
+            # docs/card.md §11.1: 6984 once blocked
+            raise _StatusWordError(SW.REFERENCE_DATA_BLOCKED)
         # Spend the try and save it before comparing, so pulling the card cannot refund it.
         record.tries_left -= 1
         self._state.save_pins()
@@ -360,7 +389,8 @@ class VirtualCard:
 
     def _change_reference_data(self, apdu: CommandApdu, extended: bool) -> _Reply:
         if apdu.p1 != 0x01:
-            raise _StatusWordError(SW.INCORRECT_P1_P2)  # only "new value after VERIFY" (§5)
+            # only "new value after VERIFY" (docs/card.md §5)
+            raise _StatusWordError(SW.INCORRECT_P1_P2)
         return self._change(apdu, instruction=0x0024)
 
     def _change_key(self, apdu: CommandApdu, extended: bool) -> _Reply:
@@ -369,6 +399,10 @@ class VirtualCard:
         return self._change(apdu, instruction=0x8032)
 
     def _change(self, apdu: CommandApdu, *, instruction: int) -> _Reply:
+        with self._state.command():
+            return self._change_locked(apdu, instruction)
+
+    def _change_locked(self, apdu: CommandApdu, instruction: int) -> _Reply:
         key = self._pin_key(apdu.p2)
         record = self._pin_record(key)
         if key.change_instruction != instruction:
@@ -406,7 +440,8 @@ class VirtualCard:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
         application = self._require_application()
         if key.unlocked_by is not None and key.unlocked_by not in self._verified:
-            raise _StatusWordError(self._security_not_satisfied())  # §12: 6982 without the PIN
+            # docs/card.md §12: 6982 without the PIN
+            raise _StatusWordError(self._security_not_satisfied())
         if apdu.le is not None and apdu.le < RSA_MODULUS_BYTES:
             raise _StatusWordError(SW.WRONG_LENGTH)
         signature = _sign(
@@ -418,7 +453,8 @@ class VirtualCard:
         return _Reply(signature, signed=True)
 
     def _ap_signing_key(self, application: ApplicationProfile) -> KeyProfile:
-        """§7.13: P2=00 in a card-face AP is the AP's own key, usable with no credential."""
+        """docs/card.md §7.13: P2=00 in a card-face AP is the AP's own key, usable with no
+        credential."""
         for key in application.keys.values():
             if key.kind == "private_key" and key.unlocked_by is None:
                 return key
@@ -432,13 +468,27 @@ class VirtualCard:
             raise _StatusWordError(not_found)
         return key
 
+    # -- SET PUBLIC IC KEY / verify terminal CV certificate (80 A2) ----------------------------
+
+    def _terminal_certificate(self, apdu: CommandApdu, extended: bool) -> _Reply:
+        """docs/card.md §5: 80 A2 takes a terminal CV certificate (a 307-byte body, extended
+        Lc, docs/card.md §1); P1-P2 other than 00 C1 answer 6A86 (docs/card.md §8). A body of
+        any other length is a wrong length, 6700, as public clients expect of a 256-byte body.
+        The sandbox knows no terminal CA, so a certificate of the right length cannot be
+        verified: 6A80 (incorrect data, ISO/IEC 7816-4 §5.6)."""
+        if (apdu.p1, apdu.p2) != (0x00, 0xC1):
+            raise _StatusWordError(SW.INCORRECT_P1_P2)
+        if len(apdu.data) != _TERMINAL_CERTIFICATE_LENGTH:
+            raise _StatusWordError(SW.WRONG_LENGTH)
+        raise _StatusWordError(SW.INCORRECT_DATA)
+
     # -- GET CHALLENGE (00 84) --------------------------------------------------------------------
 
     def _get_challenge(self, apdu: CommandApdu, extended: bool) -> _Reply:
         if apdu.p1 != 0 or apdu.p2 != 0:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
         if extended:
-            # §1: the extended form is refused (choice: extended_get_challenge_sw).
+            # docs/card.md §1: the extended form is refused (choice: extended_get_challenge_sw).
             raise _StatusWordError(
                 int(str(self._choices.get("extended_get_challenge_sw", "6985")), 16)
             )
@@ -475,7 +525,7 @@ class VirtualCard:
         return file
 
     def _file_by_short_id(self, short_id: int) -> FileProfile:
-        """SFI addressing (§1: every EF id is 0001-001E and doubles as its SFI)."""
+        """SFI addressing (docs/card.md §1: every EF id is 0001-001E and doubles as its SFI)."""
         application = self._require_application()
         if short_id == 0:
             raise _StatusWordError(SW.INCORRECT_P1_P2)
@@ -495,7 +545,7 @@ class VirtualCard:
         return int(str(self._choices.get("security_not_satisfied_sw", "6982")), 16)
 
     def _pin_key(self, p2: int) -> KeyProfile:
-        """P2=80: the key of the current EF; P2=80|SFI: that key directly (§5)."""
+        """P2=80: the key of the current EF; P2=80|SFI: that key directly (docs/card.md §5)."""
         if p2 == 0x80:
             key_id = self._require_current_ef_id()
             key = self._require_application().keys.get(key_id)
@@ -515,11 +565,13 @@ class VirtualCard:
 
 
 def _sign(key: CardKey, scheme: int, data: bytes, salt_length: int) -> bytes:
-    """80 2A P1 schemes of §5.1 (myna-card's probing; P1=00 is the interoperable default)."""
+    """80 2A P1 schemes of docs/card.md §5.1 (myna-card's probing; P1=00 is the interoperable
+    default)."""
     if scheme == 0x00:
         if not 1 <= len(data) <= _PKCS1_MAX_PAYLOAD:
             raise _StatusWordError(SW.WRONG_LENGTH)
-        return key.sign_pkcs1_v15(data)  # data as supplied: a DigestInfo, not checked (§5.1)
+        # data as supplied: a DigestInfo, not checked (docs/card.md §5.1)
+        return key.sign_pkcs1_v15(data)
     if scheme in (0x02, 0x04) and len(data) != _SHA256_LENGTH:
         raise _StatusWordError(SW.WRONG_LENGTH)
     if scheme in (0x01, 0x03, 0x05) and not 1 <= len(data) <= _MAX_MESSAGE:
@@ -554,7 +606,8 @@ def _case_of(raw: bytes) -> int:
 
 _INS_GET_RESPONSE = 0xC0
 
-# (proprietary class, INS) -> handler. Proprietary = CLA 80 (JICSAP and JPKI commands, §5).
+# (proprietary class, INS) -> handler. Proprietary = CLA 80 (JICSAP and JPKI commands,
+# docs/card.md §5).
 _HANDLERS: dict[tuple[bool, int], Handler] = {
     (False, 0xA4): VirtualCard._select,
     (False, 0xB0): VirtualCard._read_binary,
@@ -565,4 +618,36 @@ _HANDLERS: dict[tuple[bool, int], Handler] = {
     (False, _INS_GET_RESPONSE): VirtualCard._get_response,
     (True, 0x2A): VirtualCard._compute_signature,
     (True, 0x32): VirtualCard._change_key,
+    (True, 0xA2): VirtualCard._terminal_certificate,
 }
+
+
+def presented_atr(profile: CardProfile) -> bytes:
+    """The ATR named by the profile's ``[choices] atr`` in its ``[choices.atrs]`` table, or the
+    ``[card] atr`` when the profile names none (docs/card.md §1)."""
+    choice = profile.choices.get("atr")
+    if choice is None:
+        return profile.atr
+    table = profile.choices.get("atrs", {})
+    if not isinstance(table, dict) or choice not in table:
+        raise UsageError(
+            f"card profile {profile.kind!r}: ATR choice {choice!r} is not one of "
+            f"{sorted(table) if isinstance(table, dict) else []}"
+        )
+    try:
+        return bytes.fromhex(str(table[choice]))
+    except ValueError:
+        raise UsageError(f"card profile {profile.kind!r}: ATR {choice!r} is not hex") from None
+
+
+_RESELECT_CHOICES = {"clears_verification": False, "keeps_verification": True}
+
+
+def _reselect_keeps_verification(profile: CardProfile) -> bool:
+    choice = str(profile.choices.get("reselect_current_df", "clears_verification"))
+    if choice not in _RESELECT_CHOICES:
+        raise UsageError(
+            f"card profile {profile.kind!r}: reselect_current_df is one of "
+            f"{sorted(_RESELECT_CHOICES)}, not {choice!r}"
+        )
+    return _RESELECT_CHOICES[choice]

@@ -2,10 +2,10 @@
 
 A persona holds what a municipal office writes onto a real card: the basic-4 information in the
 forms the card stores (kanji name with family and given names separated by U+3000, address with
-full-width digits, protocol reference §6.2), the My Number with a valid check digit (Appendix A),
-the holder's PINs and password, the security code printed on the card, the expiry, the card serial
-and the municipality code (§6.11). Every name, address and number is invented; the same seed
-always gives the same persona, so a failing test can be replayed.
+full-width digits, docs/card.md §6.2), the My Number with a valid check digit (docs/card.md
+Appendix A), the holder's PINs and password, the security code printed on the card, the expiry,
+the card serial and the municipality code (docs/card.md §6.11). Every name, address and number
+is invented; the same seed always gives the same persona, so a failing test can be replayed.
 
 Keys are not part of a persona: RSA keys come from the operating system's random source when the
 card is built (``mynakit.emulator.state``), so two cards from one seed share holder data only.
@@ -56,7 +56,7 @@ _GIVEN_NAMES: dict[Sex, tuple[tuple[str, str, str], ...]] = {
         ("さくら", "サクラ", "SAKURA"),
     ),
 }
-# (prefecture + city, romanisation, municipality code (5 digits, §6.11), town names)
+# (prefecture + city, romanisation, municipality code (5 digits, docs/card.md §6.11), town names)
 _MUNICIPALITIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("東京都千代田区", "CHIYODA-KU TOKYO", "13101", ("霞が関", "丸の内", "神田錦町")),
     ("北海道札幌市中央区", "CHUO-KU SAPPORO", "01101", ("北一条西", "大通西", "南三条東")),
@@ -85,7 +85,7 @@ class Persona:
     """One synthetic holder. ``repr`` hides everything personal (ARCHITECTURE.md, privacy)."""
 
     seed: str
-    name: str  # kanji, family U+3000 given (§6.2)
+    name: str  # kanji, family U+3000 given (docs/card.md §6.2)
     name_kana: str
     name_roman: str  # for the rendered card-face images
     address: str  # full-width digits, as on real cards
@@ -100,8 +100,8 @@ class Persona:
     security_code: str  # printed on the card face, 4 digits
     issue_date: dt.date
     card_expiry: dt.date
-    card_serial: str  # 15 digits (§6.11)
-    municipality_code: str  # 5 digits (§6.11)
+    card_serial: str  # 15 digits (docs/card.md §6.11)
+    municipality_code: str  # 5 digits (docs/card.md §6.11)
 
     def __repr__(self) -> str:
         return f"Persona(seed={self.seed!r}, <personal data redacted>)"
@@ -112,7 +112,7 @@ class Persona:
 
     @property
     def check_code_a(self) -> str:
-        """照合番号A is the My Number itself (§4)."""
+        """照合番号A is the My Number itself (docs/card.md §4)."""
         return self.my_number
 
     @property
@@ -121,7 +121,7 @@ class Persona:
 
     @property
     def birth_date_code(self) -> str:
-        """The visual AP's 生年月日 key: era ``YYMMDD`` (§3.3)."""
+        """The visual AP's 生年月日 key: era ``YYMMDD`` (docs/card.md §3.3)."""
         return EraDate.from_date(self.birth_date).yymmdd
 
     def reference_data(self, key_name: str) -> str:
@@ -134,7 +134,8 @@ class Persona:
             "check_code_b": self.check_code_b,
             "birth_date_code": self.birth_date_code,
             "card_pin": self.card_pin,
-            "juki_pin": self.card_pin,  # shown to holders as one PIN with the card PIN (§4)
+            # Shown to holders as one PIN with the card PIN (docs/card.md §4).
+            "juki_pin": self.card_pin,
         }
         try:
             return values[key_name]
@@ -284,7 +285,7 @@ def _digits(rng: random.Random, count: int) -> str:
 
 
 def _sign_password(rng: random.Random) -> str:
-    """6-16 upper-case letters and digits, with at least one of each (§4)."""
+    """6-16 upper-case letters and digits, with at least one of each (docs/card.md §4)."""
     length = rng.randint(6, 16)
     while True:
         candidate = "".join(rng.choice(_PASSWORD_ALPHABET) for _ in range(length))
