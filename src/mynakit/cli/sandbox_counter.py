@@ -255,6 +255,7 @@ class SandboxCounter:
         """初回登録 at the reader: the holder's PIN, the card signs, the data on the card; the
         card's visual AP key is enrolled too, for a later visual check (docs/card.md §7.13)."""
         from mynakit.card.jpki import JpkiAp
+        from mynakit.card.presence import prove_presence
         from mynakit.card.visual import VisualAp
         from mynakit.iso7816.protocol import ApduProtocol
         from mynakit.jpki.authentication import card_respond
@@ -265,8 +266,8 @@ class SandboxCounter:
         with InProcessConnection(holder.card) as connection:
             protocol = ApduProtocol(connection, extended_length=True)
             presence = self.service.begin_presence()
-            proof = VisualAp(protocol).prove_presence(
-                presence.nonce, holder.persona.birth_date_code
+            proof = prove_presence(
+                VisualAp(protocol), presence.nonce, holder.persona.birth_date_code
             )
             session = JpkiAp.open(protocol)
             challenge = self.service.begin_authentication()

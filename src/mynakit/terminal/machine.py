@@ -36,6 +36,7 @@ from mynakit.card.errors import (
     WrongPinError,
 )
 from mynakit.card.jpki import JpkiAp
+from mynakit.card.presence import prove_presence
 from mynakit.card.visual import VisualAp
 from mynakit.errors import CardError, DataError, MynakitError, TransportError
 from mynakit.iso7816.protocol import ApduProtocol
@@ -505,7 +506,7 @@ class Terminal:
             return
         try:
             # The visual AP's own key answers the service's challenge (docs/card.md §7.13).
-            proof = VisualAp(transaction.protocol).prove_presence(challenge.nonce, birth_date_code)
+            proof = prove_presence(VisualAp(transaction.protocol), challenge.nonce, birth_date_code)
         except WrongPinError as error:
             self._enter(TerminalState.VISUAL_CHECK, code_wrong=True, tries=error.tries_left)
             return
