@@ -13,6 +13,7 @@ from mynakit.card.presence import (
     PresenceProof,
     PresenceProofError,
     ap_key_fingerprint,
+    prove_presence,
     verify_presence,
 )
 from mynakit.card.results import CardCaKeys
@@ -51,7 +52,7 @@ def test_visual_ap_proves_presence(
     visual = VisualAp(ApduProtocol(recorder, extended_length=True))
     nonce = secrets.token_bytes(32)
     recorder.commands.clear()
-    proof = visual.prove_presence(nonce, persona.birth_date_code)
+    proof = prove_presence(visual, nonce, persona.birth_date_code)
     # The guarded VERIFY (retry query, then the code), then the three commands of §7.13.
     verifies = [command for command in recorder.commands if command[1] == 0x20]
     assert len(verifies) == 2
@@ -73,7 +74,7 @@ def test_replayed_forged_and_untrusted_answers_are_refused(
 ) -> None:
     visual = VisualAp(ApduProtocol(virtual_card_connection, extended_length=True))
     nonce = secrets.token_bytes(32)
-    proof = visual.prove_presence(nonce, persona.birth_date_code)
+    proof = prove_presence(visual, nonce, persona.birth_date_code)
     trusted = _trusted(virtual_card)
     with pytest.raises(PresenceProofError, match="does not verify"):
         verify_presence(proof, secrets.token_bytes(32), trusted)  # replayed for another nonce

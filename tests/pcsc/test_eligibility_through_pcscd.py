@@ -18,13 +18,13 @@ from mynakit.emulator.state import renew_card_certificate
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.authentication import card_respond
 from mynakit.jpki.trust import TrustStore
+from mynakit.services.eligibility.assembly import build_service
 from mynakit.services.eligibility.codes import (
     IdentityConfirmationMethod,
     QualificationValidity,
     ResultErrorCode,
 )
 from mynakit.services.eligibility.core import EligibilityService
-from mynakit.services.eligibility.deployment import build_service
 from mynakit.services.eligibility.models import (
     CardCheckRequest,
     CheckResult,

@@ -59,14 +59,15 @@ def test_counter_flow(home: Path, tmp_path: Path) -> None:
     insurers = ok_json(invoke(home, None, "eligibility", "insurers", "--database", database))
     assert sum(row["records"] for row in insurers["insurers"]) == 301
 
-    pin = load_card_state(home / "cards", "alice").persona.auth_pin
-    env = {"MYNAKIT_AUTH_PIN": pin}
+    persona = load_card_state(home / "cards", "alice").persona
+    env = {"MYNAKIT_AUTH_PIN": persona.auth_pin, "MYNAKIT_BIRTH_DATE_CODE": persona.birth_date_code}
     card_data = ["--insurer", "138057", "--number", "4242", "--branch", "00", "--birth", "19900203"]
     registered = ok_json(
         invoke(home, "virtual:alice", "eligibility", "register", "--database", database,
-               *card_data, env=env)
+               *card_data, "--enable-face", env=env)
     )  # fmt: skip
     assert registered["already_registered"] is False
+    assert registered["face_confirmation_enrolled"] is True
     checked = ok_json(
         invoke(home, "virtual:alice", "eligibility", "check", "--database", database,
                "--consent", "medication", env=env)
@@ -85,11 +86,17 @@ def test_counter_flow(home: Path, tmp_path: Path) -> None:
         invoke(home, None, "eligibility", "check", "--database", database, *card_data)
     )
     assert by_data["XmlMsg"]["MessageHeader"]["ReferenceClassification"] == "2"
+    visual = ok_json(
+        invoke(home, "virtual:alice", "eligibility", "check", "--database", database,
+               "--visual", "staff-1", env=env)
+    )  # fmt: skip
+    assert visual["XmlMsg"]["MessageBody"]["QualificationValidity"] == "1"
+    assert visual["check"]["confirmation_method"] == "visual"
     history = ok_json(
         invoke(home, "virtual:alice", "eligibility", "history", "--database", database, env=env)
     )
     methods = [row["method"] for row in history["access_records"]]
-    assert methods == ["pin", "pin", "insurance-card-data"]
+    assert methods == ["pin", "pin", "insurance-card-data", "visual (confirmed by staff-1)"]
     mine = ok_json(
         invoke(home, "virtual:alice", "eligibility", "consents", "--mine", "--database", database,
                env=env)

@@ -18,6 +18,7 @@ from mynakit.emulator.state import renew_card_certificate
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.authentication import card_respond
 from mynakit.jpki.trust import TrustStore
+from mynakit.services.eligibility.assembly import build_service
 from mynakit.services.eligibility.codes import (
     ConsentFlag,
     ConsentScope,
@@ -28,7 +29,6 @@ from mynakit.services.eligibility.codes import (
     SegmentOfResult,
 )
 from mynakit.services.eligibility.core import EligibilityService, RegistrationError
-from mynakit.services.eligibility.deployment import build_service
 from mynakit.services.eligibility.models import (
     CardCheckRequest,
     CheckResult,

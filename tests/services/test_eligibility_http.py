@@ -3,6 +3,7 @@ expired and foreign authentications refused, and schemathesis finding no 5xx (bo
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.authentication import Challenge, ChallengeResponse, card_respond
 from mynakit.jpki.trust import TrustStore
 from mynakit.services.auth.store import CredentialStore
-from mynakit.services.eligibility.deployment import build_service
+from mynakit.services.eligibility.assembly import build_service
 from mynakit.services.eligibility.http import (
     INSTITUTION_SERVICE,
     INSURER_SERVICE,
@@ -60,6 +61,7 @@ class Api:
             TrustStore().with_sandbox(world.issuer.directory),
             revocation="ocsp",
             serial_link=HttpIssuerLink(url),
+            card_ca=world.card_ca(),
             clock=clock,
         )
         self.app = create_eligibility_app(self.service, database)
@@ -252,6 +254,44 @@ def test_replayed_expired_and_foreign_authentications(
         api.institution,
     ).json()
     assert forged["check"]["refusal_reason"] == "bad_signature"
+
+
+def test_face_confirmation_over_http(api: Api) -> None:
+    """Registration enrols the card; a visual check then needs no PIN, and says who looked."""
+
+    def presence(scenario: str) -> dict[str, str]:
+        challenge = Challenge.from_dict(api.post("/v1/presence-challenges").json())
+        challenge_id, proof = api.world.prove_presence(scenario, challenge)
+        return {"challenge_id": challenge_id, **proof.to_dict()}
+
+    enrolled = api.post(
+        "/v1/registrations",
+        {
+            "authentication": api.answer("renewed"),
+            "query": _query("renewed"),
+            "presence": presence("renewed"),
+        },
+    )
+    assert enrolled.status_code == 200 and enrolled.json()["face_confirmation_enrolled"] is True
+    certificate = base64.b64encode(api.world.certificate_without_pin("renewed")).decode()
+    identification: dict[str, Any] = {
+        "method": "visual",
+        "certificate": certificate,
+        "presence": presence("renewed"),
+        "confirmed_by": "staff-42",
+    }
+    body = {"identification": identification, "confirmation_date": CHECK_DAY.isoformat()}
+    result = api.post("/v1/checks/card", body, api.institution).json()
+    assert result["XmlMsg"]["MessageHeader"]["SegmentOfResult"] == "1"
+    assert result["check"] == {
+        "check_id": result["check"]["check_id"],
+        "confirmation_method": "visual",
+        "confirmed_by": "staff-42",
+        "refusal_reason": None,
+    }
+    # Without the staff member's name the request is refused before any check.
+    nameless = {**body, "identification": {**identification, "confirmed_by": None}}
+    assert api.post("/v1/checks/card", nameless, api.institution).status_code == 422
 
 
 def test_holder_reads_only_own_history(api: Api) -> None:

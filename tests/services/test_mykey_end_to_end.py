@@ -244,7 +244,7 @@ def test_history_lists_own_records_and_the_chain_verifies(
     assert {r["record_hash"] for r in alice_records}.isdisjoint(
         {r["record_hash"] for r in bob_records}
     )
-    verdict = audit_store.verify(platform.deployment.database, AUDIT_CHAIN)
+    verdict = audit_store.verify_family(platform.deployment.database, AUDIT_CHAIN)
     assert verdict.ok and verdict.records >= 6
     assert platform.admin.verify_audit()["ok"] is True
     assert audit.GENESIS_HASH  # the chain starts from the documented genesis

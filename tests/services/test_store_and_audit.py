@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from sqlalchemy import delete, inspect, select, update
+from sqlalchemy.orm import Session
 
 from mynakit.errors import UsageError
 from mynakit.services.audit import store as audit
@@ -163,3 +164,39 @@ def test_database_urls_are_checked() -> None:
         normalized_url("mysql://u@h/db")
     with pytest.raises(UsageError, match="SQLite file"):
         Database("sqlite://")
+
+
+def test_sharded_family_keeps_each_subject_in_one_chain(database: Database) -> None:
+    from mynakit.services.audit import shard_chain
+
+    subjects = [f"holder-{number}" for number in range(12)]
+    with database.transaction() as session:
+        for subject in subjects * 2:
+            audit.append(
+                session,
+                shard_chain("family", subject, 4),
+                actor="service:x",
+                subject=subject,
+                purpose="resolve",
+                items=["ppid"],
+            )
+    assert len(audit.chains(database, "family")) > 1
+    verdict = audit.verify_family(database, "family")
+    assert verdict.ok and verdict.records == 24
+    with database.transaction() as session:
+        mine = audit.records_for(session, shard_chain("family", "holder-3", 4), "holder-3")
+    assert len(mine) == 2
+    with database.transaction() as session:
+        session.execute(
+            update(AuditRecordRow)
+            .where(AuditRecordRow.id == _row_id(session, "holder-3"))
+            .values(items="[]")
+        )
+    broken = audit.verify_family(database, "family")
+    assert not broken.ok and broken.problems[0].startswith("family/")
+
+
+def _row_id(session: Session, subject: str) -> int:
+    return session.scalars(
+        select(AuditRecordRow.id).where(AuditRecordRow.subject == subject).limit(1)
+    ).one()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mynakit.card.jpki import JpkiAp
-from mynakit.card.presence import PresenceProof
+from mynakit.card.presence import PresenceProof, prove_presence
 from mynakit.card.results import CardCaKeys
 from mynakit.card.visual import VisualAp
 from mynakit.emulator.card_files import CARD_CA_TEXT_KEY_NUMBER, CARD_CA_VISUAL_KEY_NUMBER, key_id
@@ -53,7 +53,7 @@ def _record(person: str, index: int, **changes: object) -> InsuredRecord:
         "insurer_number": "06130012",
         "insurer_name": "サンドボックス健康保険組合",
         "card_symbol": "77",
-        "card_number": f"{1000 + index}",
+        "card_number": f"{10000 + index}",
         "branch_number": "00",
         "personal_family": PersonalFamilyClassification.INSURED,
         "name": f"資格 {person}",
@@ -104,7 +104,7 @@ def population() -> list[InsuredRecord]:
             insurer_number="01130015",
             insurer_name="サンドボックス協会けんぽ",
             card_symbol="5",
-            card_number="880",
+            card_number="20002",
             qualification_date=dt.date(2026, 12, 15),
         ),
         _record("none", 3, qualification_date=dt.date(2027, 1, 1)),
@@ -208,7 +208,7 @@ class EligibilityWorld:
         link = connection if connection is not None else InProcessConnection(self.card(scenario))
         visual = VisualAp(ApduProtocol(link, extended_length=link.extended_length))
         birth_date_code = load_card_state(self.cards, scenario).persona.birth_date_code
-        return challenge.challenge_id, visual.prove_presence(challenge.nonce, birth_date_code)
+        return challenge.challenge_id, prove_presence(visual, challenge.nonce, birth_date_code)
 
     def certificate_without_pin(self, scenario: str, connection: Connection | None = None) -> bytes:
         link = connection if connection is not None else InProcessConnection(self.card(scenario))

@@ -46,6 +46,8 @@ class CounterCard:
     # Loaded once: parsing the card's private keys is the slow part of opening it. PIN
     # counters are still saved to disk as they change.
     _state: CardState | None = None
+    # True: every operation puts the card into pcscd's vpcd reader and talks PC/SC to it.
+    through_pcscd: bool = False
 
     @property
     def state(self) -> CardState:
@@ -64,6 +66,17 @@ class CounterCard:
     @contextmanager
     def protocol(self) -> Iterator[ApduProtocol]:
         card = VirtualCard(self.state.card_profile(), self.state)
+        if self.through_pcscd:
+            from mynakit.emulator.pcscd import card_in_virtual_reader
+            from mynakit.transport.pcsc import PcscConnection
+
+            with card_in_virtual_reader(card) as bridge:
+                pcsc = PcscConnection.open(bridge.reader_name)
+                try:
+                    yield ApduProtocol(pcsc)
+                finally:
+                    pcsc.close()
+            return
         connection = InProcessConnection(card)
         try:
             yield ApduProtocol(connection, extended_length=True)

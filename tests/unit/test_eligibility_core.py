@@ -207,4 +207,9 @@ def test_result_message_uses_public_names_and_round_trips() -> None:
     assert "LimitApplicationCertificateRelatedInfo" not in entry
     back = CheckResult.from_dict(result.to_dict())
     assert back.to_message() == result.to_message()
+    # A card without a symbol (後期高齢者 cards print none) reads back as such.
+    no_symbol = replace(result.body.results[0], record=replace(record, card_symbol=""))
+    body = replace(result.body, results=(no_symbol,))
+    again = CheckResult.from_dict(replace(result, body=body).to_dict())
+    assert again.body.results[0].record.card_symbol == ""
     assert back.check_id == "abc"

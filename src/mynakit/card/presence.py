@@ -84,8 +84,9 @@ def signed_message(nonce: bytes, card_challenge: bytes) -> bytes:
 
 
 def prove_presence(session: VisualAp, nonce: bytes, birth_date_code: str) -> PresenceProof:
-    """VERIFY the birth-date code (the session refuses a last try), GET CHALLENGE, the card
-    key's signature over SHA-256(nonce ‖ challenge), then EF 0004 and EF 0001 by SFI."""
+    """The visual AP session's answer to a relying party's nonce: VERIFY the birth-date code
+    (the session refuses a last try), GET CHALLENGE, the card key's signature over
+    SHA-256(nonce ‖ challenge), then EF 0004 and EF 0001 by SFI."""
     session.verify("birth_date_code", birth_date_code)
     card_challenge = session.protocol.send(
         0x00, INS_GET_CHALLENGE, 0x00, 0x00, le=CARD_CHALLENGE_LENGTH

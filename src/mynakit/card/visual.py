@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -34,9 +33,6 @@ from mynakit.card.results import (
 from mynakit.errors import DataError, UsageError
 from mynakit.iso7816 import tlv
 from mynakit.personal import Sex, is_valid_my_number
-
-if TYPE_CHECKING:
-    from mynakit.card.presence import PresenceProof
 
 TAG_CARD_FACE = 0xFF20
 TAG_OFFSET_TABLE = 0xDF21
@@ -267,13 +263,6 @@ class VisualAp(ApplicationSession):
         """The age-verification record, opened by the birth date as era ``YYMMDD`` (§3.3)."""
         self.verify("birth_date_code", birth_date_code, force=force)
         return AgeRecord.parse(self.read_file("age_record"))
-
-    def prove_presence(self, nonce: bytes, birth_date_code: str) -> PresenceProof:
-        """Answer a relying party's nonce with the card key (§7.13): no PIN, the birth-date
-        code opens the age record that certifies the key."""
-        from mynakit.card.presence import prove_presence
-
-        return prove_presence(self, nonce, birth_date_code)
 
     def ap_certificate(self) -> CvCertificate:
         return CvCertificate.parse(self.read_file("ap_certificate"))

@@ -25,6 +25,8 @@ from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret
 from mynakit.errors import UsageError
 
 if TYPE_CHECKING:
+    from mynakit.card.presence import PresenceProof
+    from mynakit.card.results import CardCaKeys
     from mynakit.jpki.authentication import ChallengeResponse
     from mynakit.services.eligibility.core import EligibilityClient, EligibilityService
     from mynakit.services.eligibility.models import CheckResult, InsuranceCardQuery
@@ -81,12 +83,20 @@ def _open_database(url: str | None) -> Database:
     return Database.open(url, chains=["eligibility"])
 
 
+def _sandbox_card_ca(ctx: click.Context) -> CardCaKeys | None:
+    """The virtual cards' card-CA keys, for face/visual confirmation (the real J-LIS card-CA
+    keys are not public); None when there are no virtual cards, and face mode is refused."""
+    from mynakit.cli.text import sandbox_card_ca_keys
+
+    return sandbox_card_ca_keys(get_context(ctx), sandbox=True)
+
+
 @contextlib.contextmanager
 def _embedded_service(ctx: click.Context, database_url: str | None) -> Iterator[EligibilityService]:
     """The service on the embedded database, trusting the sandbox issuer, its responder up."""
     from mynakit.cli.jpki_auth import open_sandbox_issuer, sandbox_responder
     from mynakit.jpki.trust import TrustStore
-    from mynakit.services.eligibility.deployment import build_service
+    from mynakit.services.eligibility.assembly import build_service
     from mynakit.services.issuer_link.http import HttpIssuerLink
 
     issuer = open_sandbox_issuer(ctx)
@@ -99,6 +109,7 @@ def _embedded_service(ctx: click.Context, database_url: str | None) -> Iterator[
                 TrustStore.jlis().with_sandbox(issuer.directory),
                 revocation="ocsp",
                 serial_link=link,
+                card_ca=_sandbox_card_ca(ctx),
             )
     finally:
         link.close()
@@ -137,6 +148,23 @@ def _card_answer(
         return card_respond(session, challenge, pin, force=force)
     finally:
         del pin
+
+
+def _card_presence(
+    ctx: click.Context, client: EligibilityClient, pin_stdin: bool
+) -> tuple[str, bytes, PresenceProof]:
+    """Face/visual mode on the card in the reader: the service's presence challenge answered by
+    the visual AP's own key (birth-date code, no PIN), and the auth certificate read without
+    PIN (docs/card.md §7.13). Returns (challenge id, certificate, proof)."""
+    from mynakit.services.mykey.client import card_tap
+
+    challenge = client.begin_presence()
+    code = read_secret("birth_date_code", "birth-date code (era YYMMDD)", from_stdin=pin_stdin)
+    try:
+        certificate, proof = card_tap(get_context(ctx).protocol(), challenge, code)
+    finally:
+        del code
+    return challenge.challenge_id, certificate, proof
 
 
 def _query_options(command: _Command) -> _Command:
@@ -207,7 +235,7 @@ def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json) until interrupted."""
     from mynakit.cli.jpki_auth import open_sandbox_issuer, sandbox_responder
     from mynakit.jpki.trust import TrustStore
-    from mynakit.services.eligibility.deployment import build_service
+    from mynakit.services.eligibility.assembly import build_service
     from mynakit.services.eligibility.http import create_eligibility_app
     from mynakit.services.http import serve as serve_app
     from mynakit.services.issuer_link.http import HttpIssuerLink
@@ -220,6 +248,7 @@ def serve(
         TrustStore.jlis().with_sandbox(issuer.directory),
         revocation=revocation,  # type: ignore[arg-type]  # click.Choice gives the literal
         serial_link=link,
+        card_ca=_sandbox_card_ca(ctx),
     )
     note(f"eligibility service on http://{host}:{port} (database {opened.describe()})")
     with sandbox_responder(ctx, issuer_url is None):
@@ -388,6 +417,11 @@ def generate(
 @eligibility.command()
 @remote_options
 @_query_options
+@click.option(
+    "--enable-face",
+    is_flag=True,
+    help="Also enrol the card for face/visual confirmation (birth-date code).",
+)
 @pin_stdin_option
 @force_option
 @click.pass_context
@@ -401,6 +435,7 @@ def register(
     number: str | None,
     branch: str | None,
     birth: str | None,
+    enable_face: bool,
     pin_stdin: bool,
     force: bool,
 ) -> None:
@@ -410,8 +445,12 @@ def register(
 
     query = _query(insurer, symbol, number, branch, birth)
     with _client(ctx, database, url, credential) as client:
+        presence = None
+        if enable_face:
+            challenge_id, _, proof = _card_presence(ctx, client, pin_stdin)
+            presence = (challenge_id, proof)
         answer = _card_answer(ctx, client, pin_stdin, force)
-        registration = client.register(RegistrationRequest(answer, query))
+        registration = client.register(RegistrationRequest(answer, query, presence))
     data = registration.to_dict()
     text = (
         "already registered for insurance use"
@@ -434,6 +473,8 @@ def register(
 )
 @_query_options
 @click.option("--limit-consent", is_flag=True, help="By card data: the holder consented to 限度額.")
+@click.option("--visual", "visual_by", help="No PIN: STAFF confirmed the face by eye (目視).")
+@click.option("--face", "face_by", help="No PIN: face recognition by DEVICE.")
 @pin_stdin_option
 @force_option
 @click.pass_context
@@ -451,17 +492,25 @@ def check(
     branch: str | None,
     birth: str | None,
     limit_consent: bool,
+    visual_by: str | None,
+    face_by: str | None,
     pin_stdin: bool,
     force: bool,
 ) -> None:
-    """Check eligibility with the card in the reader (PIN), or by insurance-card data when
-    --insurer ... are given (ReferenceClassification 2)."""
-    from mynakit.services.eligibility.codes import ConsentScope
+    """Check eligibility with the card in the reader (PIN; or --visual/--face without PIN,
+    with the card-presence proof), or by insurance-card data when --insurer ... are given
+    (ReferenceClassification 2)."""
+    from mynakit.services.eligibility.codes import ConsentScope, IdentityConfirmationMethod
     from mynakit.services.eligibility.models import (
         CardCheckRequest,
+        CardIdentification,
+        FaceConfirmation,
         InsuranceCardCheckRequest,
         PinAuthentication,
     )
+
+    if visual_by is not None and face_by is not None:
+        raise UsageError("give --visual or --face, not both")
 
     by_data = any(value is not None for value in (insurer, number, branch, birth))
     with _client(ctx, database, url, credential) as client:
@@ -471,11 +520,26 @@ def check(
                 InsuranceCardCheckRequest(institution, query, confirmation_date=_date(day))
             )
         else:
-            answer = _card_answer(ctx, client, pin_stdin, force)
+            identification: CardIdentification
+            if visual_by is not None or face_by is not None:
+                challenge_id, certificate, proof = _card_presence(ctx, client, pin_stdin)
+                identification = FaceConfirmation(
+                    method=IdentityConfirmationMethod.VISUAL
+                    if visual_by is not None
+                    else IdentityConfirmationMethod.FACE,
+                    certificate_der=certificate,
+                    presence_challenge_id=challenge_id,
+                    presence=proof,
+                    confirmed_by=visual_by
+                    if visual_by is not None
+                    else f"face-recognition:{face_by}",
+                )
+            else:
+                identification = PinAuthentication(_card_answer(ctx, client, pin_stdin, force))
             result = client.check_by_card(
                 CardCheckRequest(
                     institution_code=institution,
-                    identification=PinAuthentication(answer),
+                    identification=identification,
                     confirmation_date=_date(day),
                     consents=frozenset(ConsentScope[name.upper()] for name in consents),
                 )

@@ -37,6 +37,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "eligibility",
         "Online insurance eligibility check sandbox (オンライン資格確認).",
     ),
+    "mykey": (
+        "mynakit.cli.mykey",
+        "mykey",
+        "MyKey platform: MyKey IDs, service links, resolution.",
+    ),
     "record": ("mynakit.cli.record", "record", "Read the card into a redacted transcript."),
 }
 

@@ -52,3 +52,19 @@ class UpstreamError(ServiceError):
     code = "upstream_unavailable"
     status = 503
     exit_code = 4
+
+
+# The error each HTTP status of a service stands for, for clients of the services' APIs.
+_STATUS_ERRORS: dict[int, type[ServiceError]] = {
+    401: NotAuthenticatedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: InvalidRequestError,
+    503: UpstreamError,
+}
+
+
+def error_for_status(status: int, message: str) -> ServiceError:
+    """The :class:`ServiceError` a client raises for a service's error answer."""
+    return _STATUS_ERRORS.get(status, ServiceError)(message or f"HTTP {status}")

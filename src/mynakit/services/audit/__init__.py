@@ -25,6 +25,18 @@ from dataclasses import dataclass, field
 GENESIS_HASH = "0" * 64
 
 
+def shard_chain(family: str, subject: str, shards: int) -> str:
+    """The chain of ``family`` that ``subject``'s records go to: ``<family>/<n>``.
+
+    One chain serialises its appends (each record links to the one before), so a busy service
+    spreads its records over ``shards`` chains by subject: concurrent transactions then commit
+    in parallel (and share their WAL flushes), while one subject's records stay in one chain,
+    in order, where the subject lists them.
+    """
+    digest = hashlib.sha256(subject.encode("utf-8")).digest()
+    return f"{family}/{int.from_bytes(digest[:4], 'big') % shards}"
+
+
 @dataclass(frozen=True)
 class AccessRecord:
     chain: str
@@ -105,6 +117,15 @@ class ChainVerdict:
             "ok": self.ok,
             "problems": list(self.problems),
         }
+
+
+def merged_verdict(family: str, verdicts: Iterable[ChainVerdict]) -> ChainVerdict:
+    """One verdict for every chain of a family (problems prefixed with their chain)."""
+    merged = ChainVerdict(family)
+    for verdict in verdicts:
+        merged.records += verdict.records
+        merged.problems += [f"{verdict.chain}: {problem}" for problem in verdict.problems]
+    return merged
 
 
 # Enough to say what is wrong without flooding a report when a whole table was rewritten.

@@ -20,6 +20,7 @@ from mynakit.services.audit import (
     GENESIS_HASH,
     AccessRecord,
     ChainVerdict,
+    merged_verdict,
     record_hash,
     verify_chain,
 )
@@ -135,9 +136,18 @@ def verify(database: Database, chain: str) -> ChainVerdict:
         return verify_chain(chain, _stream(session, chain), head)
 
 
-def chains(database: Database) -> list[str]:
+def chains(database: Database, family: str | None = None) -> list[str]:
+    """Every chain, or those of ``family`` (``<family>/<n>``, see ``shard_chain``)."""
     with database.transaction() as session:
-        return sorted(session.scalars(select(AuditHeadRow.chain)))
+        names = sorted(session.scalars(select(AuditHeadRow.chain)))
+    if family is None:
+        return names
+    return [name for name in names if name == family or name.startswith(f"{family}/")]
+
+
+def verify_family(database: Database, family: str) -> ChainVerdict:
+    """Verify every chain of ``family``; one verdict."""
+    return merged_verdict(family, (verify(database, chain) for chain in chains(database, family)))
 
 
 def _stream(session: Session, chain: str) -> Iterator[AccessRecord]:

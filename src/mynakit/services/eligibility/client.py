@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from mynakit.card.presence import PresenceProof
-from mynakit.errors import DataError, MynakitError, TransportError
+from mynakit.errors import DataError, TransportError
 from mynakit.jpki.authentication import Challenge, ChallengeResponse
 from mynakit.services.eligibility.codes import ConsentScope
 from mynakit.services.eligibility.models import (
@@ -29,26 +29,9 @@ from mynakit.services.eligibility.models import (
     Registration,
     RegistrationRequest,
 )
-from mynakit.services.errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidRequestError,
-    NotAuthenticatedError,
-    NotFoundError,
-    ServiceError,
-    UpstreamError,
-)
+from mynakit.services.errors import error_for_status
 
 DEFAULT_TIMEOUT = 10.0
-
-_STATUS_ERRORS: dict[int, type[ServiceError]] = {
-    401: NotAuthenticatedError,
-    403: ForbiddenError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: InvalidRequestError,
-    503: UpstreamError,
-}
 
 
 class ServiceUnreachableError(TransportError):
@@ -179,8 +162,7 @@ class HttpEligibilityClient:
             ) from error
         if response.status_code >= 400:
             message = data.get("message") if isinstance(data, dict) else None
-            error_class: type[MynakitError] = _STATUS_ERRORS.get(response.status_code, ServiceError)
-            raise error_class(message or f"HTTP {response.status_code}")
+            raise error_for_status(response.status_code, str(message or ""))
         return data
 
 

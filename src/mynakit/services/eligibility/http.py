@@ -17,6 +17,7 @@ import io
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from mynakit.card.presence import PresenceProof
@@ -183,7 +184,9 @@ class LoadOut(BaseModel):
 
 
 def create_eligibility_app(service: EligibilityService, database: Database) -> FastAPI:
-    """The FastAPI app over a built service (see ``deployment.build_service``)."""
+    """The FastAPI app over a built service (see ``assembly.build_service``). Check answers
+    are already plain JSON values (``CheckResult.to_dict``), so they go out as they are, not
+    through FastAPI's encoder again."""
     app = create_app(
         "mynakit eligibility (オンライン資格確認 sandbox)",
         description=__doc__ or "",
@@ -217,7 +220,7 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
     def check_card(
         body: CardCheckIn,
         client: ServiceClient = Depends(institution_client),  # noqa: B008
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """A check with the My Number card (ReferenceClassification 1)."""
         result = service.check_by_card(
             CardCheckRequest(
@@ -228,7 +231,7 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
                 consents=frozenset(scope_of(name) for name in body.consents),
             )
         )
-        return result.to_dict()
+        return JSONResponse(result.to_dict())
 
     @app.post(
         "/v1/checks/insurance-card",
@@ -238,7 +241,7 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
     def check_insurance_card(
         body: InsuranceCheckIn,
         client: ServiceClient = Depends(institution_client),  # noqa: B008
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """A check by insurance-card (資格確認書) data (ReferenceClassification 2)."""
         result = service.check_by_insurance_card(
             InsuranceCardCheckRequest(
@@ -248,7 +251,7 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
                 arbitrary_file_identifier=body.arbitrary_file_identifier,
             )
         )
-        return result.to_dict()
+        return JSONResponse(result.to_dict())
 
     @app.post(
         "/v1/checks/{check_id}/consents",
@@ -259,12 +262,12 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
         check_id: str,
         body: ConsentsIn,
         client: ServiceClient = Depends(institution_client),  # noqa: B008
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Consents the holder gave after the result, at the counter that made the check."""
         result = service.give_consents(
             client.name, check_id, {scope_of(name) for name in body.scopes}
         )
-        return result.to_dict()
+        return JSONResponse(result.to_dict())
 
     @app.get(
         "/v1/institution/access-records",

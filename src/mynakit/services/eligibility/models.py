@@ -400,7 +400,7 @@ class InsuredRecord:
                 card_classification=InsuredCardClassification(
                     str(data.get("card_classification") or "01")
                 ),
-                card_symbol=str(data["card_symbol"]),
+                card_symbol=str(data["card_symbol"] or ""),  # empty CSV cells read as None
                 card_number=str(data["card_number"]),
                 branch_number=str(data["branch_number"]),
                 personal_family=PersonalFamilyClassification(str(data["personal_family"])),
@@ -790,7 +790,7 @@ class ResultOfQualificationConfirmation:
             insurer_number=str(values["insurer_number"]),
             insurer_name=str(values.get("insurer_name", "")),
             card_classification=InsuredCardClassification(values.get("card_classification", "01")),
-            card_symbol=str(values["card_symbol"]),
+            card_symbol=str(values.get("card_symbol", "")),  # cards without a symbol
             card_number=str(values["card_number"]),
             branch_number=str(values["branch_number"]),
             personal_family=PersonalFamilyClassification(values["personal_family"]),

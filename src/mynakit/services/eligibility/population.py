@@ -312,7 +312,12 @@ class _Generator:
         start = max(birth, self.day - dt.timedelta(days=rng.randint(30, 365 * 15)))
         records: list[InsuredRecord] = []
         story = rng.random()
-        if insurer.kind != "late-elderly" and age >= 22 and story < 0.08:
+        if (
+            insurer.kind != "late-elderly"
+            and relation is PersonalFamilyClassification.INSURED
+            and age >= 22
+            and story < 0.08
+        ):
             # A job change: the old qualification lost, the new one at another insurer, which
             # sometimes starts only after the reference day (code 3 on the day).
             lost_on = self.day - dt.timedelta(days=rng.randint(-20, 400))
@@ -339,9 +344,12 @@ class _Generator:
         records.append(self._record(base, insurer, symbol, number, branch, start, age=age))
         if story > 0.995 and insurer.kind == "employee":
             # Qualified twice at once (an insurer's late loss report): code 5 until fixed.
+            # 国保 insures each person in their own right.
+            own = {**base, "personal_family": PersonalFamilyClassification.INSURED,
+                   "insured_name": None}  # fmt: skip
             other = rng.choice(_NATIONAL)
             records.append(
-                self._record(base, other, "", str(rng.randint(1, 9_999_999)), "00",
+                self._record(own, other, "", str(rng.randint(1, 9_999_999)), "00",
                              self.day - dt.timedelta(days=rng.randint(1, 200)), age=age)
             )  # fmt: skip
         return records

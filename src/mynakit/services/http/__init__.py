@@ -102,6 +102,28 @@ def service_client_dependency(
     return authenticated
 
 
+def serve_factory(
+    factory: str,
+    *,
+    workers: int,
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    log_level: str = "info",
+) -> None:
+    """Run ``module:function`` (an app factory) in ``workers`` uvicorn worker processes."""
+    import uvicorn
+
+    uvicorn.run(
+        factory,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
 def serve(
     app: FastAPI, *, host: str = "127.0.0.1", port: int = 8700, log_level: str = "info"
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from mynakit.card.jpki import JpkiAp
-from mynakit.card.presence import PresenceProof
+from mynakit.card.presence import PresenceProof, prove_presence
 from mynakit.card.visual import VisualAp
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.authentication import Challenge, ChallengeResponse, card_respond
@@ -189,4 +189,4 @@ def card_tap(
     """Tap mode on the card: the auth certificate read without PIN (JPKI AP), then the
     visual AP's presence proof; each session selects its AP when it is made."""
     certificate = JpkiAp(protocol).read_certificate("auth")
-    return certificate, VisualAp(protocol).prove_presence(challenge.nonce, birth_date_code)
+    return certificate, prove_presence(VisualAp(protocol), challenge.nonce, birth_date_code)

@@ -63,7 +63,8 @@ from mynakit.services.errors import (
 )
 from mynakit.services.issuer_link import IssuerLink, SerialLinkConsentError, predecessors
 
-AUDIT_CHAIN = "mykey"
+AUDIT_CHAIN = "mykey"  # a family of chains "mykey/<n>", one per shard of holders
+AUDIT_SHARDS = 16
 SCHEMES = ("issued8", "cn14")
 ISSUED8_LENGTH = 8
 ISSUED8_ALPHABET = string.ascii_uppercase + string.digits
@@ -227,6 +228,7 @@ class MyKeyRepository(Protocol):
     def save_holder(self, holder: Holder) -> None: ...
     def bind_serial(self, holder_ref: str, serial: int, at: dt.datetime) -> None: ...
     def links(self, holder_ref: str) -> list[Link]: ...
+    def link(self, holder_ref: str, client_id: str) -> Link | None: ...
     def add_link(self, link: Link) -> None: ...
     def remove_link(self, holder_ref: str, client_id: str) -> bool: ...
     def remove_links(self, holder_ref: str) -> None: ...
@@ -576,12 +578,39 @@ class MyKeyPlatform:
     def _resolve(
         self, client_id: str, serial: int, assurance: str, card_key: str | None
     ) -> Resolution:
+        # The common case in one transaction: the serial is bound already. A certificate the
+        # platform has not seen is first followed through the issuer link (§B.4), outside any
+        # transaction, and the resolution runs again with the holder found.
+        resolution = self._resolve_in_transaction(client_id, serial, None, assurance, card_key)
+        if resolution is not None:
+            return resolution
         holder_ref = self._require_holder_ref(serial)
+        resolution = self._resolve_in_transaction(
+            client_id, serial, holder_ref, assurance, card_key
+        )
+        if resolution is None:
+            raise RegistrationRequiredError("this card is not registered with the MyKey platform")
+        return resolution
+
+    def _resolve_in_transaction(
+        self,
+        client_id: str,
+        serial: int,
+        holder_ref: str | None,
+        assurance: str,
+        card_key: str | None,
+    ) -> Resolution | None:
         with self._uow() as repo:
             service = self._service(repo, client_id)
             if assurance == ASSURANCE_TAP and service.require_pin:
                 raise PinRequiredError("this service requires PIN authentication, not tap")
-            holder = _active(_present(repo.holder(holder_ref)))
+            if holder_ref is None:
+                bound = repo.holder_for_serial(serial)
+                if bound is None:
+                    return None
+                holder = _active(bound)
+            else:
+                holder = _active(_present(repo.holder(holder_ref)))
             if card_key is not None:
                 if holder.tap_key is None:
                     raise TapNotEnrolledError(
@@ -589,10 +618,7 @@ class MyKeyPlatform:
                     )
                 if not hmac.compare_digest(holder.tap_key, card_key):
                     raise TapRefusedError("the card on the reader is not the registered card")
-            link = next(
-                (item for item in repo.links(holder.holder_ref) if item.client_id == client_id),
-                None,
-            )
+            link = repo.link(holder.holder_ref, client_id)
             repo.record_access(
                 actor=f"service:{service.client_id}",
                 subject=holder.holder_ref,

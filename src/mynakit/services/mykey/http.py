@@ -325,7 +325,7 @@ def create_mykey_app(deployment: MyKeyDeployment, *, admin_token: str | None = N
         dependencies=[Depends(admin)],
     )
     def verify_audit() -> dict[str, Any]:
-        return audit.verify(deployment.database, AUDIT_CHAIN).to_dict()
+        return audit.verify_family(deployment.database, AUDIT_CHAIN).to_dict()
 
     return app
 
@@ -346,3 +346,34 @@ def add_service_with_credential(
         "credential": issued.credential,
         "expires_at": issued.expires_at.isoformat() if issued.expires_at is not None else None,
     }
+
+
+# -- several worker processes -------------------------------------------------------------------
+
+ENVIRONMENT_PREFIX = "MYNAKIT_MYKEY_"
+
+
+def app_from_environment() -> FastAPI:
+    """App factory for ``uvicorn --factory`` with several workers: each worker process builds
+    its own platform from the environment (``MYNAKIT_DATABASE_URL``, ``MYNAKIT_MYKEY_ISSUER_URL``,
+    ``MYNAKIT_MYKEY_TRUST_DIR``: a folder with ``roots.pem`` of trusted sandbox roots,
+    ``MYNAKIT_MYKEY_SCHEME``, ``MYNAKIT_MYKEY_ADMIN_TOKEN``). Workers share only the database."""
+    import os
+
+    from mynakit.jpki.trust import TrustStore
+    from mynakit.services.mykey.assembly import open_platform
+
+    environment = os.environ
+    trust = TrustStore.jlis()
+    trust_dir = environment.get(f"{ENVIRONMENT_PREFIX}TRUST_DIR")
+    if trust_dir:
+        trust = trust.with_sandbox(trust_dir)
+    deployment = open_platform(
+        environment.get("MYNAKIT_DATABASE_URL"),
+        issuer_url=environment[f"{ENVIRONMENT_PREFIX}ISSUER_URL"],
+        trust_store=trust,
+        scheme=environment.get(f"{ENVIRONMENT_PREFIX}SCHEME", "issued8"),
+    )
+    return create_mykey_app(
+        deployment, admin_token=environment.get(f"{ENVIRONMENT_PREFIX}ADMIN_TOKEN") or None
+    )

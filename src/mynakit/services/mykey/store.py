@@ -14,11 +14,12 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstra
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mynakit.services.audit import AccessRecord
+from mynakit.services.audit import AccessRecord, shard_chain
 from mynakit.services.audit import store as audit
 from mynakit.services.auth.store import ClientRow
 from mynakit.services.mykey.core import (
     AUDIT_CHAIN,
+    AUDIT_SHARDS,
     Holder,
     Link,
     MyKeyRepository,
@@ -103,17 +104,19 @@ class LinkRow(Base):
 
 
 class SqlMyKeyRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, secret_cache: dict[str, bytes]) -> None:
         self.session = session
-        self._secret: bytes | None = None
+        # The PPID secret never changes after the migration drew it: read once per process.
+        self._secret_cache = secret_cache
 
     def ppid_secret(self) -> bytes:
-        if self._secret is None:
+        secret = self._secret_cache.get("ppid_secret")
+        if secret is None:
             row = self.session.get(SettingRow, "ppid_secret")
             if row is None:
                 raise StoreRaceError("the MyKey settings are missing: run the migrations")
-            self._secret = bytes.fromhex(row.value)
-        return self._secret
+            secret = self._secret_cache["ppid_secret"] = bytes.fromhex(row.value)
+        return secret
 
     def holder_for_serial(self, serial: int, *, current_only: bool = True) -> Holder | None:
         statement = (
@@ -197,6 +200,12 @@ class SqlMyKeyRepository:
             for row, name in rows
         ]
 
+    def link(self, holder_ref: str, client_id: str) -> Link | None:
+        row = self.session.get(LinkRow, (holder_ref, client_id))
+        if row is None:
+            return None
+        return Link(row.holder_ref, row.client_id, row.service_user_id, row.linked_at)
+
     def add_link(self, link: Link) -> None:
         self.session.add(
             LinkRow(
@@ -257,7 +266,7 @@ class SqlMyKeyRepository:
     ) -> None:
         audit.append(
             self.session,
-            AUDIT_CHAIN,
+            shard_chain(AUDIT_CHAIN, subject, AUDIT_SHARDS),
             actor=actor,
             subject=subject,
             purpose=purpose,
@@ -266,7 +275,9 @@ class SqlMyKeyRepository:
         )
 
     def access_records(self, subject: str) -> list[AccessRecord]:
-        return audit.records_for(self.session, AUDIT_CHAIN, subject)
+        return audit.records_for(
+            self.session, shard_chain(AUDIT_CHAIN, subject, AUDIT_SHARDS), subject
+        )
 
     def _flush(self) -> None:
         try:
@@ -284,11 +295,12 @@ class UnitOfWorkFactory:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._secret_cache: dict[str, bytes] = {}
 
     @contextmanager
     def __call__(self) -> Iterator[MyKeyRepository]:
         try:
             with self.database.transaction() as session:
-                yield SqlMyKeyRepository(session)
+                yield SqlMyKeyRepository(session, self._secret_cache)
         except IntegrityError as error:
             raise StoreRaceError("a concurrent request changed the same record") from error

@@ -35,7 +35,6 @@ from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from mynakit.errors import MynakitError, UsageError
@@ -135,10 +134,8 @@ class Database:
             if database in ("", ":memory:"):
                 raise UsageError("use a SQLite file: several connections must share it")
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-            # Keep file connections open: with NullPool every transaction closed its
-            # connection, and closing the last connection of a WAL database checkpoints the
-            # WAL (SQLite "WAL" docs, §Automatic Checkpoint), some 5 ms per transaction.
-            options["poolclass"] = QueuePool
+            # Pooled connections: closing the last connection to a WAL database checkpoints
+            # and removes the WAL, which would cost milliseconds per transaction.
             options["pool_size"] = pool_size
             options["max_overflow"] = pool_size
             options["connect_args"] = {"check_same_thread": False}
