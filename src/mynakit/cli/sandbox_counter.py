@@ -106,7 +106,7 @@ class SandboxCounter:
         """The eligibility service on SQLite (the embedded default), revocation by OCSP and the
         renewal link from the issuer over HTTP, as a deployment wires it."""
         from mynakit.jpki.trust import TrustStore
-        from mynakit.services.eligibility.deployment import build_service
+        from mynakit.services.eligibility.assembly import build_service
         from mynakit.services.issuer_link.http import HttpIssuerLink
         from mynakit.services.store import Database
 
