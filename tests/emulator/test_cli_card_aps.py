@@ -1,5 +1,5 @@
 """``mynakit text``, ``visual`` and ``common`` against a persistent virtual card, through click's
-CliRunner with ``--reader virtual:NAME`` and ``MYNAKIT_HOME`` in a temporary directory."""
+``main()`` with ``--reader virtual:NAME`` and ``MYNAKIT_HOME`` in a temporary directory."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from mynakit.card.visual import JP2_SIGNATURE, PNG_SIGNATURE
 from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card_state
 from mynakit.errors import UsageError
-from support.cli import invoke, ok_json
+from support.cli import fails_with, invoke, ok_json
 
 pytestmark = pytest.mark.emulator
 
@@ -72,8 +72,7 @@ def test_text_credential_not_allowed_for_the_file(home: Path, pins: dict[str, st
 
 def test_text_without_a_pin_source_is_a_usage_error(home: Path) -> None:
     result = invoke(home, READER, "text", "mynumber")
-    assert isinstance(result.exception, UsageError)
-    assert "MYNAKIT_TEXT_PIN" in str(result.exception)
+    assert "MYNAKIT_TEXT_PIN" in fails_with(result, UsageError)
 
 
 def test_text_info(home: Path) -> None:
@@ -146,7 +145,7 @@ def test_visual_birth_and_sex(home: Path, carol: Persona, pins: dict[str, str]) 
 
 def test_visual_without_a_check_code_source(home: Path) -> None:
     result = invoke(home, READER, "visual", "birth", "-c", "b")
-    assert isinstance(result.exception, UsageError | PinRequiredError)
+    fails_with(result, UsageError, PinRequiredError)
 
 
 # -- common ---------------------------------------------------------------------------------------

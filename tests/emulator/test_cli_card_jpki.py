@@ -1,5 +1,5 @@
 """``mynakit jpki cert``, ``jpki pkey`` and ``pin`` against a persistent virtual card, through
-click's CliRunner with ``--reader virtual:NAME`` and ``MYNAKIT_HOME`` in a temporary directory."""
+``main()`` with ``--reader virtual:NAME`` and ``MYNAKIT_HOME`` in a temporary directory."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card_state
 from mynakit.errors import UsageError
 from mynakit.jpki.certificates import CertificateKind, parse_certificate
-from support.cli import invoke, ok_json
+from support.cli import fails_with, invoke, ok_json
 
 pytestmark = pytest.mark.emulator
 
@@ -100,15 +100,14 @@ def test_sign_certificate_asks_for_the_password(home: Path, alice: Persona) -> N
 def test_sign_certificate_without_a_password_source_spends_nothing(home: Path) -> None:
     before = tries(home, "alice")
     result = invoke(home, ALICE, "jpki", "cert", "-t", "sign")
-    assert isinstance(result.exception, UsageError)
-    assert "MYNAKIT_SIGN_PASSWORD" in str(result.exception)
+    assert "MYNAKIT_SIGN_PASSWORD" in fails_with(result, UsageError)
     assert tries(home, "alice") == before
 
 
 def test_smartphone_token_auth_certificate_needs_the_pin(home: Path) -> None:
     phone = load_card_state(home / "cards", "phone").persona
     refused = invoke(home, PHONE, "jpki", "cert", "-t", "auth")
-    assert isinstance(refused.exception, UsageError)  # no PIN source: nothing sent
+    fails_with(refused, UsageError)  # no PIN source: nothing sent
     data = ok_json(
         invoke(home, PHONE, "jpki", "cert", "-t", "auth", env={"MYNAKIT_AUTH_PIN": phone.auth_pin})
     )
@@ -152,7 +151,7 @@ def test_pkey_sign_then_verify(
     document.write_bytes(b"an application form, altered")
     altered = invoke(home, ALICE, *verify_args, env=env)
     assert altered.exit_code == 7
-    assert json.loads(altered.stdout)["valid"] is False
+    assert json.loads(altered.stdout)["result"]["valid"] is False
 
 
 def test_pkey_sign_raw_digest_info_and_sha512(home: Path, alice: Persona, tmp_path: Path) -> None:
@@ -279,8 +278,9 @@ def test_pin_change_with_a_wrong_current_pin(own_card: tuple[Path, Persona]) -> 
         "auth",
         env={"MYNAKIT_AUTH_PIN": wrong, "MYNAKIT_NEW_PIN": "2468"},
     )
-    assert isinstance(result.exception, WrongPinError) and result.exception.tries_left == 2
-    assert wrong not in str(result.exception)
+    line = fails_with(result, WrongPinError)
+    assert "2 tries left" in line
+    assert wrong not in result.output
 
 
 def test_cli_refuses_the_last_try_without_force(
@@ -294,7 +294,7 @@ def test_cli_refuses_the_last_try_without_force(
     document.write_bytes(b"nonce")
     env = {"MYNAKIT_AUTH_PIN": bob.auth_pin}
     refused = invoke(home, BOB, "jpki", "pkey", "sign", "-t", "auth", str(document), env=env)
-    assert isinstance(refused.exception, LastTryRefusedError)
+    assert "only one try is left" in fails_with(refused, LastTryRefusedError)
     assert tries(home, "bob")[("jpki", 0x18)] == 1
     forced = invoke(
         home, BOB, "jpki", "pkey", "sign", "-t", "auth", "--force", str(document), env=env
@@ -320,4 +320,4 @@ def test_sign_key_needs_its_password_not_the_auth_pin(
         str(document),
         env={"MYNAKIT_AUTH_PIN": bob.auth_pin},
     )
-    assert isinstance(result.exception, UsageError | PinRequiredError)
+    fails_with(result, UsageError, PinRequiredError)

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from mynakit.errors import DataError, UsageError
-from support.cli import invoke, ok_json
+from support.cli import CliResult, fails_with, invoke, ok_json
 
 pytestmark = pytest.mark.emulator
 
@@ -149,7 +148,7 @@ def test_replayed_card_answers_certificate_commands(replay: Replay) -> None:
     assert valid["valid"] is True and "transcript" in valid["root"]
     untrusted = invoke(home, "virtual:bob", "jpki", "verify-cert", "--from-card", "auth")
     assert untrusted.exit_code != 0
-    refusal = json.loads(untrusted.stdout)
+    refusal = json.loads(untrusted.stdout)["result"]  # inside the error object
     assert refusal["reason"] == "unknown_issuer" and "add --sandbox" in refusal["message"]
 
     infos = [ok_json(invoke(home, f"virtual:{card}", "card", "info")) for card in ("alice", "bob")]
@@ -165,7 +164,7 @@ def test_replayed_card_answers_certificate_commands(replay: Replay) -> None:
         assert alice == bob and alice
 
 
-def traced_shape(result: Result) -> list[tuple[str, str, int]]:
+def traced_shape(result: CliResult) -> list[tuple[str, str, int]]:
     """(command header, status word, response length) of each APDU in a ``--trace``."""
     assert result.exit_code == 0, result.output
     shape: list[tuple[str, str, int]] = []
@@ -184,32 +183,16 @@ def test_record_refuses_an_existing_file_and_unknown_pins(tmp_path: Path) -> Non
     home = tmp_path / "home"
     existing = tmp_path / "exists.json"
     existing.write_text("{}")
-    with pytest.raises(UsageError, match="exists"):
-        invoke(home, "virtual:nobody", "record", "-o", str(existing), raise_errors=True)
-    with pytest.raises(UsageError, match="--with takes"):
-        invoke(
-            home,
-            "virtual:nobody",
-            "record",
-            "-o",
-            str(tmp_path / "x"),
-            "--with",
-            "pin",
-            raise_errors=True,
-        )
+    refused = invoke(home, "virtual:nobody", "record", "-o", str(existing))
+    assert "exists" in fails_with(refused, UsageError)
+    unknown = invoke(home, "virtual:nobody", "record", "-o", str(tmp_path / "x"), "--with", "pin")
+    assert "--with takes" in fails_with(unknown, UsageError)
 
 
 def test_an_older_transcript_is_refused_with_a_reason(replay: Replay, tmp_path: Path) -> None:
     older = tmp_path / "older.json"
     older.write_text(json.dumps({**replay.transcript, "format": "mynakit-transcript/1"}))
-    with pytest.raises(DataError, match="record the card again"):
-        invoke(
-            replay.home,
-            None,
-            "emulator",
-            "create",
-            "carol",
-            "--from-transcript",
-            str(older),
-            raise_errors=True,
-        )
+    refused = invoke(
+        replay.home, None, "emulator", "create", "carol", "--from-transcript", str(older)
+    )
+    assert "record the card again" in fails_with(refused, DataError)

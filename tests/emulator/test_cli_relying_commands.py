@@ -1,5 +1,5 @@
 """``mynakit jpki auth``, ``verify-cert``, ``cms`` and ``pdf`` against a persistent virtual
-card, through click's CliRunner with ``--reader virtual:NAME`` and ``MYNAKIT_HOME`` in a
+card, through ``main()`` with ``--reader virtual:NAME`` and ``MYNAKIT_HOME`` in a
 temporary directory (the sandbox issuer is created beside the card, in ``$MYNAKIT_HOME/issuer``,
 and its loopback responder is started by the commands themselves)."""
 
@@ -21,7 +21,7 @@ from mynakit.jpki.certificates import CertificateKind
 from mynakit.jpki.cms import CmsVerificationError
 from mynakit.jpki.pdf import PdfVerificationError
 from mynakit.jpki.validation import CertificateValidationError, ValidationFailure
-from support.cli import invoke, ok_json
+from support.cli import fails_with, invoke, ok_json
 from support.openssl import openssl_cms_verify
 from support.pdf import minimal_pdf
 
@@ -82,7 +82,7 @@ def test_auth_as_text(home: Path, holder: Persona) -> None:
 def test_auth_with_a_wrong_pin(home: Path, holder: Persona) -> None:
     wrong = "0000" if holder.auth_pin != "0000" else "1111"
     result = invoke(home, READER, "jpki", "auth", "--pin-stdin", stdin=wrong)
-    assert isinstance(result.exception, WrongPinError)
+    fails_with(result, WrongPinError)
     # Put the counter back for the other tests.
     right_pin_args = ["jpki", "auth", "--revocation", "none", "--pin-stdin"]
     ok_json(invoke(home, READER, *right_pin_args, stdin=holder.auth_pin))
@@ -90,8 +90,7 @@ def test_auth_with_a_wrong_pin(home: Path, holder: Persona) -> None:
 
 def test_auth_without_an_issuer(tmp_path: Path) -> None:
     result = invoke(tmp_path, None, "jpki", "auth", "--pin-stdin")
-    assert isinstance(result.exception, UsageError)
-    assert "no sandbox issuer" in str(result.exception)
+    assert "no sandbox issuer" in fails_with(result, UsageError)
 
 
 # -- jpki verify-cert -----------------------------------------------------------------------------
@@ -109,7 +108,7 @@ def test_verify_card_certificate_with_ocsp(home: Path) -> None:
 def test_verify_cert_needs_the_sandbox_flag_for_sandbox_certificates(home: Path) -> None:
     result = invoke(home, READER, "jpki", "verify-cert", "--from-card", "auth")
     assert result.exit_code == CertificateValidationError.exit_code
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["result"]
     assert data["valid"] is False and data["reason"] == ValidationFailure.UNKNOWN_ISSUER.value
     assert "add --sandbox" in data["message"]
 
@@ -125,7 +124,7 @@ def test_verify_revoked_certificate_file(home: Path, tmp_path: Path) -> None:
     for flag in ("--ocsp", "--crl"):
         result = invoke(home, READER, "jpki", "verify-cert", str(target), "--sandbox", flag)
         assert result.exit_code == CertificateValidationError.exit_code, result.output
-        data = json.loads(result.stdout)
+        data = json.loads(result.stdout)["result"]
         assert data["reason"] == "revoked" and data["serial"] == revoked.serial_number
     # Without a revocation check the certificate itself is fine.
     assert (
@@ -141,12 +140,12 @@ def _card_certificate(home: Path) -> bytes:
 
 
 def test_verify_cert_usage_errors(home: Path, tmp_path: Path) -> None:
-    assert isinstance(invoke(home, READER, "jpki", "verify-cert").exception, UsageError)
+    fails_with(invoke(home, READER, "jpki", "verify-cert"), UsageError)
     missing = invoke(home, READER, "jpki", "verify-cert", str(tmp_path / "none.der"))
-    assert isinstance(missing.exception, UsageError)
+    assert "cannot read" in fails_with(missing, UsageError)
     root = tmp_path / "root.pem"
     root.write_bytes((home / "issuer" / "auth-root.pem").read_bytes())
-    assert isinstance(invoke(home, READER, "jpki", "verify-cert", str(root)).exception, UsageError)
+    fails_with(invoke(home, READER, "jpki", "verify-cert", str(root)), UsageError)
 
 
 # -- jpki cms -------------------------------------------------------------------------------------
@@ -207,8 +206,8 @@ def test_cms_sign_and_verify(
 
     untrusted_args = [arg for arg in verify_args if arg != "--sandbox"]
     untrusted = invoke(home, READER, *untrusted_args)
-    assert isinstance(untrusted.exception, CertificateValidationError)
-    assert "add --sandbox" in str(untrusted.exception)
+    assert "add --sandbox" in fails_with(untrusted, CertificateValidationError)
+    assert json.loads(untrusted.stdout)["result"]["reason"] == "unknown_issuer"
 
     tampered = tmp_path / "tampered.txt"
     tampered.write_bytes(CONTENT + b"PS: and the house\n")
@@ -229,7 +228,7 @@ def test_cms_sign_and_verify(
         forged = invoke(
             home, READER, "jpki", "cms", "verify", str(signature), "--sandbox", "-c", str(tampered)
         )
-    assert isinstance(forged.exception, CmsVerificationError)
+    fails_with(forged, CmsVerificationError)
 
 
 def test_cms_verify_writes_attached_content(home: Path, holder: Persona, tmp_path: Path) -> None:
@@ -268,9 +267,9 @@ def test_cms_verify_writes_attached_content(home: Path, holder: Persona, tmp_pat
     wrong_format = invoke(
         home, READER, "jpki", "cms", "verify", str(signature), "-f", "pem", "--sandbox"
     )
-    assert isinstance(wrong_format.exception, UsageError)
+    fails_with(wrong_format, UsageError)
     needs_content = invoke(home, READER, "jpki", "cms", "verify", str(signature), "--detached")
-    assert isinstance(needs_content.exception, UsageError)
+    fails_with(needs_content, UsageError)
 
 
 # -- jpki pdf -------------------------------------------------------------------------------------
@@ -304,9 +303,8 @@ def test_pdf_sign_and_verify(home: Path, holder: Persona, tmp_path: Path) -> Non
     assert signature["intact"] and signature["valid"] and signature["trusted"]
 
     untrusted = invoke(home, READER, "jpki", "pdf", "verify", str(signed))
-    assert isinstance(untrusted.exception, PdfVerificationError)
-    assert json.loads(untrusted.stdout)["signatures"][0]["trusted"] is False
+    assert "NOT OK" in fails_with(untrusted, PdfVerificationError)
+    assert json.loads(untrusted.stdout)["result"]["signatures"][0]["trusted"] is False
 
     unsigned = invoke(home, READER, "jpki", "pdf", "verify", str(source), "--sandbox")
-    assert isinstance(unsigned.exception, PdfVerificationError)
-    assert "no signature" in str(unsigned.exception)
+    assert "no signature" in fails_with(unsigned, PdfVerificationError)

@@ -10,10 +10,9 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mynakit.cli.main import cli
 from mynakit.emulator.personas import generate_persona
+from support.cli import run_main
 
 pytestmark = pytest.mark.emulator
 
@@ -25,7 +24,7 @@ def _standalone(digits: str, text: str) -> bool:
 
 
 def test_demo_runs_the_counter_flow_and_leaves_the_result_files(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--json", "demo", "--home", str(tmp_path), "--seed", SEED])
+    result = run_main(["--json", "demo", "--home", str(tmp_path), "--seed", SEED])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     first, second = report["visits"]
@@ -64,7 +63,7 @@ def test_demo_runs_the_counter_flow_and_leaves_the_result_files(tmp_path: Path) 
 
 
 def test_demo_text_output_for_people(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["demo", "--home", str(tmp_path)])
+    result = run_main(["demo", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Revoked card refused: yes" in result.stdout
     assert f"Its response (res): {tmp_path}" in result.stdout
@@ -72,7 +71,7 @@ def test_demo_text_output_for_people(tmp_path: Path) -> None:
 
 
 def test_library_counter_resolves_the_card_through_mykey(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--json", "demo", "--library", "--home", str(tmp_path)])
+    result = run_main(["--json", "demo", "--library", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["counter"] == "library"

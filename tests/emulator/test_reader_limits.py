@@ -260,7 +260,7 @@ def test_readers_without_a_keypad_offer_none(virtual_card: VirtualCard) -> None:
 def test_cli_verify_uses_the_pin_pad_when_the_reader_has_one(
     virtual_card: VirtualCard, persona: Persona, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mynakit.cli.secrets import verify_from_user
+    from mynakit.cli.util import verify_from_user
 
     monkeypatch.delenv("MYNAKIT_AUTH_PIN", raising=False)
     reader = ScriptedReader(PIN_PAD_READER, virtual_card, typed_pin=persona.auth_pin)
@@ -273,7 +273,7 @@ def test_cli_verify_uses_the_pin_pad_when_the_reader_has_one(
 def test_cli_verify_prefers_a_pin_given_by_a_script(
     virtual_card: VirtualCard, persona: Persona, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mynakit.cli.secrets import verify_from_user
+    from mynakit.cli.util import verify_from_user
 
     monkeypatch.setenv("MYNAKIT_AUTH_PIN", persona.auth_pin)
     reader = ScriptedReader(PIN_PAD_READER, virtual_card, typed_pin="0000")

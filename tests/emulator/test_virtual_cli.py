@@ -16,7 +16,7 @@ from cryptography import x509
 
 from mynakit.cli.issuer import parse_serial
 from mynakit.errors import UsageError
-from support.cli import invoke, ok_json
+from support.cli import fails_with, invoke, ok_json
 
 pytestmark = pytest.mark.emulator
 
@@ -57,18 +57,14 @@ def test_insert_and_remove(home: Path) -> None:
     assert ok_json(invoke(home, None, "emulator", "remove"))["removed"] is None
 
 
-def test_errors_map_to_exit_codes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mynakit.cli.main import main
-
-    monkeypatch.setenv("MYNAKIT_HOME", str(home))
-    with pytest.raises(SystemExit) as raised:
-        main(["emulator", "show", "nobody"])
-    assert raised.value.code == UsageError.exit_code
+def test_errors_map_to_exit_codes(home: Path) -> None:
+    result = invoke(home, None, "emulator", "show", "nobody", as_json=False)
+    assert "no virtual card named 'nobody'" in fails_with(result, UsageError)
 
 
 def test_delete_needs_confirmation(home: Path) -> None:
     # no tty: confirmation aborts
-    refused = invoke(home, None, "emulator", "delete", "alice", as_json=False, raise_errors=True)
+    refused = invoke(home, None, "emulator", "delete", "alice", as_json=False)
     assert refused.exit_code != 0 and (home / "cards" / "alice").exists()
     assert (
         ok_json(invoke(home, None, "emulator", "delete", "alice", "--force"))["deleted"] == "alice"
@@ -90,17 +86,15 @@ def test_revoke_renew_and_crl(home: Path, tmp_path: Path) -> None:
     assert summary["revoked"] == 1
     crl = x509.load_der_x509_crl(crl_file.read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(auth) is not None
-    sign_crl = invoke(
-        home, None, "issuer", "crl", "--kind", "sign", as_json=False, raise_errors=True
-    )
+    sign_crl = invoke(home, None, "issuer", "crl", "--kind", "sign", as_json=False)
     assert sign_crl.exit_code == 0 and sign_crl.stdout.startswith("-----BEGIN X509 CRL-----")
 
     renewed = ok_json(invoke(home, None, "issuer", "renew", str(serials["sign"])))
     assert renewed["card"] == "alice" and renewed["kind"] == "sign"
     after = ok_json(invoke(home, None, "emulator", "show", "alice"))["certificate_serials"]
     assert after["sign"] == renewed["new_serial"] != serials["sign"]
-    with pytest.raises(UsageError, match="no virtual card holds"):
-        invoke(home, None, "issuer", "renew", "0x1", as_json=False, raise_errors=True)
+    unknown = invoke(home, None, "issuer", "renew", "0x1", as_json=False)
+    assert "no virtual card holds" in fails_with(unknown, UsageError)
 
 
 def test_parse_serial() -> None:

@@ -3,7 +3,7 @@
 One persisted virtual card (module scope: each card teardown costs about 0.4 s) is served in
 ``Virtual PCD 00 00`` by the vpcd bridge; the same card on disk is also opened in-process with
 ``--reader virtual:NAME`` from the same ``MYNAKIT_HOME``. Each command runs both ways through
-click's CliRunner and the JSON must be equal, apart from the fields that name the reader or the
+``main()`` and the JSON must be equal, apart from the fields that name the reader or the
 current time, and the card-CA chain check of ``text verify`` / ``visual entries`` (see
 ``CHAIN_FIELDS``). A few commands also run as a real subprocess of the installed ``mynakit``
 script.
@@ -36,7 +36,8 @@ from mynakit.emulator.pcscd import (
 from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card, load_card_state
 from mynakit.jpki.certificates import CertificateKind, parse_certificate
-from support.cli import invoke, ok_json
+from mynakit.transport.base import NoReaderError
+from support.cli import error_json, fails_with, invoke, ok_json
 
 pytestmark = pytest.mark.pcsc
 
@@ -82,7 +83,7 @@ def served_card(pcscd: PcscdSession, home: Path) -> Iterator[VirtualCard]:
 
 @pytest.fixture(scope="module")
 def credentials(holder: Persona) -> dict[str, str]:
-    """Every credential of the holder, as the environment variables cli/secrets.py reads."""
+    """Every credential of the holder, as the environment variables cli/util.py reads."""
     return {
         "MYNAKIT_AUTH_PIN": holder.auth_pin,
         "MYNAKIT_SIGN_PASSWORD": holder.sign_password,
@@ -162,6 +163,77 @@ def minimal_pdf() -> bytes:
     return bytes(document)
 
 
+# -- start-up: what the common commands import -----------------------------------------------
+
+#: Modules a command that only moves bytes must not import (issue 8, start-up time): X.509 and
+#: ASN.1 parsers, PDF and image libraries, and the emulator (the card is in pcscd here).
+NEEDLESS_FOR_BYTES = ("cryptography.x509", "asn1crypto", "pyhanko", "PIL", "mynakit.emulator")
+
+
+def imported_by(home: Path, arguments: list[str], env: dict[str, str] | None = None) -> set[str]:
+    """The modules ``main(arguments)`` imports in a fresh interpreter (environment passed
+    through), after checking it succeeded."""
+    probe = (
+        "import sys\n"
+        "from mynakit.cli.main import main\n"
+        "try:\n"
+        f"    main({arguments!r})\n"
+        "except SystemExit as exit_request:\n"
+        "    assert not exit_request.code, exit_request.code\n"
+        "print('MODULES=' + ','.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    environment = {**os.environ, "MYNAKIT_HOME": str(home), **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=environment, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("MODULES=")]
+    return set(line.removeprefix("MODULES=").split(","))
+
+
+def needless(modules: set[str]) -> list[str]:
+    return sorted(
+        module
+        for module in modules
+        if any(module == name or module.startswith(name + ".") for name in NEEDLESS_FOR_BYTES)
+    )
+
+
+def _card_layer_imports_x509() -> bool:
+    """Whether ``mynakit.card.jpki`` imports the X.509 side (``mynakit.jpki.certificates``) at
+    import time, as it did before the card layer took the DER header from ``iso7816.tlv``."""
+    import ast
+
+    import mynakit.card.jpki
+
+    tree = ast.parse(Path(mynakit.card.jpki.__file__).read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.ImportFrom) and node.module == "mynakit.jpki.certificates"
+        for node in tree.body
+    )
+
+
+@pytest.mark.xfail(
+    _card_layer_imports_x509(),
+    reason="card/jpki.py still imports jpki.certificates (X.509, ASN.1) at import time; the "
+    "card-layer change that reads the DER header from iso7816.tlv removes it",
+    strict=True,
+)
+@pytest.mark.usefixtures("served_card")
+def test_jpki_cert_and_pkey_sign_import_no_parser(
+    home: Path, credentials: dict[str, str], tmp_path: Path
+) -> None:
+    certificate = tmp_path / "auth.der"
+    read = ["--reader", VPCD_READER, "jpki", "cert", "-t", "auth", "-f", "der", "-o"]
+    assert needless(imported_by(home, [*read, str(certificate)])) == []
+    assert certificate.read_bytes()[:1] == b"\x30"
+    document = tmp_path / "challenge"
+    document.write_bytes(b"nonce")
+    sign = ["--reader", VPCD_READER, "jpki", "pkey", "sign", "-t", "auth", str(document)]
+    signed = imported_by(home, [*sign, "-o", str(tmp_path / "sig")], env=credentials)
+    assert needless(signed) == []
+
+
 # -- readers, wait, card info, apdu ---------------------------------------------------------------
 
 
@@ -175,6 +247,24 @@ def test_readers_lists_the_virtual_reader_with_the_card(
         "card_present": True,
         "atr": served_card.atr.hex().upper(),
     }
+
+
+@pytest.mark.usefixtures("served_card")
+def test_readers_and_check_go_through_the_reader_choice(home: Path) -> None:
+    (only,) = ok_json(invoke(home, "PCD 00 00", "readers"))["readers"]
+    assert only["name"] == VPCD_READER
+    report = ok_json(invoke(home, VPCD_READER, "check"))
+    assert report["service"] == "running" and report["card"]["kind"] == "my_number_card"
+
+
+@pytest.mark.usefixtures("served_card")
+@pytest.mark.parametrize("command", [["readers"], ["card", "info"], ["wait", "--timeout", "1"]])
+def test_an_unknown_pcsc_reader_is_one_line(home: Path, command: list[str]) -> None:
+    result = invoke(home, "No Such Reader", *command, as_json=False)
+    line = fails_with(result, NoReaderError) if command[0] != "wait" else result.error_line
+    assert "No Such Reader" in line or "no card was inserted" in line
+    assert "Traceback" not in result.output
+    assert error_json(invoke(home, "No Such Reader", *command), result.exit_code)["error"]
 
 
 def test_wait_returns_at_once_for_a_card_already_present(

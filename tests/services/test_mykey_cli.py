@@ -10,7 +10,7 @@ import pytest
 from mynakit.emulator.state import load_card_state
 from mynakit.errors import UsageError
 from mynakit.services.errors import NotFoundError
-from support.cli import invoke, ok_json
+from support.cli import fails_with, invoke, ok_json
 
 pytestmark = pytest.mark.services
 
@@ -90,10 +90,8 @@ def test_the_whole_journey(home: Path) -> None:
 def test_errors_are_one_line_and_secrets_are_not_arguments(home: Path) -> None:
     # ``main()`` turns these into one line on stderr and the exit code of their class.
     result = invoke(home, READER, "mykey", "link", "LIB-1")
-    assert isinstance(result.exception, UsageError)
-    assert "MYNAKIT_MYKEY_CREDENTIAL" in str(result.exception)
-    assert isinstance(invoke(home, READER, "mykey", "change").exception, UsageError)
+    assert "MYNAKIT_MYKEY_CREDENTIAL" in fails_with(result, UsageError)
+    fails_with(invoke(home, READER, "mykey", "change"), UsageError)
     persona = load_card_state(home / "cards", "alice").persona
     result = invoke(home, READER, "mykey", "show", env={"MYNAKIT_AUTH_PIN": persona.auth_pin})
-    assert isinstance(result.exception, NotFoundError)
-    assert "not registered" in str(result.exception)
+    assert "not registered" in fails_with(result, NotFoundError)

@@ -1,6 +1,7 @@
-"""``mynakit --help`` must start fast (issue: under 0.3 s). Timing is for the benchmark
-(tools/bench/bench_cli_startup.py); this test pins the cause deterministically: the root command
-imports none of the heavy libraries."""
+"""``mynakit --help`` must start fast (target: a median of 50 ms, measured by
+tools/bench/bench_cli_startup.py, never by a test); this test pins the cause deterministically:
+the root command and a group's help import none of the heavy libraries. What ``jpki cert`` and
+``jpki pkey sign`` import on their way to the card is pinned in tests/pcsc (they need a reader)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ pytestmark = pytest.mark.unit
 HEAVY = ("cryptography", "smartcard", "pyhanko", "asn1crypto", "PIL", "mynakit.emulator")
 
 
-def test_help_imports_no_heavy_module() -> None:
+@pytest.mark.parametrize("arguments", [["--help"], ["jpki", "--help"], ["jpki", "cert", "--help"]])
+def test_help_imports_no_heavy_module(arguments: list[str]) -> None:
     probe = (
         "import sys\n"
         "from mynakit.cli.main import main\n"
         "try:\n"
-        "    main(['--help'])\n"
+        f"    main({arguments!r})\n"
         "except SystemExit:\n"
         "    pass\n"
         f"heavy = [m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r}]\n"
@@ -28,7 +30,7 @@ def test_help_imports_no_heavy_module() -> None:
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
-    assert "Commands:" in result.stdout
+    assert "Usage: mynakit" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "HEAVY="
 
 

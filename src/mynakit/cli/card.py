@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit
+from mynakit.cli.util import emit
 
 
 @click.group()

@@ -1,5 +1,5 @@
 """``mynakit common``: the common AP (共通カードAP) — card serial, municipality code and
-expiry, read with no credential (protocol reference §6.11, §7.14)."""
+expiry, read with no credential (docs/card.md §6.11, §7.14)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 
 from mynakit.card.common import CommonAp
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit
+from mynakit.cli.util import emit
 
 
 @click.group()

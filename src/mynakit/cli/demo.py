@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mynakit.cli.output import emit, note
+from mynakit.cli.util import emit, note
 
 if TYPE_CHECKING:
     from mynakit.cli.sandbox_counter import Holder, SandboxCounter

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from mynakit.cli.main import LazyGroup
+from mynakit.cli.context import get_context
+from mynakit.cli.util import LazyGroup
 
 # Subcommands that live in other modules: name -> (module, attribute, one-line help).
 EMULATOR_LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -31,9 +32,7 @@ def emulator() -> None:
 
 
 def _cards_directory(ctx: click.Context) -> Path:
-    from mynakit.cli.context import get_context
-
-    return get_context(ctx).home / "cards"
+    return get_context(ctx).cards_directory
 
 
 def _parse_blocked(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -84,7 +83,7 @@ def create(
     transcript_file: Path | None,
 ) -> None:
     """Create a virtual card NAME with a new persona, keys and certificates."""
-    from mynakit.cli.output import emit, note
+    from mynakit.cli.util import emit, note
     from mynakit.emulator.state import check_card_name, create_card, load_card_state
 
     base = _cards_directory(ctx)
@@ -119,7 +118,7 @@ def create(
 @click.pass_context
 def list_command(ctx: click.Context) -> None:
     """List the virtual cards."""
-    from mynakit.cli.output import emit
+    from mynakit.cli.util import emit
     from mynakit.emulator.state import inserted_card, list_cards
 
     base = _cards_directory(ctx)
@@ -156,7 +155,7 @@ def list_command(ctx: click.Context) -> None:
 @click.pass_context
 def show(ctx: click.Context, name: str, reveal: bool) -> None:
     """Show a card's holder (no My Number or PINs unless --reveal) and PIN counters."""
-    from mynakit.cli.output import emit, note
+    from mynakit.cli.util import emit, note
     from mynakit.emulator.state import inserted_card, load_card_state
 
     base = _cards_directory(ctx)
@@ -181,7 +180,7 @@ def show(ctx: click.Context, name: str, reveal: bool) -> None:
 @click.pass_context
 def insert(ctx: click.Context, name: str) -> None:
     """Put card NAME into the virtual reader (replacing any card in it)."""
-    from mynakit.cli.output import emit
+    from mynakit.cli.util import emit
     from mynakit.emulator.state import eject_card, insert_card
 
     base = _cards_directory(ctx)
@@ -194,7 +193,7 @@ def insert(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def remove(ctx: click.Context) -> None:
     """Take the card out of the virtual reader."""
-    from mynakit.cli.output import emit
+    from mynakit.cli.util import emit
     from mynakit.emulator.state import eject_card
 
     name = eject_card(_cards_directory(ctx))
@@ -207,7 +206,7 @@ def remove(ctx: click.Context) -> None:
 @click.pass_context
 def delete(ctx: click.Context, name: str, force: bool) -> None:
     """Delete card NAME with its keys (its certificates stay issued)."""
-    from mynakit.cli.output import emit
+    from mynakit.cli.util import emit
     from mynakit.emulator.state import remove_card
 
     if not force:

@@ -2,7 +2,7 @@
 PC/SC program (OpenSC, browsers' middleware, pcsc_scan) sees a card.
 
 pcscd is reused when one with vpcd is running, else started here in the foreground and stopped
-when serving ends (measured.md, "One pcscd per machine"); nothing else is ever stopped.
+when serving ends (docs/testing.md §3.1); nothing else is ever stopped.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.output import note
+from mynakit.cli.util import note
 from mynakit.errors import UsageError
 
 
@@ -28,7 +28,7 @@ def serve(ctx: click.Context, name: str | None, port: int, no_pcscd: bool) -> No
     from mynakit.emulator.state import inserted_card
     from mynakit.emulator.vpcd import serve as serve_card
 
-    cards = get_context(ctx).home / "cards"
+    cards = get_context(ctx).cards_directory
     name = name or inserted_card(cards)
     if name is None:
         raise UsageError("no card named and none inserted: 'mynakit emulator insert NAME' first")

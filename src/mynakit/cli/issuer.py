@@ -3,15 +3,12 @@ revoke certificates, publish CRLs, serve OCSP."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import click
 
-if TYPE_CHECKING:
-    from mynakit.emulator.issuer import SandboxIssuer
+from mynakit.cli.context import get_context
+from mynakit.cli.util import emit, note, open_sandbox_issuer, write_output
 
-# x509.ReasonFlags values the sandbox accepts (JPKI has no hold/release, §9).
+# x509.ReasonFlags values the sandbox accepts (JPKI has no hold/release, docs/card.md §9).
 REASONS = (
     "unspecified",
     "keyCompromise",
@@ -27,18 +24,6 @@ REASONS = (
 @click.group()
 def issuer() -> None:
     """Sandbox issuer (J-LIS stand-in): renewal, revocation, serial link, CRL, OCSP."""
-
-
-def _home(ctx: click.Context) -> Path:
-    from mynakit.cli.context import get_context
-
-    return get_context(ctx).home
-
-
-def _open_issuer(ctx: click.Context) -> SandboxIssuer:
-    from mynakit.emulator.issuer import SandboxIssuer
-
-    return SandboxIssuer.open(_home(ctx) / "issuer")
 
 
 def parse_serial(text: str) -> int:
@@ -61,19 +46,18 @@ def parse_serial(text: str) -> int:
 @click.pass_context
 def renew(ctx: click.Context, serial: str) -> None:
     """Renew the certificate SERIAL on the virtual card that holds it (new key pair)."""
-    from mynakit.cli.output import emit
     from mynakit.emulator.state import find_card_by_serial, renew_card_certificate
     from mynakit.errors import UsageError
 
     number = parse_serial(serial)
-    cards = _home(ctx) / "cards"
+    cards = get_context(ctx).cards_directory
     found = find_card_by_serial(cards, number)
     if found is None:
         raise UsageError(
             f"no virtual card holds certificate {number}; renewal puts a new key on the card"
         )
     name, kind = found
-    old_serial, certificate = renew_card_certificate(cards, name, kind, _open_issuer(ctx))
+    old_serial, certificate = renew_card_certificate(cards, name, kind, open_sandbox_issuer(ctx))
     emit(
         ctx,
         {
@@ -94,12 +78,10 @@ def previous(ctx: click.Context, serial: str) -> None:
     """The serial that certificate SERIAL replaced (新旧シリアル番号の紐付け).
 
     Answers only for holders who consented to the serial link at renewal; services use it to
-    keep a person's records across renewals (ARCHITECTURE.md, identifiers).
+    keep a person's records across renewals (docs/architecture.md §5).
     """
-    from mynakit.cli.output import emit
-
     number = parse_serial(serial)
-    earlier = _open_issuer(ctx).previous_serial(number)
+    earlier = open_sandbox_issuer(ctx).previous_serial(number)
     text = (
         f"{number} replaced {earlier}"
         if earlier is not None
@@ -122,10 +104,8 @@ def revoke(ctx: click.Context, serial: str, reason: str) -> None:
     """Revoke the certificate SERIAL (final, as in JPKI)."""
     from cryptography import x509
 
-    from mynakit.cli.output import emit
-
     number = parse_serial(serial)
-    _open_issuer(ctx).revoke(number, x509.ReasonFlags(reason))
+    open_sandbox_issuer(ctx).revoke(number, x509.ReasonFlags(reason))
     emit(ctx, {"revoked": number, "reason": reason})
 
 
@@ -137,21 +117,15 @@ def revoke(ctx: click.Context, serial: str, reason: str) -> None:
     show_default=True,
     help="Which CA's CRL.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the CRL (DER) to FILE instead of printing it as PEM.",
-)
+@click.option("-o", "--output", help="Write the CRL (DER) to FILE instead of printing it as PEM.")
 @click.pass_context
-def crl(ctx: click.Context, kind: str, output: Path | None) -> None:
+def crl(ctx: click.Context, kind: str, output: str | None) -> None:
     """Print or save the current CRL of the auth or sign CA."""
     from cryptography.hazmat.primitives import serialization
 
-    from mynakit.cli.output import emit
     from mynakit.jpki.certificates import CertificateKind
 
-    revocation_list = _open_issuer(ctx).crl(CertificateKind(kind))
+    revocation_list = open_sandbox_issuer(ctx).crl(CertificateKind(kind))
     summary: dict[str, object] = {
         "kind": kind,
         "issuer": revocation_list.issuer.rfc4514_string(),
@@ -161,8 +135,9 @@ def crl(ctx: click.Context, kind: str, output: Path | None) -> None:
     }
     text = None
     if output is not None:
-        output.write_bytes(revocation_list.public_bytes(serialization.Encoding.DER))
-        summary["file"] = str(output)
+        # A CRL is a public artefact: written readable by all, as any CA publishes it.
+        write_output(ctx, output, revocation_list.public_bytes(serialization.Encoding.DER))
+        summary["file"] = output
     else:
         pem = revocation_list.public_bytes(serialization.Encoding.PEM).decode("ascii")
         summary["pem"] = pem
@@ -177,10 +152,9 @@ def ocsp(ctx: click.Context, port: int | None) -> None:
     """Serve OCSP and CRLs on loopback in the foreground until Ctrl-C."""
     import threading
 
-    from mynakit.cli.output import emit, note
     from mynakit.emulator.ocsp_server import OcspServer
 
-    server = OcspServer(_open_issuer(ctx), "127.0.0.1", port).start()
+    server = OcspServer(open_sandbox_issuer(ctx), "127.0.0.1", port).start()
     note(f"Sandbox OCSP/CRL responder at {server.url} (Ctrl-C stops it)")
     try:
         threading.Event().wait()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from mynakit.cli.main import LazyGroup
+from mynakit.cli.util import LazyGroup
 
 JPKI_COMMANDS: dict[str, tuple[str, str, str]] = {
     "cert": ("mynakit.cli.jpki_cert", "cert", "Read a certificate (auth, sign, auth_ca, sign_ca)."),

@@ -1,175 +1,39 @@
 """``mynakit jpki auth`` and ``mynakit jpki verify-cert``: the relying party's side of JPKI.
 
-Trust, for every verifying command (``verify-cert``, ``cms verify``, ``pdf verify``): the
-bundled J-LIS roots always; the sandbox issuer's roots (``$MYNAKIT_HOME/issuer``, where
-``mynakit.emulator.state`` puts it) and the transcript CAs of the virtual cards made from
-transcripts (``mynakit.emulator.transcripts``) only with ``--sandbox``. Trusting the sandbox
-because its directory happens to exist would let anything the sandbox signed pass as valid on
-any machine that once ran the demo, so it takes an explicit flag; the output always says whether
-the root is a production or a sandbox one. ``jpki auth`` is the exception: it runs against the
-sandbox by definition.
+Trust for ``verify-cert`` is the relying side's one rule (``mynakit.cli.util``): the J-LIS
+roots, the sandbox's (issuer and transcript CAs) only with ``--sandbox``. ``jpki auth`` is the
+exception: it runs against the sandbox by definition.
 
 Verifying JPKI signatures as a business needs the minister's approval (公的個人認証法 §17,
-protocol reference §9.3 legal note); these commands are for development and self-checks.
+docs/card.md §9.3); these commands are for development and self-checks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit, note
-from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret
-from mynakit.errors import TransportError, UsageError
-
-if TYPE_CHECKING:
-    from mynakit.emulator.issuer import SandboxIssuer
-    from mynakit.jpki.revocation import RevocationChecker
-    from mynakit.jpki.trust import TrustStore
-    from mynakit.jpki.validation import CertificateValidationError
-
-ISSUER_FOLDER = "issuer"
-_ISSUER_KEY = "mynakit.sandbox_issuer"
-_TRANSCRIPT = "mynakit transcript CA"  # in every transcript CA's name (emulator.transcripts)
-_Command = TypeVar("_Command", bound=Callable[..., Any])
-
-sandbox_option = click.option(
-    "--sandbox",
-    is_flag=True,
-    help="Also trust the sandbox issuer's roots ($MYNAKIT_HOME/issuer). "
-    "Without it only the J-LIS roots are trusted.",
+from mynakit.cli.util import (
+    MAX_CERTIFICATE_BYTES,
+    VerificationFailedError,
+    certificate_facts,
+    emit,
+    force_option,
+    open_certificate,
+    pin_stdin_option,
+    read_input,
+    read_secret,
+    revocation_checker,
+    revocation_options,
+    sandbox_option,
+    sandbox_responder,
+    trust_store,
+    with_sandbox_hint,
+    with_sandbox_roots,
 )
-
-
-def issuer_directory(ctx: click.Context) -> Path:
-    return get_context(ctx).home / ISSUER_FOLDER
-
-
-def open_sandbox_issuer(ctx: click.Context) -> SandboxIssuer:
-    """The sandbox issuer under ``$MYNAKIT_HOME``, opened once per command (loading its root
-    keys is the slow part)."""
-    from mynakit.emulator.issuer import STATE_FILE, SandboxIssuer
-
-    meta = ctx.find_root().meta
-    cached = meta.get(_ISSUER_KEY)
-    if isinstance(cached, SandboxIssuer):
-        return cached
-    directory = issuer_directory(ctx)
-    if not (directory / STATE_FILE).exists():
-        raise UsageError(
-            f"no sandbox issuer in {directory}; create a virtual card first "
-            "(mynakit emulator create NAME), which creates the issuer too"
-        )
-    issuer = SandboxIssuer.open(directory)
-    meta[_ISSUER_KEY] = issuer
-    return issuer
-
-
-def trust_store(ctx: click.Context, *, sandbox: bool) -> TrustStore:
-    """J-LIS roots, plus the sandbox roots when asked (module docstring)."""
-    from mynakit.jpki.trust import TrustStore
-
-    store = TrustStore.jlis()
-    return with_sandbox_roots(ctx, store) if sandbox else store
-
-
-def with_sandbox_roots(ctx: click.Context, store: TrustStore) -> TrustStore:
-    """``store`` plus the sandbox issuer's roots and the transcript CAs of the virtual cards
-    made from transcripts (their certificates are signed by those)."""
-    from mynakit.emulator.transcripts import replayed_card_authorities
-
-    store = store.with_sandbox(open_sandbox_issuer(ctx))
-    authorities = replayed_card_authorities(get_context(ctx).home / "cards")
-    return store.with_sandbox(authorities) if authorities else store
-
-
-@contextlib.contextmanager
-def sandbox_responder(ctx: click.Context, needed: bool) -> Iterator[None]:
-    """Serve the sandbox issuer's OCSP and CRLs on its loopback port while a check runs.
-
-    If the port is taken, a responder is taken to be running already (``mynakit issuer
-    serve``); if it is not, the revocation check itself fails with a clear message.
-    """
-    if not needed:
-        yield
-        return
-    from mynakit.emulator.ocsp_server import OcspServer
-
-    server = OcspServer(open_sandbox_issuer(ctx))
-    try:
-        server.start()
-    except TransportError:
-        note(f"using the sandbox responder already listening on port {server.port}")
-        yield
-        return
-    try:
-        yield
-    finally:
-        server.stop()
-
-
-def with_sandbox_hint(error: CertificateValidationError, *, sandbox: bool) -> str:
-    """The error message, plus a hint when a sandbox certificate was checked without
-    ``--sandbox`` (the usual cause of "unknown issuer" during development)."""
-    from mynakit.jpki.validation import ValidationFailure
-
-    message = str(error)
-    if not sandbox and error.reason is ValidationFailure.UNKNOWN_ISSUER and "SANDBOX" in message:
-        message += " (signed by the sandbox issuer? add --sandbox to trust it)"
-    elif (
-        not sandbox and error.reason is ValidationFailure.UNKNOWN_ISSUER and _TRANSCRIPT in message
-    ):
-        message += " (a card made from a transcript? add --sandbox to trust its transcript CA)"
-    return message
-
-
-def revocation_checker(mode: str) -> RevocationChecker | None:
-    from mynakit.jpki.revocation import crl_checker, ocsp_checker
-
-    if mode == "ocsp":
-        return ocsp_checker()
-    if mode == "crl":
-        return crl_checker()
-    return None
-
-
-def revocation_options(command: _Command) -> _Command:
-    """``--ocsp`` / ``--crl`` (default: no revocation check)."""
-    return click.option(
-        "--ocsp",
-        "revocation",
-        flag_value="ocsp",
-        help="Check revocation with the OCSP responder the certificate names.",
-    )(
-        click.option(
-            "--crl",
-            "revocation",
-            flag_value="crl",
-            help="Check revocation with the CRL the certificate names.",
-        )(command)
-    )
-
-
-def certificate_facts(certificate: Any) -> dict[str, Any]:
-    """What identifies a certificate, without personal data (never the basic-4 information)."""
-    facts: dict[str, Any] = {
-        "kind": certificate.kind.value,
-        "serial": certificate.serial_number,
-        "serial_hex": f"{certificate.serial_number:X}",
-        "not_before": certificate.not_before.isoformat(),
-        "not_after": certificate.not_after.isoformat(),
-    }
-    if certificate.kind.value == "auth":
-        facts["random_string"] = certificate.random_string
-        facts["terminal_code"] = certificate.terminal_code
-    return facts
-
+from mynakit.errors import UsageError
 
 # -- jpki auth ----------------------------------------------------------------------------------
 
@@ -271,12 +135,10 @@ def verify_cert(
     if (certificate_file is None) == (from_card is None):
         raise UsageError("give a certificate FILE or --from-card auth|sign (one of them)")
     if from_card is not None:
-        from mynakit.cli.jpki_cert import open_with_certificate
-
-        _, der = open_with_certificate(ctx, from_card, pin_stdin=pin_stdin, force=force)
+        _, der = open_certificate(ctx, from_card, pin_stdin=pin_stdin, force=force)
     else:
         assert certificate_file is not None
-        der = _read_certificate_file(Path(certificate_file))
+        der = _read_certificate_file(certificate_file)
     certificate = parse_certificate(der)
     if certificate.kind.is_ca:
         raise UsageError("this is a root (CA) certificate; verify-cert checks end-entity ones")
@@ -290,16 +152,15 @@ def verify_cert(
                 store,
                 at=when,
                 purpose=certificate.kind,
-                revocation=revocation_checker(revocation) if revocation else None,
+                revocation=revocation_checker(revocation),
             )
         except CertificateValidationError as error:
             message = with_sandbox_hint(error, sandbox=sandbox)
-            emit(
-                ctx,
-                {"valid": False, "reason": error.reason.value, "message": message, **facts},
+            raise VerificationFailedError(
                 f"NOT valid ({error.reason.value}): {message}",
-            )
-            ctx.exit(error.exit_code)
+                result={"valid": False, "reason": error.reason.value, "message": message, **facts},
+                exit_code=error.exit_code,
+            ) from error
     anchor = path.anchor.certificate
     status = path.revocation
     data = {
@@ -321,16 +182,13 @@ def verify_cert(
     emit(ctx, data, "\n".join(lines))
 
 
-def _read_certificate_file(path: Path) -> bytes:
+def _read_certificate_file(path: str) -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from mynakit.errors import DataError
 
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}") from error
+    data = read_input(path, limit=MAX_CERTIFICATE_BYTES, what="certificate")
     if data.lstrip().startswith(b"-----BEGIN"):
         try:
             return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)

@@ -1,34 +1,39 @@
 """``mynakit jpki cert`` and ``mynakit jpki pkey``: certificates and raw signatures of the JPKI
-AP, offering at least what jpki/myna's commands do (protocol reference §10.1)."""
+AP, offering at least what jpki/myna's commands do (docs/card.md §10.1)."""
 
 from __future__ import annotations
 
-import hashlib
-import sys
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
 import click
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from mynakit.card.jpki import (
-    DIGEST_INFO_PREFIXES,
-    PIN_OF_KEY,
-    CertificateName,
-    JpkiAp,
-    KeyKind,
-    digest_info,
-)
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit, note
-from mynakit.cli.secrets import force_option, pin_stdin_option, verify_from_user
-from mynakit.errors import UsageError, VerificationError
-from mynakit.jpki.certificates import JpkiCertificate, parse_certificate
+from mynakit.cli.util import (
+    HASH_ALGORITHMS,
+    MAX_CERTIFICATE_BYTES,
+    MAX_DOCUMENT_BYTES,
+    STDOUT,
+    VerificationFailedError,
+    certificate_facts,
+    check_output,
+    emit,
+    force_option,
+    note,
+    open_certificate,
+    pem_armor,
+    pin_stdin_option,
+    read_input,
+    verify_from_user,
+    write_output,
+)
+from mynakit.errors import UsageError
+
+if TYPE_CHECKING:
+    from mynakit.card.jpki import CertificateName, KeyKind
+    from mynakit.jpki.certificates import JpkiCertificate
 
 CERTIFICATE_KINDS = ("auth", "sign", "auth_ca", "sign_ca")
-# jpki/myna accepts these spellings for the signature certificate (§10.1, §11.9).
+# jpki/myna accepts these spellings for the signature certificate (docs/card.md §10.1, §11).
 _ALIASES = {
     "signature": "sign",
     "digital_signature": "sign",
@@ -44,33 +49,15 @@ def _certificate_kind(value: str) -> str:
     return kind
 
 
-def open_with_certificate(
-    ctx: click.Context, kind: str, *, pin_stdin: bool, force: bool
-) -> tuple[JpkiAp, bytes]:
-    """Open the JPKI AP, verify what the certificate file needs (sign password; a smartphone
-    token's auth PIN), and read it."""
-    session = JpkiAp.open(get_context(ctx).protocol())
-    file = session.application.file(f"{kind}_certificate")
-    if file.read_keys:
-        key = session.application.keys[file.read_keys[0]]
-        verify_from_user(session, key.name, from_stdin=pin_stdin, force=force)
-    return session, session.read_certificate(kind)  # type: ignore[arg-type]
-
-
 def certificate_summary(certificate: JpkiCertificate, *, show_personal: bool) -> dict[str, object]:
+    """``certificate_facts`` plus subject, issuer and whether it is a sandbox certificate; the
+    basic-4 information of a signature certificate only with ``show_personal``."""
     summary: dict[str, object] = {
-        "kind": certificate.kind.value,
-        "serial": certificate.serial_number,
-        "serial_hex": f"{certificate.serial_number:X}",
+        **certificate_facts(certificate),
         "subject": certificate.subject_name.rfc4514_string(),
         "issuer": certificate.issuer_name.rfc4514_string(),
-        "not_before": certificate.not_before.isoformat(),
-        "not_after": certificate.not_after.isoformat(),
         "sandbox": certificate.is_sandbox,
     }
-    if certificate.kind.value == "auth":
-        summary["random_string"] = certificate.random_string
-        summary["terminal_code"] = certificate.terminal_code
     if certificate.kind.value == "sign" and show_personal:
         info = certificate.basic_info
         summary["basic_info"] = {
@@ -81,17 +68,6 @@ def certificate_summary(certificate: JpkiCertificate, *, show_personal: bool) ->
             "sex": info.sex.value,
         }
     return summary
-
-
-def _write_binary(output: str, data: bytes) -> None:
-    if output == "-":
-        stream = sys.stdout.buffer
-        if sys.stdout.isatty():
-            raise UsageError("refusing to write binary data to a terminal; use -o FILE")
-        stream.write(data)
-        stream.flush()
-    else:
-        Path(output).write_bytes(data)
 
 
 @click.command()
@@ -131,27 +107,32 @@ def cert(
     pin_stdin: bool,
     force: bool,
 ) -> None:
-    """Read a JPKI certificate from the card."""
-    _, der = open_with_certificate(ctx, kind, pin_stdin=pin_stdin, force=force)
-    certificate = parse_certificate(der)
+    """Read a JPKI certificate from the card.
+
+    DER and PEM are written as the card holds them, without parsing: only the text summary
+    needs an X.509 parser (and its import time)."""
+    if output is None and output_format == "der":
+        output = STDOUT
+    check_output(ctx, output)
+    _, der = open_certificate(ctx, kind, pin_stdin=pin_stdin, force=force)
+    # The signature certificate holds the basic-4 information: its file is the holder's only.
+    private = kind == "sign"
     if output_format == "text":
-        summary = certificate_summary(certificate, show_personal=show_personal)
+        from mynakit.jpki.certificates import parse_certificate
+
+        summary = certificate_summary(parse_certificate(der), show_personal=show_personal)
         if output is not None:
-            Path(output).write_text(
-                "\n".join(f"{key}: {value}" for key, value in summary.items()) + "\n",
-                encoding="utf-8",
-            )
+            text = "\n".join(f"{key}: {value}" for key, value in summary.items()) + "\n"
+            write_output(ctx, output, text.encode("utf-8"), private=private)
         emit(ctx, summary)
         return
-    encoded = der if output_format == "der" else certificate.certificate.public_bytes(Encoding.PEM)
-    if output is None and output_format == "der":
-        output = "-"
+    encoded = der if output_format == "der" else pem_armor("CERTIFICATE", der)
     if output is None:
         data: dict[str, object] = {"kind": kind, "format": "pem", "pem": encoded.decode("ascii")}
         emit(ctx, data, encoded.decode("ascii").rstrip("\n"))
         return
-    _write_binary(output, encoded)
-    if output != "-":
+    write_output(ctx, output, encoded, private=private)
+    if output != STDOUT:
         emit(ctx, {"kind": kind, "format": output_format, "written": output, "bytes": len(encoded)})
 
 
@@ -172,7 +153,7 @@ key_type_option = click.option(
 digest_option = click.option(
     "-d",
     "--digest",
-    type=click.Choice(sorted(DIGEST_INFO_PREFIXES)),
+    type=click.Choice(HASH_ALGORITHMS),
     default="sha256",
     show_default=True,
     help="Hash of the input that the DigestInfo carries.",
@@ -186,7 +167,7 @@ raw_option = click.option(
 
 @pkey.command("sign")
 @key_type_option
-@click.argument("input_file", metavar="INPUT", type=click.File("rb"))
+@click.argument("input_file", metavar="INPUT")
 @click.option("-o", "--output", help="Write the raw signature to FILE (- for stdout).")
 @digest_option
 @raw_option
@@ -196,18 +177,24 @@ raw_option = click.option(
 def pkey_sign(
     ctx: click.Context,
     key: KeyKind,
-    input_file: BinaryIO,
+    input_file: str,
     output: str | None,
     digest: str,
     raw: bool,
     pin_stdin: bool,
     force: bool,
 ) -> None:
-    """Sign INPUT with the card: the DigestInfo of its hash, or with --raw its bytes as given."""
-    if pin_stdin and input_file is sys.stdin.buffer:
+    """Sign INPUT (- for standard input) with the card: the DigestInfo of its hash, or with
+    --raw its bytes as given."""
+    import hashlib
+
+    from mynakit.card.jpki import PIN_OF_KEY, JpkiAp, digest_info
+
+    if pin_stdin and input_file == STDOUT:
         raise UsageError("INPUT and --pin-stdin cannot both use standard input")
-    content = input_file.read()
+    content = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="document to sign")
     block = content if raw else digest_info(digest, hashlib.new(digest, content).digest())
+    check_output(ctx, output)
     session = JpkiAp.open(get_context(ctx).protocol())
     verify_from_user(session, PIN_OF_KEY[key], from_stdin=pin_stdin, force=force)
     signature = session.sign(key, block)
@@ -218,8 +205,8 @@ def pkey_sign(
         "bytes": len(signature),
     }
     if output is not None:
-        _write_binary(output, signature)
-        if output == "-":
+        write_output(ctx, output, signature)
+        if output == STDOUT:
             return
         result["written"] = output
         note(f"signature written to {output}")
@@ -228,8 +215,8 @@ def pkey_sign(
 
 @pkey.command("verify")
 @key_type_option
-@click.argument("input_file", metavar="INPUT", type=click.File("rb"))
-@click.argument("signature_file", metavar="SIGNATURE", type=click.File("rb"))
+@click.argument("input_file", metavar="INPUT")
+@click.argument("signature_file", metavar="SIGNATURE")
 @raw_option
 @pin_stdin_option
 @force_option
@@ -237,8 +224,8 @@ def pkey_sign(
 def pkey_verify(
     ctx: click.Context,
     key: CertificateName,
-    input_file: BinaryIO,
-    signature_file: BinaryIO,
+    input_file: str,
+    signature_file: str,
     raw: bool,
     pin_stdin: bool,
     force: bool,
@@ -246,9 +233,18 @@ def pkey_verify(
     """Check SIGNATURE of INPUT with the public key of the card's certificate (no key use):
     the RSA public operation recovers the DigestInfo, which must match INPUT's hash (or INPUT
     itself with --raw)."""
-    content = input_file.read()
-    signature = signature_file.read()
-    _, der = open_with_certificate(ctx, key, pin_stdin=pin_stdin, force=force)
+    import hashlib
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from mynakit.card.jpki import DIGEST_INFO_PREFIXES, digest_info
+    from mynakit.errors import VerificationError
+    from mynakit.jpki.certificates import parse_certificate
+
+    content = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="signed document")
+    signature = read_input(signature_file, limit=MAX_CERTIFICATE_BYTES, what="signature")
+    _, der = open_certificate(ctx, key, pin_stdin=pin_stdin, force=force)
     public_key = parse_certificate(der).certificate.public_key()
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise VerificationError("the card's certificate does not hold an RSA key")
@@ -266,10 +262,9 @@ def pkey_verify(
         valid = False
     else:
         valid = recovered == digest_info(algorithm, hashlib.new(algorithm, content).digest())
-    emit(
-        ctx,
-        {"key": key, "valid": valid, "digest": None if raw else algorithm},
-        "signature OK" if valid else "signature does NOT verify",
-    )
+    result = {"key": key, "valid": valid, "digest": None if raw else algorithm}
     if not valid:
-        ctx.exit(VerificationError.exit_code)
+        raise VerificationFailedError(
+            f"the signature does NOT verify with the card's {key} certificate", result=result
+        )
+    emit(ctx, result, "signature OK")

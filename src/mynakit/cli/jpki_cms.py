@@ -1,72 +1,39 @@
 """``mynakit jpki cms sign|verify``: CMS SignedData with the card, as jpki/myna's ``jpki cms``
-offers (protocol reference §10.1), plus signing with the auth key (user-needs §1.7) and
-revocation checks. Trust for ``verify``: see :mod:`mynakit.cli.jpki_auth`."""
+offers (docs/card.md §10.1), plus signing with the auth key (user-needs §1.7) and
+revocation checks. Trust for ``verify``: see :mod:`mynakit.cli.util`."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.jpki_auth import (
+from mynakit.cli.util import (
+    HASH_ALGORITHMS,
+    MAX_DOCUMENT_BYTES,
+    STDOUT,
+    VerificationFailedError,
     certificate_facts,
+    check_output,
+    emit,
+    force_option,
+    note,
+    open_card_signer,
+    pin_stdin_option,
+    read_input,
     revocation_checker,
     revocation_options,
     sandbox_option,
     sandbox_responder,
     trust_store,
     with_sandbox_hint,
+    write_output,
 )
-from mynakit.cli.output import emit, note
-from mynakit.cli.secrets import force_option, pin_stdin_option
-from mynakit.errors import UsageError
+from mynakit.errors import UsageError, VerificationError
 
 if TYPE_CHECKING:
-    from mynakit.card.jpki import JpkiAp, KeyKind
-
-
-def write_output(output: str, data: bytes) -> None:
-    """Write ``data`` to a file, or to stdout for ``-`` (never to a terminal)."""
-    if output == "-":
-        if sys.stdout.isatty():
-            raise UsageError("refusing to write binary data to a terminal; use -o FILE")
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        Path(output).write_bytes(data)
-    except OSError as error:
-        raise UsageError(f"cannot write {output}: {error.strerror or error}") from error
-
-
-def read_input(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}") from error
-
-
-def open_card_signer(
-    ctx: click.Context, key: KeyKind, *, pin_stdin: bool, force: bool
-) -> tuple[JpkiAp, bytes, list[bytes]]:
-    """Open the JPKI AP, verify the key's PIN (guarded: counter first, never the last try
-    without ``force``), read the signer's certificate and, when the card has it, the CA's."""
-    from mynakit.card.jpki import PIN_OF_KEY, JpkiAp
-    from mynakit.cli.secrets import verify_from_user
-    from mynakit.errors import CardError
-
-    session = JpkiAp.open(get_context(ctx).protocol())
-    verify_from_user(session, PIN_OF_KEY[key], from_stdin=pin_stdin, force=force)
-    certificate = session.read_certificate(key)
-    ca_certificates: list[bytes] = []
-    try:
-        ca_certificates.append(session.read_certificate("auth_ca" if key == "auth" else "sign_ca"))
-    except CardError:
-        note("the card holds no CA certificate; the signature carries only the signer's")
-    return session, certificate, ca_certificates
+    from mynakit.card.jpki import KeyKind
 
 
 @click.group()
@@ -84,12 +51,12 @@ def cms() -> None:
     show_default=True,
     help="Which key: sign (signature password) or auth (4-digit PIN, for login-style use).",
 )
-@click.argument("input_file", metavar="INPUT", type=click.File("rb"))
+@click.argument("input_file", metavar="INPUT")
 @click.option("-o", "--output", required=True, help="Write the signature to FILE (- for stdout).")
 @click.option(
     "-d",
     "--digest",
-    type=click.Choice(["sha1", "sha256", "sha384", "sha512"]),
+    type=click.Choice(HASH_ALGORITHMS),
     default="sha256",
     show_default=True,
 )
@@ -108,7 +75,7 @@ def cms() -> None:
 def cms_sign(
     ctx: click.Context,
     key: str,
-    input_file: BinaryIO,
+    input_file: str,
     output: str,
     digest: str,
     output_format: str,
@@ -116,16 +83,17 @@ def cms_sign(
     pin_stdin: bool,
     force: bool,
 ) -> None:
-    """Sign INPUT with the card into a CMS SignedData (signed attributes: contentType,
-    signingTime, messageDigest, signingCertificateV2)."""
+    """Sign INPUT (- for standard input) with the card into a CMS SignedData (signed
+    attributes: contentType, signingTime, messageDigest, signingCertificateV2)."""
     from mynakit.jpki.certificates import parse_certificate
     from mynakit.jpki.cms import sign_cms, to_pem
 
-    if pin_stdin and input_file is sys.stdin.buffer:
+    if pin_stdin and input_file == STDOUT:
         raise UsageError("INPUT and --pin-stdin cannot both use standard input")
     key_kind: KeyKind = "auth" if key == "auth" else "sign"
-    content = input_file.read()
+    content = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="document to sign")
     cli_context = get_context(ctx)
+    check_output(ctx, output)
     session, certificate, ca_certificates = open_card_signer(
         ctx, key_kind, pin_stdin=pin_stdin, force=force
     )
@@ -138,8 +106,8 @@ def cms_sign(
         ca_certificates=ca_certificates,
     )
     encoded = to_pem(signature) if output_format == "pem" else signature
-    write_output(output, encoded)
-    if output == "-":
+    write_output(ctx, output, encoded)
+    if output == STDOUT:
         return
     data = {
         "written": output,
@@ -185,7 +153,7 @@ def cms_verify(
     from mynakit.jpki.cms import verify_cms
     from mynakit.jpki.validation import CertificateValidationError
 
-    signature = read_input(signature_file)
+    signature = read_input(signature_file, limit=MAX_DOCUMENT_BYTES, what="CMS signature")
     is_pem = signature.lstrip().startswith(b"-----BEGIN")
     if input_format == "der" and is_pem:
         raise UsageError(f"{signature_file} is PEM, not DER (drop -f or use -f pem)")
@@ -193,7 +161,11 @@ def cms_verify(
         raise UsageError(f"{signature_file} is not PEM (drop -f or use -f der)")
     if detached and content is None:
         raise UsageError("--detached needs the signed content: -c FILE")
-    signed_content = read_input(content) if content is not None else None
+    signed_content = (
+        read_input(content, limit=MAX_DOCUMENT_BYTES, what="signed document")
+        if content is not None
+        else None
+    )
     store = trust_store(ctx, sandbox=sandbox)
     with sandbox_responder(ctx, sandbox and revocation is not None):
         try:
@@ -201,16 +173,25 @@ def cms_verify(
                 signature,
                 signed_content,
                 trust_store=store,
-                revocation=revocation_checker(revocation) if revocation else None,
+                revocation=revocation_checker(revocation),
             )
         except CertificateValidationError as error:
-            raise CertificateValidationError(
-                error.reason, with_sandbox_hint(error, sandbox=sandbox)
+            message = with_sandbox_hint(error, sandbox=sandbox)
+            raise VerificationFailedError(
+                f"NOT valid ({error.reason.value}): {message}",
+                result={"valid": False, "reason": error.reason.value, "message": message},
+                exit_code=error.exit_code,
+            ) from error
+        except VerificationError as error:  # the signature or the digest (CmsVerificationError)
+            raise VerificationFailedError(
+                f"NOT valid: {error}",
+                result={"valid": False, "reason": "signature", "message": str(error)},
+                exit_code=error.exit_code,
             ) from error
     if detached and not result.detached:
         note("note: the signature is attached (it carries the content); checked against -c")
     if output is not None:
-        write_output(output, result.content)
+        write_output(ctx, output, result.content)
     data = result.to_dict()
     data["signer"] = certificate_facts(result.signer)
     trust = data["trust"]

@@ -1,6 +1,6 @@
 """``mynakit jpki pdf sign|verify``: PAdES signatures with the card through pyHanko, as
-jpki/myna's ``jpki pdf`` offers (protocol reference §10.1). Trust for ``verify``: see
-:mod:`mynakit.cli.jpki_auth`."""
+jpki/myna's ``jpki pdf`` offers (docs/card.md §10.1). Trust for ``verify``: see
+:mod:`mynakit.cli.util`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,20 @@ import logging
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.jpki_auth import certificate_facts, sandbox_option, trust_store
-from mynakit.cli.jpki_cms import open_card_signer, read_input
-from mynakit.cli.output import emit
-from mynakit.cli.secrets import force_option, pin_stdin_option
+from mynakit.cli.util import (
+    MAX_DOCUMENT_BYTES,
+    VerificationFailedError,
+    certificate_facts,
+    check_output,
+    emit,
+    force_option,
+    open_card_signer,
+    pin_stdin_option,
+    read_input,
+    sandbox_option,
+    trust_store,
+    write_output,
+)
 from mynakit.errors import UsageError
 
 
@@ -22,8 +32,8 @@ def pdf() -> None:
 
 
 @pdf.command("sign")
-@click.argument("input_file", metavar="INPUT", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.argument("input_file", metavar="INPUT")
+@click.option("-o", "--output", required=True, help="Write the signed PDF to FILE.")
 @click.option(
     "-t",
     "--type",
@@ -61,28 +71,34 @@ def pdf_sign(
     force: bool,
 ) -> None:
     """Sign the PDF INPUT with the card and write the signed PDF to OUTPUT."""
+    import io
+
     from mynakit.card.jpki import KeyKind
     from mynakit.jpki.certificates import parse_certificate
     from mynakit.jpki.pdf import JpkiPdfSigner, sign_pdf
 
     key_kind: KeyKind = "auth" if key == "auth" else "sign"
-    source = read_input(input_file)  # before the card: a missing file costs no PIN entry
+    # Read before the card: a missing or oversized file costs no PIN entry.
+    source = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="PDF")
     cli_context = get_context(ctx)
+    check_output(ctx, output)
     session, certificate, ca_certificates = open_card_signer(
         ctx, key_kind, pin_stdin=pin_stdin, force=force
     )
     signer = JpkiPdfSigner(
         session.private_key(key_kind), certificate, ca_certificates=ca_certificates
     )
+    signed = io.BytesIO()
     result = sign_pdf(
         source,
-        output,
+        signed,
         signer,
         field_name=field_name,
         reason=reason,
         location=location,
         digest_algorithm=digest,
     )
+    write_output(ctx, output, signed.getvalue())
     data = {
         "written": output,
         **result.to_dict(),
@@ -94,7 +110,7 @@ def pdf_sign(
 
 
 @pdf.command("verify")
-@click.argument("input_file", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("input_file", metavar="INPUT")
 @sandbox_option
 @click.option(
     "--production",
@@ -105,7 +121,7 @@ def pdf_sign(
 def pdf_verify(ctx: click.Context, input_file: str, sandbox: bool, production: bool) -> None:
     """Verify every signature of a PDF: integrity, the CMS signature, the chain to a trusted
     root (no network fetching) and the JPKI certificate profile."""
-    from mynakit.jpki.pdf import PdfVerificationError, verify_pdf
+    from mynakit.jpki.pdf import verify_pdf
 
     if sandbox and production:
         raise UsageError("--sandbox and --production contradict each other")
@@ -114,29 +130,38 @@ def pdf_verify(ctx: click.Context, input_file: str, sandbox: bool, production: b
         # below already says so. Shown with -v.
         logging.getLogger("pyhanko").setLevel(logging.ERROR)
     verification = verify_pdf(
-        read_input(input_file), trust_store(ctx, sandbox=sandbox), require_production=production
+        read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="PDF"),
+        trust_store(ctx, sandbox=sandbox),
+        require_production=production,
     )
     data = verification.to_dict()
     for entry, signature in zip(data["signatures"], verification.signatures, strict=True):
         entry["signer"] = certificate_facts(signature.signer) if signature.signer else None
     lines = [f"{len(verification.signatures)} signature(s)"]
+    failed = []
     for signature in verification.signatures:
         verdict = "OK" if signature.ok else "NOT OK"
-        lines.append(
-            f"  {signature.field_name}: {verdict} (intact: {_yes(signature.intact)}, "
+        line = (
+            f"{signature.field_name}: {verdict} (intact: {_yes(signature.intact)}, "
             f"valid: {_yes(signature.valid)}, trusted: {_yes(signature.trusted)}, "
             f"coverage: {signature.coverage})"
         )
+        lines.append(f"  {line}")
         if signature.jpki_problem:
             lines.append(f"    {signature.jpki_problem}")
-    lines.append("Verification successful" if verification.ok else "Verification FAILED")
-    emit(ctx, data, "\n".join(lines))
-    if not verification.ok:
-        raise PdfVerificationError(
-            "the PDF has no signature"
-            if not verification.signatures
-            else "a signature of the PDF did not verify (see above)"
+        if not signature.ok:
+            failed.append(line + (f": {signature.jpki_problem}" if signature.jpki_problem else ""))
+    if not verification.signatures:
+        raise VerificationFailedError("the PDF has no signature", result=data)
+    if failed:
+        raise VerificationFailedError("; ".join(failed), result=data)
+    if not verification.ok:  # every signature good, but a later change is not covered
+        raise VerificationFailedError(
+            "the last signature does not cover the whole file (changed after signing)",
+            result=data,
         )
+    lines.append("Verification successful")
+    emit(ctx, data, "\n".join(lines))
 
 
 def _yes(value: bool) -> str:

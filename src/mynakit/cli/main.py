@@ -1,19 +1,18 @@
 """The ``mynakit`` root command and the one error boundary.
 
 Command groups live in their own modules and are imported only when invoked, so
-``mynakit --help`` stays fast (issue: under 0.3 s). Every expected failure is a
+``mynakit --help`` stays fast (tools/bench/bench_cli_startup.py). Every expected failure is a
 ``MynakitError``; ``main`` prints it as one line on stderr and exits with its ``exit_code``.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from mynakit.cli.util import LazyGroup, VerificationFailedError, to_json
 from mynakit.errors import MynakitError
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
@@ -46,60 +45,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use.
-
-    ``commands`` maps a name to (module, attribute, one-line help), so ``--help`` lists every
-    command without importing any of them.
-    """
-
-    def __init__(
-        self, *args: Any, lazy_commands: dict[str, tuple[str, str, str]], **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy_commands = lazy_commands
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        lazy = {
-            name for name, (module, _, _) in self.lazy_commands.items() if _module_exists(module)
-        }
-        return sorted(lazy | set(self.commands))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.commands:  # defined in the group's own module
-            return self.commands[cmd_name]
-        entry = self.lazy_commands.get(cmd_name)
-        if entry is None:
-            return None
-        module_name, attribute, _ = entry
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:
-                return None
-            raise
-        command = getattr(module, attribute)
-        assert isinstance(command, click.Command)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [
-            (name, self.commands[name].get_short_help_str(limit=70))
-            if name in self.commands
-            else (name, self.lazy_commands[name][2])
-            for name in self.list_commands(ctx)
-        ]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-
-def _module_exists(module_name: str) -> bool:
-    from importlib.util import find_spec
-
-    return find_spec(module_name) is not None
-
-
 @click.group(
     cls=LazyGroup,
     lazy_commands=COMMANDS,
@@ -121,6 +66,8 @@ def _module_exists(module_name: str) -> bool:
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, as_json: bool, trace: bool, verbose: int) -> None:
     """mynakit: the My Number card (個人番号カード) from Python and the shell."""
+    import logging
+
     from mynakit.cli.context import CliContext
 
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
@@ -131,21 +78,118 @@ def cli(ctx: click.Context, reader: str | None, as_json: bool, trace: bool, verb
     ctx.call_on_close(ctx.obj.close)
 
 
+# Global options, accepted anywhere on the command line (``mynakit jpki cert --json``): main
+# moves them in front of the subcommand before click parses, so every command has them without
+# repeating them. Flags, and the one option that takes a value.
+GLOBAL_FLAGS = frozenset({"--json", "--trace", "--verbose"})
+GLOBAL_VALUE_OPTIONS = frozenset({"-r", "--reader"})
+
+#: Exit code of an error mynakit did not expect (a bug): EX_SOFTWARE of sysexits(3), distinct
+#: from every ``MynakitError`` code so that scripts and tests can tell the two apart.
+INTERNAL_ERROR_EXIT_CODE = 70
+INTERRUPTED_EXIT_CODE = 130
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``argv`` with the global options moved to the front, in their order; ``--`` ends the
+    search (what follows it is never an option)."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(argv):
+        argument = argv[index]
+        if argument == "--":
+            rest.extend(argv[index:])
+            break
+        if argument in GLOBAL_FLAGS or _is_verbose_flag(argument):
+            hoisted.append(argument)
+        elif argument in GLOBAL_VALUE_OPTIONS and index + 1 < len(argv):
+            hoisted.extend(argv[index : index + 2])
+            index += 1
+        elif argument.startswith("--reader="):
+            hoisted.append(argument)
+        else:
+            rest.append(argument)
+        index += 1
+    return hoisted + rest
+
+
+def _is_verbose_flag(argument: str) -> bool:
+    """``-v``, ``-vv``, ``-vvv``..."""
+    return len(argument) > 1 and argument[0] == "-" and set(argument[1:]) == {"v"}
+
+
+def _verbosity(argv: list[str]) -> int:
+    count = 0
+    for argument in argv:
+        if argument == "--":
+            break
+        if argument == "--verbose":
+            count += 1
+        elif _is_verbose_flag(argument):
+            count += len(argument) - 1
+    return count
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the CLI and map errors to one-line messages and exit codes."""
+    """Entry point and the CLI's one error boundary.
+
+    Exit codes: 0 success; the ``exit_code`` of a ``MynakitError`` (2 bad usage or a file that
+    cannot be read or written, 3 malformed data, 4 reader or pcscd, 5 card refused, 6 PIN, 7 did
+    not verify); 2 for click's own usage errors; 70 for an error mynakit did not expect;
+    130 interrupted. Every failure is one ``Error: ...`` line on stderr, and with ``--json`` also
+    ``{"error": ..., "exit_code": ...}`` on stdout (stdout is JSON or nothing). A traceback is
+    printed only for an unexpected error, and only with ``-vv``.
+    """
+    arguments = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    as_json = "--json" in arguments[: arguments.index("--") if "--" in arguments else None]
     try:
-        return cli.main(args=argv, prog_name="mynakit", standalone_mode=False)
-    except MynakitError as error:
-        click.echo(f"Error: {error}", err=True)
-        sys.exit(error.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+        return cli.main(args=arguments, prog_name="mynakit", standalone_mode=False)
     except click.exceptions.Exit as exit_request:
         sys.exit(exit_request.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
+    except MynakitError as error:
+        _fail(str(error), error.exit_code, as_json=as_json, result=_result_of(error))
+    except click.exceptions.Abort:
+        _fail("aborted", INTERRUPTED_EXIT_CODE, as_json=as_json)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        _fail("interrupted", INTERRUPTED_EXIT_CODE, as_json=as_json)
+    except click.ClickException as error:
+        message = error.format_message()
+        context = getattr(error, "ctx", None)
+        if isinstance(error, click.UsageError) and context is not None:
+            message += f" (see '{context.command_path} --help')"
+        _fail(message, 2 if isinstance(error, click.UsageError) else error.exit_code, as_json)
+    except OSError as error:
+        # A file, a device or a socket the command used: what failed and why, in one line.
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(f"{where}{error.strerror or error}", 2 if error.filename else 1, as_json=as_json)
+    except Exception as error:  # the boundary: anything else is a bug, said in one line
+        if _verbosity(arguments) >= 2:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            hint = ""
+        else:
+            hint = "; run with -vv for the traceback"
+        _fail(
+            f"unexpected error ({type(error).__name__}: {error}){hint}",
+            INTERNAL_ERROR_EXIT_CODE,
+            as_json=as_json,
+        )
+
+
+def _result_of(error: MynakitError) -> dict[str, Any] | None:
+    return error.result if isinstance(error, VerificationFailedError) else None
+
+
+def _fail(
+    message: str, exit_code: int, as_json: bool, *, result: dict[str, Any] | None = None
+) -> NoReturn:
+    line = " ".join(message.split())  # one line, whatever the message holds
+    click.echo(f"Error: {line}", err=True)
+    if as_json:
+        payload: dict[str, Any] = {"error": line, "exit_code": exit_code}
+        if result is not None:
+            payload["result"] = result
+        click.echo(to_json(payload, indent=None))
+    sys.exit(exit_code)

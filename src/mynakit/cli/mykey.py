@@ -20,12 +20,19 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit, note
-from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret
+from mynakit.cli.util import (
+    emit,
+    force_option,
+    issuer_directory,
+    note,
+    open_sandbox_issuer,
+    pin_stdin_option,
+    read_secret,
+    sandbox_responder,
+)
 from mynakit.errors import UsageError
 
 if TYPE_CHECKING:
-    from mynakit.card.results import CardCaKeys
     from mynakit.jpki.authentication import ChallengeResponse
     from mynakit.services.mykey.assembly import MyKeyDeployment
     from mynakit.services.mykey.client import MyKeyClient
@@ -66,23 +73,9 @@ def _settings(ctx: click.Context) -> dict[str, Any]:
     return settings
 
 
-def _sandbox_card_ca(ctx: click.Context) -> CardCaKeys:
-    """Card-CA keys of the sandbox's virtual cards (real J-LIS card-CA keys are not public)."""
-    from mynakit.emulator.card_files import (
-        CARD_CA_TEXT_KEY_NUMBER,
-        CARD_CA_VISUAL_KEY_NUMBER,
-        key_id,
-    )
-    from mynakit.emulator.state import card_ca_public_keys
-
-    keys = card_ca_public_keys(get_context(ctx).home / "cards")
-    return {key_id(CARD_CA_TEXT_KEY_NUMBER): keys, key_id(CARD_CA_VISUAL_KEY_NUMBER): keys}
-
-
 def _open_deployment(
     ctx: click.Context, database: str | None, scheme: str, issuer_url: str | None = None
 ) -> MyKeyDeployment:
-    from mynakit.cli.jpki_auth import open_sandbox_issuer
     from mynakit.jpki.trust import TrustStore
     from mynakit.services.mykey.assembly import open_platform
 
@@ -91,7 +84,8 @@ def _open_deployment(
         database,
         issuer_url=issuer_url or issuer.base_url,
         trust_store=TrustStore.jlis().with_sandbox(issuer),
-        card_ca=_sandbox_card_ca(ctx),
+        # Card-CA keys of the sandbox's virtual cards (real J-LIS card-CA keys are not public).
+        card_ca=get_context(ctx).trusted_card_ca_keys(sandbox=True),
         scheme=scheme,
     )
 
@@ -117,8 +111,6 @@ def _client(
             client.close()
         return
     # Embedded: the same HTTP API, served in this process for this one command.
-    from mynakit.cli.jpki_auth import sandbox_responder
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
@@ -180,7 +172,6 @@ def _holder_text(view: dict[str, Any]) -> str:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, issuer_url: str | None, workers: int) -> None:
     """Serve the platform over HTTP (OpenAPI at /openapi.json) until interrupted."""
-    from mynakit.cli.jpki_auth import issuer_directory, open_sandbox_issuer, sandbox_responder
     from mynakit.services.http import serve as serve_app
     from mynakit.services.mykey.http import create_mykey_app
 

@@ -1,14 +1,11 @@
 """``mynakit pin``: retry counters of every key on the card (no try spent) and PIN change.
 
-PIN safety (user needs §1.6, §4.2): counters are read with the empty VERIFY that spends nothing
-(protocol reference §7.5); every VERIFY goes through the guarded session verify (counter first,
-the last try refused without ``--force``, never retried); PINs come from cli/secrets.py only.
+PIN safety: counters are read with the empty VERIFY that spends nothing
+(docs/card.md §7.5); every VERIFY goes through the guarded session verify (counter first,
+the last try refused without ``--force``, never retried); PINs come from cli/util.py only.
 """
 
 from __future__ import annotations
-
-import os
-import sys
 
 import click
 
@@ -20,13 +17,12 @@ from mynakit.card.results import PinStatus
 from mynakit.card.text import TextAp
 from mynakit.card.visual import VisualAp
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit
-from mynakit.cli.secrets import ENVIRONMENT_VARIABLES, force_option, pin_stdin_option, read_secret
-from mynakit.errors import UsageError
+from mynakit.cli.util import emit, force_option, pin_stdin_option, read_new_secret, read_secret
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.profiles import CardProfile
 
-# Keys `pin status` reads, per AP, as jpki/myna does (§7.5) plus the common AP's card PIN.
+# Keys `pin status` reads, per AP, as jpki/myna does (docs/card.md §7.5), plus the common
+# AP's card PIN.
 STATUS_KEYS: dict[str, tuple[type[ApplicationSession], tuple[str, ...]]] = {
     "jpki": (JpkiAp, ("auth_pin", "sign_password")),
     "text": (TextAp, ("text_pin", "check_code_a", "check_code_b")),
@@ -35,7 +31,8 @@ STATUS_KEYS: dict[str, tuple[type[ApplicationSession], tuple[str, ...]]] = {
 }
 
 # `pin change` targets. jpki/myna calls the text PIN "card"; here "card" is the common AP's
-# card PIN (個人番号カード用暗証番号) and "text" the text PIN, as GLOSSARY.md names them.
+# card PIN (個人番号カード用暗証番号) and "text" the text PIN, as docs/architecture.md §9
+# names them.
 CHANGE_TARGETS = {
     "auth": ("jpki", "auth_pin"),
     "sign": ("jpki", "sign_password"),
@@ -121,18 +118,3 @@ def change(ctx: click.Context, target: str, pin_stdin: bool, force: bool) -> Non
         },
         f"the {label} was changed",
     )
-
-
-def read_new_secret(label: str, *, from_stdin: bool) -> str:
-    """The new value; typed twice when it comes from a terminal prompt."""
-    prompting = (
-        not from_stdin
-        and not os.environ.get(ENVIRONMENT_VARIABLES["new_pin"])
-        and sys.stdin.isatty()
-    )
-    new = read_secret("new_pin", f"new {label}", from_stdin=from_stdin)
-    if prompting:
-        again = click.prompt(f"new {label} again", hide_input=True, err=True)
-        if again != new:
-            raise UsageError(f"the two entries of the new {label} differ; nothing was changed")
-    return new

@@ -1,23 +1,24 @@
-"""``mynakit readers``, ``mynakit wait`` and ``mynakit check``: what PC/SC sees."""
+"""``mynakit readers``, ``mynakit wait`` and ``mynakit check``: what the chosen reader sees.
+
+All three go through the CLI context's reader choice, so ``--reader virtual:NAME`` answers for
+the in-process virtual card without pcscd, as every other command does.
+"""
 
 from __future__ import annotations
 
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit, note
+from mynakit.cli.util import emit, note
 
 
 @click.command()
 @click.pass_context
 def readers(ctx: click.Context) -> None:
     """List readers, whether a card is present, and its ATR."""
-    from mynakit.transport.readers import list_readers
-
-    found = list_readers()
     rows = [
         {"name": info.name, "card_present": info.card_present, "atr": info.atr_hex}
-        for info in found
+        for info in get_context(ctx).readers()
     ]
     if not rows:
         text = (
@@ -36,25 +37,8 @@ def readers(ctx: click.Context) -> None:
 @click.pass_context
 def wait(ctx: click.Context, timeout: float | None) -> None:
     """Block until a card is inserted (in the --reader reader, or any)."""
-    from mynakit.transport.base import NoCardError
-    from mynakit.transport.readers import wait_for_card
-
     note("Waiting for a card...")
-    reader = get_context(ctx).reader
-    if reader is not None and reader.startswith("nfc:"):
-        # nfcpy readers are outside PC/SC: wait on the reader itself (docs/readers.md §2).
-        from mynakit.transport.base import TransportTimeoutError
-        from mynakit.transport.nfc import NfcConnection
-
-        try:
-            connection = NfcConnection.open(reader, timeout=timeout if timeout is not None else 1e9)
-        except NoCardError as error:
-            raise TransportTimeoutError(f"no card was placed on {reader!r} in time") from error
-        with connection:
-            atr = connection.atr.hex().upper()
-            emit(ctx, {"reader": reader, "atr": atr}, f"Card on {reader} (ATR {atr})")
-        return
-    info = wait_for_card(reader, timeout=timeout)
+    info = get_context(ctx).wait_for_card(timeout)
     emit(
         ctx,
         {"reader": info.name, "atr": info.atr_hex},
@@ -65,25 +49,27 @@ def wait(ctx: click.Context, timeout: float | None) -> None:
 @click.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """PC/SC diagnostics: is the service up, which readers, is a card there, what is it."""
+    """Diagnostics: is the service up, which readers, is a card there, what is it."""
     from mynakit.card.detect import identify
     from mynakit.errors import MynakitError
-    from mynakit.transport.readers import list_readers
 
-    report: dict[str, object] = {}
-    found = list_readers()
-    report["service"] = "running"
-    report["readers"] = [info.name for info in found]
-    with_card = [info for info in found if info.card_present]
-    report["cards"] = len(with_card)
     cli_context = get_context(ctx)
-    if with_card or (cli_context.reader or "").startswith(("virtual:", "nfc:")):
+    found = cli_context.readers()
+    choice = cli_context.reader
+    outside_pcsc = "virtual card" if choice.virtual_card else "nfcpy" if choice.nfc_reader else None
+    report: dict[str, object] = {
+        "service": f"not used ({outside_pcsc})" if outside_pcsc else "running",
+        "readers": [info.name for info in found],
+        "cards": sum(1 for info in found if info.card_present),
+    }
+    if report["cards"]:
         try:
-            identity = identify(cli_context.protocol(), cli_context.connection().atr)
+            connection = cli_context.connection()
+            identity = identify(cli_context.protocol(), connection.atr)
             report["card"] = identity.as_dict()
             # What the reader carries and whether it has a keypad (PC/SC part 10).
-            report["reader_limits"] = cli_context.connection().limits.as_dict()
-            report["pin_pad"] = cli_context.connection().pin_pad is not None
+            report["reader_limits"] = connection.limits.as_dict()
+            report["pin_pad"] = connection.pin_pad is not None
         except MynakitError as error:
             report["card_error"] = str(error)
     emit(ctx, report)

@@ -14,8 +14,7 @@ from pathlib import Path
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit, note
-from mynakit.cli.secrets import pin_stdin_option, read_secret
+from mynakit.cli.util import check_output, emit, note, pin_stdin_option, read_secret
 
 # --with names -> (ReadoutSecrets field, key name for read_secret)
 GIVABLE = {
@@ -66,6 +65,7 @@ def record(
         raise UsageError(f"--with takes {', '.join(GIVABLE)}, not {', '.join(unknown)}")
     if output.exists():
         raise UsageError(f"{output} exists: choose another file, nothing was read")
+    check_output(ctx, output)  # a missing folder is refused before the card is read
     given: dict[str, str] = {}
     for name in wanted:
         field_name, key_name, label = GIVABLE[name]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit, note, to_json
+from mynakit.cli.util import emit, note, to_json
 
 if TYPE_CHECKING:
     from mynakit.services.eligibility.oqs import OqsBridge
@@ -205,7 +205,7 @@ class _PinSource:
         import os
         import sys
 
-        from mynakit.cli.secrets import ENVIRONMENT_VARIABLES, read_secret
+        from mynakit.cli.util import ENVIRONMENT_VARIABLES, read_secret
 
         scripted = self.from_stdin or bool(os.environ.get(ENVIRONMENT_VARIABLES["auth_pin"]))
         if self.used and (scripted or not sys.stdin.isatty()):

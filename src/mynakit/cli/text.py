@@ -1,40 +1,27 @@
 """``mynakit text``: the text AP (券面事項入力補助AP) — My Number, basic-4 information, AP basic
-info and the integrity record (protocol reference §6.2-§6.6, §7.9-§7.10).
+info and the integrity record (docs/card.md §6.2-§6.6, §7.9-§7.10).
 
 The credential is the text PIN by default; ``--credential a`` uses check code A (the My Number)
-and ``--credential b`` check code B, each opening what §3.2 says it opens.
+and ``--credential b`` check code B, each opening what docs/card.md §4 says it opens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 import click
 
-from mynakit.card.results import CardCaKeys
 from mynakit.card.text import TextAp
-from mynakit.cli.context import VIRTUAL_PREFIX, CliContext, get_context
-from mynakit.cli.output import emit
-from mynakit.cli.secrets import force_option, pin_stdin_option, verify_from_user
-from mynakit.errors import VerificationError
+from mynakit.cli.context import get_context
+from mynakit.cli.util import (
+    CREDENTIAL_KEYS,
+    VerificationFailedError,
+    credential_option,
+    emit,
+    force_option,
+    pin_stdin_option,
+    sandbox_card_ca_option,
+    verify_from_user,
+)
 from mynakit.personal import BasicInfo, EraDate
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-CREDENTIAL_KEYS = {"pin": "text_pin", "a": "check_code_a", "b": "check_code_b"}
-
-
-def credential_option(choices: tuple[str, ...]) -> Callable[[F], F]:
-    return click.option(
-        "-c",
-        "--credential",
-        type=click.Choice(choices),
-        default=choices[0],
-        show_default=True,
-        help="pin: the text PIN (4 digits); a: check code A (the My Number, 12 digits); "
-        "b: check code B (era birth date YYMMDD + expiry year + security code, 14 digits).",
-    )
 
 
 def open_text_ap(ctx: click.Context, credential: str, *, pin_stdin: bool, force: bool) -> TextAp:
@@ -51,40 +38,6 @@ def basic_info_dict(info: BasicInfo) -> dict[str, object]:
         "birth_date_era": str(EraDate.from_date(info.birth_date)),
         "sex": info.sex.value,
     }
-
-
-sandbox_card_ca_option = click.option(
-    "--sandbox",
-    is_flag=True,
-    help="Trust the sandbox card-CA keys of the virtual cards in $MYNAKIT_HOME (for a virtual "
-    "card served through pcscd). A virtual:NAME reader trusts its own card's key anyway.",
-)
-
-
-def sandbox_card_ca_keys(cli_context: CliContext, *, sandbox: bool) -> CardCaKeys | None:
-    """The card-CA keys to trust: real J-LIS card-CA keys are not bundled, so a real card's CV
-    chain is reported as not verified. A ``virtual:NAME`` reader trusts that card's sandbox key;
-    ``--sandbox`` trusts every virtual card's key under ``$MYNAKIT_HOME/cards`` (never implied,
-    as for the sandbox JPKI roots: a card in a reader is not known to be virtual)."""
-    reader = cli_context.reader or ""
-    if not sandbox and not reader.startswith(VIRTUAL_PREFIX):
-        return None
-    from mynakit.emulator.card_files import (
-        CARD_CA_TEXT_KEY_NUMBER,
-        CARD_CA_VISUAL_KEY_NUMBER,
-        key_id,
-    )
-    from mynakit.emulator.state import card_ca_public_keys, load_card_state
-
-    cards = cli_context.home / "cards"
-    if sandbox:
-        keys = card_ca_public_keys(cards)
-    else:
-        own = load_card_state(cards, reader.removeprefix(VIRTUAL_PREFIX)).card_ca_public_key()
-        keys = [own] if own is not None else []
-    if not keys:
-        return None
-    return {key_id(CARD_CA_TEXT_KEY_NUMBER): keys, key_id(CARD_CA_VISUAL_KEY_NUMBER): keys}
 
 
 @click.group()
@@ -115,7 +68,7 @@ def basic_info(ctx: click.Context, credential: str, pin_stdin: bool, force: bool
     emit(ctx, basic_info_dict(session.basic_info()))
 
 
-# jpki/myna calls it `text attrs` (§10.1, §11.9): the same command under that name.
+# jpki/myna calls it `text attrs` (docs/card.md §10.1, §11): the same command under that name.
 text.add_command(basic_info, "attrs")
 
 
@@ -149,7 +102,7 @@ def verify(
     the AP's signature, and the CV certificate's chain where the card-CA key is known."""
     session = open_text_ap(ctx, credential, pin_stdin=pin_stdin, force=force)
     check = session.verify_integrity(
-        trusted_card_ca=sandbox_card_ca_keys(get_context(ctx), sandbox=sandbox)
+        trusted_card_ca=get_context(ctx).trusted_card_ca_keys(sandbox=sandbox)
     )
     lines = [
         f"signature: {'valid' if check.signature_valid else 'INVALID'}",
@@ -157,9 +110,12 @@ def verify(
         f"basic-4 digest: {_checked(check.basic_info_digest_matches)}",
         f"chain: {check.note}",
     ]
-    emit(ctx, check.as_dict(), "\n".join(lines))
     if not check.ok:
-        raise VerificationError("the text AP's integrity record does not verify")
+        raise VerificationFailedError(
+            "the text AP's integrity record does NOT verify: " + "; ".join(lines),
+            result=check.as_dict(),
+        )
+    emit(ctx, check.as_dict(), "\n".join(lines))
 
 
 def _checked(matches: bool | None) -> str:

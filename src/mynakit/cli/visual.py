@@ -1,35 +1,34 @@
 """``mynakit visual``: the visual AP (券面事項確認AP) — the card face as images and text
-(protocol reference §6.8, §6.9, §7.11).
+(docs/card.md §6.8, §6.9, §7.11).
 
 The card face opens with check code A or B. By default, as jpki/myna does, the text PIN reads
-the My Number from the text AP, which then serves as check code A (§4); ``--credential a`` or
-``b`` asks for a check code directly.
+the My Number from the text AP, which then serves as check code A (docs/card.md §4);
+``--credential a`` or ``b`` asks for a check code directly.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import click
 
 from mynakit.card.text import TextAp
 from mynakit.card.visual import CardFace, VisualAp, image_format
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit
-from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret, verify_from_user
-from mynakit.cli.text import sandbox_card_ca_keys, sandbox_card_ca_option
-from mynakit.errors import UsageError
+from mynakit.cli.util import (
+    check_output,
+    credential_option,
+    emit,
+    force_option,
+    pin_stdin_option,
+    read_secret,
+    sandbox_card_ca_option,
+    verify_from_user,
+    write_into_directory,
+    write_output,
+)
 from mynakit.personal import EraDate
 
-credential_option = click.option(
-    "-c",
-    "--credential",
-    type=click.Choice(["pin", "a", "b"]),
-    default="pin",
-    show_default=True,
-    help="pin: the text PIN, to read the My Number as check code A; a: check code A (the My "
-    "Number, 12 digits); b: check code B (era birth date YYMMDD + expiry year + security code).",
+visual_credential_option = credential_option(
+    ("pin", "a", "b"), pin_means="the text PIN, to read the My Number as check code A"
 )
 output_option = click.option(
     "-o", "--output", required=True, help="Write the image to FILE, or - for standard output."
@@ -44,23 +43,14 @@ def read_face(
         text_session = TextAp(protocol)
         verify_from_user(text_session, "text_pin", from_stdin=pin_stdin, force=force)
         code = text_session.my_number()
-        session = VisualAp(protocol)  # selecting the visual AP drops the text PIN (§12)
+        # Selecting the visual AP drops the text PIN's verified state (docs/card.md §12).
+        session = VisualAp(protocol)
         return session, session.entries(code, force=force)
     key_name = "check_code_a" if credential == "a" else "check_code_b"
     session = VisualAp(protocol)
     secret = read_secret(key_name, session.application.key(key_name).label, from_stdin=pin_stdin)
     session.unlock(secret, key=key_name, force=force)
     return session, session.entries()
-
-
-def _write(output: str, data: bytes) -> None:
-    if output == "-":
-        if sys.stdout.isatty():
-            raise UsageError("refusing to write an image to a terminal; use -o FILE")
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        Path(output).write_bytes(data)
 
 
 @click.group()
@@ -76,7 +66,7 @@ def info(ctx: click.Context) -> None:
 
 
 @visual.command()
-@credential_option
+@visual_credential_option
 @click.option(
     "-o",
     "--output",
@@ -99,7 +89,7 @@ def entries(
     """Every card-face entry, and whether the face signature (DF28) verifies."""
     session, face = read_face(ctx, credential, pin_stdin=pin_stdin, force=force)
     check = session.verify_face_signature(
-        face, trusted_card_ca=sandbox_card_ca_keys(get_context(ctx), sandbox=sandbox)
+        face, trusted_card_ca=get_context(ctx).trusted_card_ca_keys(sandbox=sandbox)
     )
     images = {
         "name.png": face.name_image,
@@ -119,16 +109,15 @@ def entries(
         "signature": check.as_dict(),
     }
     if directory is not None:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        for name, content in images.items():
-            (Path(directory) / name).write_bytes(content)
+        # The card face is personal data: a 0700 folder of 0600 files.
+        write_into_directory(ctx, directory, images, private=True)
         data["written"] = directory
     emit(ctx, data)
 
 
 def _image_command(name: str, attribute: str, what: str) -> click.Command:
     @click.command(name, help=f"Write the {what} to FILE (or - for stdout).")
-    @credential_option
+    @visual_credential_option
     @output_option
     @pin_stdin_option
     @force_option
@@ -136,9 +125,10 @@ def _image_command(name: str, attribute: str, what: str) -> click.Command:
     def command(
         ctx: click.Context, credential: str, output: str, pin_stdin: bool, force: bool
     ) -> None:
+        check_output(ctx, output)
         _, face = read_face(ctx, credential, pin_stdin=pin_stdin, force=force)
         content: bytes = getattr(face, attribute)
-        _write(output, content)
+        write_output(ctx, output, content, private=True)  # the card face: personal data
         if output != "-":
             emit(ctx, {"written": output, "format": image_format(content), "bytes": len(content)})
 
@@ -151,12 +141,12 @@ visual.add_command(_image_command("photo", "photo", "face photo (JPEG 2000, .jp2
 visual.add_command(
     _image_command("security-code", "security_code_image", "security code image (PNG)")
 )
-# jpki/myna's name for the address image (§10.1).
+# jpki/myna's name for the address image (docs/card.md §10.1).
 visual.add_command(_image_command("addr", "address_image", "address image (PNG)"))
 
 
 @visual.command()
-@credential_option
+@visual_credential_option
 @pin_stdin_option
 @force_option
 @click.pass_context
@@ -172,7 +162,7 @@ def birth(ctx: click.Context, credential: str, pin_stdin: bool, force: bool) -> 
 
 
 @visual.command()
-@credential_option
+@visual_credential_option
 @pin_stdin_option
 @force_option
 @click.pass_context

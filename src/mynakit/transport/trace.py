@@ -33,6 +33,20 @@ _SECRET_DATA = {(0x00, 0x20), (0x00, 0x24), (0x80, 0x32)}
 REDACTED = "<redacted>"
 
 
+def carries_secret(command: CommandApdu) -> bool:
+    """Whether ``command``'s data is a secret that must never be shown (a PIN, a password,
+    check code A): the data of VERIFY, CHANGE REFERENCE DATA and CHANGE KEY."""
+    return (command.cla & 0x80, command.ins) in _SECRET_DATA and bool(command.data)
+
+
+def redacted_command(command: CommandApdu) -> str:
+    """``command`` as text, its data replaced by ``<redacted>`` when it carries a secret."""
+    if carries_secret(command):
+        header = bytes((command.cla, command.ins, command.p1, command.p2)).hex(" ").upper()
+        return f"{header} Lc={len(command.data)} {REDACTED}"
+    return str(command)
+
+
 class TraceCounter:
     """Counts exchanges; benchmarks and tests read APDU counts from it."""
 
@@ -100,9 +114,8 @@ class TracingConnection(ConnectionDecorator):
         if parsed is None:
             # Unparseable bytes may still hold a PIN: show only the header.
             return f"{raw[:4].hex(' ').upper()} {REDACTED} (malformed)", False
-        header = bytes((parsed.cla, parsed.ins, parsed.p1, parsed.p2)).hex(" ").upper()
-        if (parsed.cla & 0x80, parsed.ins) in _SECRET_DATA and parsed.data:
-            return f"{header} Lc={len(parsed.data)} {REDACTED}", False
+        if carries_secret(parsed):
+            return redacted_command(parsed), False
         personal = False
         if parsed.ins == INS_SELECT and parsed.p1 == 0x04:
             self._current_application = bytes(parsed.data)
