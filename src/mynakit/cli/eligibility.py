@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.output import emit, note
-from mynakit.cli.secrets import force_option, pin_stdin_option, read_secret
+from mynakit.cli.util import emit, force_option, note, pin_stdin_option, read_secret
 from mynakit.errors import UsageError
 
 if TYPE_CHECKING:
@@ -86,15 +85,13 @@ def _open_database(url: str | None) -> Database:
 def _sandbox_card_ca(ctx: click.Context) -> CardCaKeys | None:
     """The virtual cards' card-CA keys, for face/visual confirmation (the real J-LIS card-CA
     keys are not public); None when there are no virtual cards, and face mode is refused."""
-    from mynakit.cli.text import sandbox_card_ca_keys
-
-    return sandbox_card_ca_keys(get_context(ctx), sandbox=True)
+    return get_context(ctx).trusted_card_ca_keys(sandbox=True)
 
 
 @contextlib.contextmanager
 def _embedded_service(ctx: click.Context, database_url: str | None) -> Iterator[EligibilityService]:
     """The service on the embedded database, trusting the sandbox issuer, its responder up."""
-    from mynakit.cli.jpki_auth import open_sandbox_issuer, sandbox_responder
+    from mynakit.cli.util import open_sandbox_issuer, sandbox_responder
     from mynakit.jpki.trust import TrustStore
     from mynakit.services.eligibility.assembly import build_service
     from mynakit.services.issuer_link.http import HttpIssuerLink
@@ -233,7 +230,7 @@ def serve(
     issuer_url: str | None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) until interrupted."""
-    from mynakit.cli.jpki_auth import open_sandbox_issuer, sandbox_responder
+    from mynakit.cli.util import open_sandbox_issuer, sandbox_responder
     from mynakit.jpki.trust import TrustStore
     from mynakit.services.eligibility.assembly import build_service
     from mynakit.services.eligibility.http import create_eligibility_app
