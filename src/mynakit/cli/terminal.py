@@ -19,6 +19,7 @@ import click
 
 from mynakit.cli.context import get_context
 from mynakit.cli.util import emit, note, to_json
+from mynakit.errors import UsageError
 
 if TYPE_CHECKING:
     from mynakit.services.eligibility.oqs import OqsBridge
@@ -75,7 +76,10 @@ def terminal(
     from mynakit.transport.pcsc import PcscConnection
     from mynakit.transport.readers import CardMonitor
 
-    reader = get_context(ctx).reader
+    choice = get_context(ctx).reader
+    if choice.virtual_card is not None or choice.nfc_reader is not None:
+        raise UsageError("mynakit terminal follows PC/SC card events: name a PC/SC reader")
+    reader = choice.pcsc_reader
     institution = normalize_institution_code(institution)
     visits: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:

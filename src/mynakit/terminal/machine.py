@@ -409,7 +409,8 @@ class Terminal:
     # -- the flow ----------------------------------------------------------------------------
 
     def _watches(self, reader: str) -> bool:
-        return self.reader is None or self.reader == reader
+        # ``reader`` may be a unique part of the name, as --reader takes it.
+        return self.reader is None or self.reader in reader
 
     def _start_transaction(self, reader: str) -> None:
         self._enter(TerminalState.READING_CARD)
