@@ -22,7 +22,7 @@ for argument in "$@"; do
   esac
 done
 
-# pyscard compiles from source on Linux: it needs swig and libpcsclite-dev (measured.md).
+# pyscard compiles from source on Linux: it needs swig and libpcsclite-dev (docs/testing.md).
 # nfcpy (the nfc:usb transport and its tests) loads libusb-1.0 when imported.
 packages=(swig libpcsclite-dev libpcsclite1 openssl libusb-1.0-0)
 if [ "$want_pcsc" = 1 ]; then

@@ -1,6 +1,6 @@
 """``mynakit demo``: the whole counter flow on the in-process virtual card (docs/services.md §A.2):
-the terminal's states, the eligibility result, the files for the receipt computer (§A.4), the
-revoked card refused; and never the PIN in the output."""
+the terminal's states, the eligibility result, the files for the receipt computer
+(docs/services.md §A.4), the revoked card refused; and never the PIN in the output."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def test_demo_runs_the_counter_flow_and_leaves_the_result_files(tmp_path: Path) 
         "waiting_for_card",
     ]
     assert "entering_pin" in first["states"] and "taking_consents" in first["states"]
-    # SELECT + token, one extended READ BINARY, retry query, VERIFY, signature (§7.1-§7.7).
+    # SELECT + token, one extended READ BINARY, retry query, VERIFY, signature
+    # (docs/card.md §7.1-§7.7).
     assert first["apdus"] == 7
     assert report["result"]["qualification_validity"] == "1"
     assert report["result"]["consents"] == ["PharmacistsInfo", "SpecificHealthCheckupsInfo"]

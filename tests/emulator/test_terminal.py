@@ -1,5 +1,5 @@
 """The counter terminal's state machine on in-process virtual cards and the real eligibility
-service core (docs/services.md §A.2 counter flow, §A.8 error cases)."""
+service core (docs/services.md §A.2 counter flow, docs/services.md §A.8 error cases)."""
 
 from __future__ import annotations
 

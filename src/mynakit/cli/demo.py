@@ -2,10 +2,10 @@
 
 A clinic counter (docs/services.md §A.2): the sandbox issuer (playing J-LIS, OCSP on loopback),
 the eligibility service on SQLite, a generated holder whose virtual card is registered for
-insurance use, the receipt computer's folders (§A.4) and the counter terminal. The holder puts
-the card on the reader (in-process, or inside pcscd with ``--pcsc``), chooses the PIN, the card
-signs the service's nonce, the holder answers the consent questions, the service answers, the
-result goes to the screen and to the ``face`` folder, and the holder takes the card. Then the
+insurance use, the receipt computer's folders (docs/services.md §A.4) and the counter terminal. The
+holder puts the card on the reader (in-process, or inside pcscd with ``--pcsc``), chooses the PIN,
+the card signs the service's nonce, the holder answers the consent questions, the service answers,
+the result goes to the screen and to the ``face`` folder, and the holder takes the card. Then the
 receipt computer asks about the same person by insurance-card data through ``req``/``res``,
 and finally the issuer revokes the certificate and the same card is refused at the counter.
 
@@ -266,7 +266,7 @@ def run_counter_demo(
     )
     face_file = result_screen.result_file if result_screen is not None else None
 
-    note("4. The receipt computer asks by insurance-card data through req/res (§A.4).")
+    note("4. The receipt computer asks by insurance-card data through req/res.")
     request_name = _drop_request(counter)
     [outcome] = counter.bridge.process_pending()
 
@@ -297,7 +297,8 @@ def run_counter_demo(
 
 
 def _drop_request(counter: _Counter) -> str:
-    """A receipt computer's single qualification query for the demo holder (§A.4)."""
+    """A receipt computer's single qualification query for the demo holder
+    (docs/services.md §A.4)."""
     from mynakit.services.eligibility.models import format_date
 
     record = counter.holder.records[0]

@@ -1,8 +1,8 @@
 """What the counter asks once the holder is identified: the desk behind the terminal.
 
 The card steps are the same at every counter (docs/services.md §A.2); what the service answers
-differs. A clinic's desk asks the eligibility service (§A.4) and writes the result for the
-receipt computer; a library's desk resolves the card through the MyKey platform to the
+differs. A clinic's desk asks the eligibility service (docs/services.md §A.4) and writes the result
+for the receipt computer; a library's desk resolves the card through the MyKey platform to the
 library's own user number (docs/services.md §B.3). Each desk turns its service's answer, or its
 refusal, into the terminal's state and a counter-safe view of the result.
 """
@@ -81,7 +81,8 @@ ELIGIBILITY_CONSENTS: tuple[tuple[ConsentScope, str, str], ...] = (
     (ConsentScope.LIMIT_CERTIFICATE, "限度額情報", "limit-certificate information"),
 )
 
-# Refusals of the eligibility service mapped to the terminal's failure states (§A.8).
+# Refusals of the eligibility service mapped to the terminal's failure states
+# (docs/services.md §A.8).
 _ELIGIBILITY_REFUSALS: dict[ResultErrorCode, TerminalState] = {
     ResultErrorCode.CERTIFICATE_REVOKED: TerminalState.CERTIFICATE_REVOKED,
     ResultErrorCode.CERTIFICATE_EXPIRED: TerminalState.CERTIFICATE_EXPIRED,

@@ -5,8 +5,9 @@ user-authentication certificate without a PIN; the holder chooses the PIN (the d
 a confirmation of the face by staff; the PIN is checked against the retry counter before any
 VERIFY (docs/card.md §7.5), the last try is spent only after the holder confirms it, and the PIN
 is passed straight to the card and dropped; the card signs the service's nonce; the holder
-answers the consent questions (§A.2 item 5); the service answers; the result goes to the screen
-and to the receipt computer's ``face`` folder (§A.2 item 6, §A.4); the holder takes the card.
+answers the consent questions (docs/services.md §A.2 item 5); the service answers; the result goes
+to the screen and to the receipt computer's ``face`` folder (docs/services.md §A.2 item 6,
+docs/services.md §A.4); the holder takes the card.
 
 Every failure is its own state (:mod:`mynakit.terminal.screens`). A watchdog driven by an
 injectable clock (``tick``) returns to waiting after a timeout, and every transaction lives in one

@@ -1,10 +1,10 @@
 """The counter terminal's states and the words each one shows, Japanese first, English second.
 
-Every failure has its own state and its own words (docs/services.md §A.2 counter flow, §A.8
-error cases), so a patient at the reader and a receptionist behind the counter both know what
-happened and what to do next. A :class:`Screen` is what the kiosk page and the command line
-render: the state, its words, the buttons it offers, and the counter-safe part of the result.
-It never carries a PIN, a name, a birth date, an address or the My Number.
+Every failure has its own state and its own words (docs/services.md §A.2 counter flow,
+docs/services.md §A.8 error cases), so a patient at the reader and a receptionist behind the counter
+both know what happened and what to do next. A :class:`Screen` is what the kiosk page and the
+command line render: the state, its words, the buttons it offers, and the counter-safe part of the
+result. It never carries a PIN, a name, a birth date, an address or the My Number.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Receipt computers (レセコン) and electronic charts drop a request XML into a shared ``req`` folder
 and read the answer from ``res``; checks a patient starts at the card reader land in ``face``
-(docs/services.md §A.2 item 6, §A.4). This module is that folder protocol for the sandbox:
+(docs/services.md §A.2 item 6, docs/services.md §A.4). This module is that folder protocol for the
+sandbox:
 
 * requests are named ``<kind>req_<stamp>.xml`` (``OQSsiquc01req_20261201093000.xml`` for the
   single qualification query) and answered as ``<kind>res_<stamp>.xml`` in ``res``;
@@ -62,7 +63,8 @@ logger = logging.getLogger("mynakit.services.eligibility.oqs")
 
 #: The single qualification query by insurance-card data (docs/services.md §A.4).
 SINGLE_QUALIFICATION = "OQSsiquc01"
-#: ``<kind>req_<stamp>.xml``: "OQS"/"YZK"/"TKK", si/mu, a function, a 2-digit step (§A.4).
+#: ``<kind>req_<stamp>.xml``: "OQS"/"YZK"/"TKK", si/mu, a function, a 2-digit step
+#: (docs/services.md §A.4).
 REQUEST_NAME = re.compile(r"^(?P<kind>[A-Z]{3}[a-z]{5}\d{2})req_(?P<stamp>[\w.-]+)\.xml$")
 #: Requests larger than this are not XML a receipt computer writes for one query.
 MAX_REQUEST_BYTES = 1 << 20
@@ -216,7 +218,8 @@ class OqsBridge:
         return BridgeOutcome(path.name, response.name, result.accepted, error_code)
 
     def write_face(self, result: CheckResult) -> str:
-        """A check started at the card reader, for the receipt computer (``face``, §A.2 item 6).
+        """A check started at the card reader, for the receipt computer (``face``,
+        docs/services.md §A.2 item 6).
         Returns the file's name."""
         stamp = self._clock().astimezone(_JAPAN).strftime("%Y%m%d%H%M%S%f")[:17]
         path = write_new_file(
