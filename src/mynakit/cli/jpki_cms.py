@@ -106,7 +106,9 @@ def cms_sign(
         ca_certificates=ca_certificates,
     )
     encoded = to_pem(signature) if output_format == "pem" else signature
-    write_output(ctx, output, encoded)
+    # A signature made with the signature key embeds its certificate, whose subjectAltName holds
+    # the basic-4 information (docs/card.md §9.2): personal data, so the file is created 0600.
+    write_output(ctx, output, encoded, private=key == "sign")
     if output == STDOUT:
         return
     data = {

@@ -100,7 +100,9 @@ def pdf_sign(
         location=location,
         digest_algorithm=digest,
     )
-    write_output(ctx, output, signed.getvalue())
+    # The signature embeds the signature certificate with the basic-4 information
+    # (docs/card.md §9.2): personal data, so the signed PDF is created 0600.
+    write_output(ctx, output, signed.getvalue(), private=key == "sign")
     data = {
         "written": output,
         **result.to_dict(),
