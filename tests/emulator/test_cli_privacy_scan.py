@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from mynakit.emulator.card_layout import CardLayout
-from mynakit.emulator.personas import Persona
+from mynakit.emulator.personas import Persona, generate_persona
 from mynakit.emulator.state import create_card, load_card_state
 from mynakit.personal import EraDate
 from support.cli import run_main
@@ -275,6 +275,41 @@ def test_the_cli_writes_no_secret_or_personal_item_where_it_should_not(
     assert scanned > 10, scanned
 
     leaks = scan(blobs, needles_of(holder))
+    assert not leaks, "\n".join(leaks)
+
+
+def test_the_demo_writes_no_my_number_or_pin(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``mynakit demo`` runs its own card (the holder of its seed) through the counter. Its
+    eligibility database and the receipt computer's result files hold the insured person's name
+    and birth date by design (the qualification answer, docs/services.md §A.4), so only the My
+    Number and the PINs are looked for there; stdout, stderr and the log records get the full
+    scan."""
+    seed = "privacy-scan-demo"
+    holder = generate_persona(seed)
+    needles = needles_of(holder)
+    blobs: list[Blob] = []
+    with caplog.at_level(logging.DEBUG):
+        for mode, options in (("trace", ["--trace", "-vv"]), ("json", ["--json"])):
+            demo_home = tmp_path / mode
+            arguments = [*options, "demo", "--home", str(demo_home), "--seed", seed]
+            result = run_main(arguments, env={"MYNAKIT_HOME": str(tmp_path / "home")})
+            assert result.exit_code == 0, result.output
+            blobs += [
+                Blob(f"demo {mode} stdout", result.stdout_bytes),
+                Blob(f"demo {mode} stderr", result.stderr_bytes),
+            ]
+    log_text = "\n".join(record.getMessage() for record in caplog.records)
+    blobs.append(Blob("demo log records", log_text.encode()))
+    files = [
+        Blob(str(path.relative_to(tmp_path)), path.read_bytes(), frozenset({BASIC_4}), True)
+        for path in sorted(tmp_path.rglob("*"))
+        if path.is_file()
+    ]
+    # The right holder: the demo's records carry this seed's holder's name.
+    assert any(holder.name.encode() in blob.content for blob in files)
+    leaks = scan(blobs + files, needles)
     assert not leaks, "\n".join(leaks)
 
 
