@@ -27,6 +27,7 @@ from mynakit.emulator.personas import Persona, generate_persona
 from mynakit.emulator.state import create_card, load_card_state
 from mynakit.personal import EraDate
 from support.cli import run_main
+from support.pdf import minimal_pdf
 
 pytestmark = pytest.mark.emulator
 
@@ -163,15 +164,11 @@ def secret_store(layout: CardLayout) -> set[Path]:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("privacy-home")
-    create_card(directory / "cards", CARD, seed="privacy-scan")
-    return directory
-
-
-@pytest.fixture(scope="module")
-def holder(home: Path) -> Persona:
-    return load_card_state(home / "cards", CARD).persona
+def card(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Persona]:
+    """A home holding the one card (and the sandbox issuer), and that card's holder."""
+    home = tmp_path_factory.mktemp("privacy-home")
+    create_card(home / "cards", CARD, seed="privacy-scan")
+    return home, load_card_state(home / "cards", CARD).persona
 
 
 def commands(
@@ -214,8 +211,9 @@ def commands(
 
 
 def test_the_cli_writes_no_secret_or_personal_item_where_it_should_not(
-    home: Path, holder: Persona, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    card: tuple[Path, Persona], caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
+    home, holder = card
     inputs = tmp_path / "inputs"  # outside the home: these are the user's own files
     inputs.mkdir()
     (inputs / "document.txt").write_bytes(b"a document\n")
@@ -313,33 +311,14 @@ def test_the_demo_writes_no_my_number_or_pin(
     assert not leaks, "\n".join(leaks)
 
 
-def minimal_pdf() -> bytes:
-    """A one-page PDF with a correct cross-reference table."""
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
-    ]
-    body = b"%PDF-1.7\n"
-    offsets = []
-    for number, content in enumerate(objects, start=1):
-        offsets.append(len(body))
-        body += b"%d 0 obj\n%s\nendobj\n" % (number, content)
-    xref = len(body)
-    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    body += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    body += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return body
-
-
 # -- the scanner finds what it is meant to find ----------------------------------------------------
 
 
 @pytest.mark.parametrize("form", ["raw", "hex lower", "hex upper", "spaced hex"])
-def test_the_scanner_finds_a_planted_pin_and_my_number(holder: Persona, form: str) -> None:
+def test_the_scanner_finds_a_planted_pin_and_my_number(
+    card: tuple[Path, Persona], form: str
+) -> None:
+    _, holder = card
     needles = needles_of(holder)
     for needle in needles:
         if needle.kind == SECRET or needle.kind == MY_NUMBER:
@@ -358,8 +337,9 @@ def test_the_scanner_finds_a_planted_pin_and_my_number(holder: Persona, form: st
 
 
 def test_the_scanner_finds_a_planted_name_and_respects_what_a_command_may_print(
-    holder: Persona,
+    card: tuple[Path, Persona],
 ) -> None:
+    _, holder = card
     needles = needles_of(holder)
     leaked = Blob("log", holder.name.encode() + b" " + holder.address.encode().hex().encode())
     assert {"log: name (raw)", "log: address (hex)"} <= set(scan([leaked], needles))
@@ -369,9 +349,10 @@ def test_the_scanner_finds_a_planted_name_and_respects_what_a_command_may_print(
     assert "stdout: My Number (raw)" in scan([number], needles)
 
 
-def test_the_scanner_flags_real_cli_output_that_reveals(home: Path, holder: Persona) -> None:
+def test_the_scanner_flags_real_cli_output_that_reveals(card: tuple[Path, Persona]) -> None:
     """``emulator show --reveal`` prints the My Number and every PIN on purpose: the same scan
     that passes the commands above must flag each of them here."""
+    home, holder = card
     result = run_main(
         ["--json", "emulator", "show", CARD, "--reveal"], env={"MYNAKIT_HOME": str(home)}
     )
