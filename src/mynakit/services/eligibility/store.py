@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -216,7 +217,7 @@ def record_to_row(record: InsuredRecord) -> dict[str, Any]:
     }
 
 
-def row_to_record(row: InsuredRow) -> InsuredRecord:
+def row_to_record(row: InsuredRow | Row[Any]) -> InsuredRecord:
     return InsuredRecord(
         person_key=row.person_key,
         insurer_number=row.insurer_number,
@@ -569,37 +570,42 @@ class SqlEligibilityRepository:
             return int(session.scalar(select(func.count()).select_from(InsuredRow)) or 0)
 
 
-# The hot path's reads, built once: the active card's person and every record of theirs in one
-# statement (a join), then their consents at the institution.
+# The hot path's reads, built once, as Core statements on the session's connection (no ORM
+# objects): the active card's person and every record of theirs in one statement (a join),
+# then their consents at the institution.
+_INSURED = InsuredRow.__table__
+_CARDS = CardRow.__table__
+_CONSENTS = ConsentRow.__table__
 _HOLDER_RECORDS = (
-    select(InsuredRow)
-    .join(CardRow, CardRow.person_key == InsuredRow.person_key)
-    .where(CardRow.serial == bindparam("serial"), CardRow.superseded_at.is_(None))
+    select(_INSURED)
+    .join(_CARDS, _CARDS.c.person_key == _INSURED.c.person_key)
+    .where(_CARDS.c.serial == bindparam("serial"), _CARDS.c.superseded_at.is_(None))
 )
-_ACTIVE_PERSON = select(CardRow.person_key).where(
-    CardRow.serial == bindparam("serial"), CardRow.superseded_at.is_(None)
+_ACTIVE_PERSON = select(_CARDS.c.person_key).where(
+    _CARDS.c.serial == bindparam("serial"), _CARDS.c.superseded_at.is_(None)
 )
 _HOLDER_CONSENTS = (
-    select(ConsentRow)
+    select(_CONSENTS)
     .where(
-        ConsentRow.person_key == bindparam("person_key"),
-        ConsentRow.institution_code == bindparam("institution_code"),
+        _CONSENTS.c.person_key == bindparam("person_key"),
+        _CONSENTS.c.institution_code == bindparam("institution_code"),
     )
-    .order_by(ConsentRow.id)
+    .order_by(_CONSENTS.c.id)
 )
 
 
 def _card_holder(session: Session, serial: int, institution_code: str) -> CardHolder | None:
-    rows = session.scalars(_HOLDER_RECORDS, {"serial": str(serial)}).all()
+    connection = session.connection()
+    rows = connection.execute(_HOLDER_RECORDS, {"serial": str(serial)}).all()
     # A bound person without records (removed by the insurer) still resolves.
-    person = (
+    person: str | None = (
         rows[0].person_key
         if rows
-        else session.scalars(_ACTIVE_PERSON, {"serial": str(serial)}).one_or_none()
+        else connection.execute(_ACTIVE_PERSON, {"serial": str(serial)}).scalar_one_or_none()
     )
     if person is None:
         return None
-    consents = session.scalars(
+    consents = connection.execute(
         _HOLDER_CONSENTS, {"person_key": person, "institution_code": institution_code}
     ).all()
     return CardHolder(person, [row_to_record(row) for row in rows], [_consent(c) for c in consents])
@@ -613,7 +619,8 @@ def _record_check(
     session: Session, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
 ) -> None:
     # Core INSERTs (no ORM objects to flush), in the caller's transaction.
-    session.execute(
+    connection = session.connection()
+    connection.execute(
         _INSERT_CHECK,
         {
             "check_id": check.check_id,
@@ -628,7 +635,7 @@ def _record_check(
         },
     )
     if consents:
-        session.execute(
+        connection.execute(
             _INSERT_CONSENT,
             [
                 {
@@ -675,7 +682,7 @@ class _SqlCheckUnit:
         _record_check(self._session, check, consents, access)
 
 
-def _consent(row: ConsentRow) -> Consent:
+def _consent(row: ConsentRow | Row[Any]) -> Consent:
     return Consent(
         institution_code=row.institution_code,
         scope=ConsentScope(row.scope),
