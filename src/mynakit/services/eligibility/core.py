@@ -532,14 +532,7 @@ class EligibilityService:
             try:
                 identified = self._identify(request, now)
             except _RefusalError as refusal:
-                return self._abnormal(
-                    institution,
-                    day,
-                    now,
-                    ReferenceClassification.MY_NUMBER_CARD,
-                    request.arbitrary_file_identifier,
-                    refusal,
-                )
+                return self._card_refusal(request, institution, day, now, refusal)
         return self._card_result(request, institution, day, now, identified, None, None)
 
     def _check_in_one_transaction(
@@ -582,14 +575,7 @@ class EligibilityService:
                     return identified
                 # Outside any try: a failure while recording rolls the whole transaction back.
                 return self._card_result(request, institution, day, now, identified, holder, unit)
-        return self._abnormal(
-            institution,
-            day,
-            now,
-            ReferenceClassification.MY_NUMBER_CARD,
-            request.arbitrary_file_identifier,
-            refusal,
-        )
+        return self._card_refusal(request, institution, day, now, refusal)
 
     def _card_result(
         self,
@@ -613,23 +599,21 @@ class EligibilityService:
         except SerialLinkConsentError:
             person = None  # a renewal the holder did not let the issuer link: register again
         except ServiceError as error:  # the issuer link is down
-            return self._abnormal(
+            return self._card_refusal(
+                request,
                 institution,
                 day,
                 now,
-                ReferenceClassification.MY_NUMBER_CARD,
-                request.arbitrary_file_identifier,
                 _RefusalError(
                     ResultErrorCode.REVOCATION_UNAVAILABLE, "issuer_unavailable", str(error)
                 ),
             )
         if person is None:
-            return self._abnormal(
+            return self._card_refusal(
+                request,
                 institution,
                 day,
                 now,
-                ReferenceClassification.MY_NUMBER_CARD,
-                request.arbitrary_file_identifier,
                 _RefusalError(
                     ResultErrorCode.CARD_NOT_REGISTERED,
                     "not_registered",
@@ -983,6 +967,23 @@ class EligibilityService:
             arbitrary_file_identifier=request.arbitrary_file_identifier,
             reference_classification=classification,
             segment_of_result=SegmentOfResult.NORMAL,
+        )
+
+    def _card_refusal(
+        self,
+        request: CardCheckRequest,
+        institution: str,
+        day: dt.date,
+        now: dt.datetime,
+        refusal: _RefusalError,
+    ) -> CheckResult:
+        return self._abnormal(
+            institution,
+            day,
+            now,
+            ReferenceClassification.MY_NUMBER_CARD,
+            request.arbitrary_file_identifier,
+            refusal,
         )
 
     def _abnormal(
