@@ -125,7 +125,7 @@ class EraDate:
 
         The four year digits hold the Gregorian year; the leading digit names the era.
         """
-        if len(value) != 9 or not value.isdigit():
+        if len(value) != 9 or not (value.isascii() and value.isdigit()):
             # The value is personal data: keep it out of the message (privacy rules).
             raise DataError("the birth date is not of the form EYYYYMMDD")
         era_code = int(value[0])
@@ -163,7 +163,7 @@ class BasicInfo:
 
 def my_number_check_digit(first_eleven: str) -> int:
     """Check digit of a My Number (protocol reference, Appendix A)."""
-    if len(first_eleven) != 11 or not first_eleven.isdigit():
+    if len(first_eleven) != 11 or not (first_eleven.isascii() and first_eleven.isdigit()):
         raise UsageError("a My Number check digit needs exactly 11 digits")
     digits = [int(character) for character in reversed(first_eleven)]  # P1 is the rightmost
     total = sum(
@@ -176,13 +176,16 @@ def my_number_check_digit(first_eleven: str) -> int:
 
 def is_valid_my_number(value: str) -> bool:
     return (
-        len(value) == 12 and value.isdigit() and my_number_check_digit(value[:11]) == int(value[11])
+        len(value) == 12
+        and value.isascii()
+        and value.isdigit()
+        and my_number_check_digit(value[:11]) == int(value[11])
     )
 
 
 def check_code_b(birth_date: dt.date, expiry_year: int, security_code: str) -> str:
     """Check code B (照合番号B): era ``YYMMDD`` of birth, expiry year, security code (§4)."""
-    if len(security_code) != 4 or not security_code.isdigit():
+    if len(security_code) != 4 or not (security_code.isascii() and security_code.isdigit()):
         raise UsageError("the security code printed on the card has 4 digits")
     if not 1000 <= expiry_year <= 9999:
         raise UsageError("the expiry year has 4 digits")

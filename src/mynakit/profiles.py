@@ -17,6 +17,11 @@ from mynakit.errors import DataError, UsageError
 DEFAULT_PROFILE = "mynumber-card"
 
 
+def is_ascii_digits(value: str) -> bool:
+    """True for a non-empty string of the ASCII digits 0-9 and nothing else."""
+    return value.isascii() and value.isdigit()
+
+
 @dataclass(frozen=True)
 class FileProfile:
     file_id: int
@@ -50,8 +55,13 @@ class KeyProfile:
                 else f"{self.min_length}-{self.max_length}"
             )
             raise UsageError(f"the {what} has {span} characters")
-        if self.charset == "digits" and not value.isdigit():
-            raise UsageError(f"the {what} is digits only")
+        # ASCII digits only: str.isdigit() also accepts full-width (１２３４) and superscript
+        # (¹²³⁴) digits, which the card never registers and which cannot be sent as ASCII.
+        if self.charset == "digits" and not is_ascii_digits(value):
+            raise UsageError(
+                f"the {what} is ASCII digits 0-9 only (full-width or other Unicode digits are "
+                "not accepted)"
+            )
         if self.charset == "upper_alphanumeric" and not (
             value.isascii() and value.isalnum() and value == value.upper()
         ):

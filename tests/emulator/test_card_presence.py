@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.card.presence import (
     PresenceProof,
     PresenceProofError,
@@ -16,7 +17,6 @@ from mynakit.card.presence import (
     prove_presence,
     verify_presence,
 )
-from mynakit.card.results import CardCaKeys
 from mynakit.card.visual import VisualAp
 from mynakit.emulator.card_files import CARD_CA_TEXT_KEY_NUMBER, CARD_CA_VISUAL_KEY_NUMBER, key_id
 from mynakit.emulator.card_os import VirtualCard

@@ -78,6 +78,35 @@ def test_ten_processes_with_a_wrong_pin_spend_exactly_three_tries(own_home: Path
     assert tries_left_on_disk(base) == 0
 
 
+def test_ten_cli_processes_with_a_wrong_pin_tell_three_wrong_and_seven_blocked(
+    own_home: Path,
+) -> None:
+    """The issue's own reproduction, as whole ``mynakit jpki auth`` processes: the three that
+    reach the comparison are told their PIN was wrong (the third that it spent the last try),
+    the seven others that the PIN is blocked, and the counter ends at 0."""
+    command = [str(MYNAKIT), "--reader", "virtual:alice", "jpki", "auth"]
+    command += ["--revocation", "none", "--force"]
+    environment = {
+        **os.environ,
+        "MYNAKIT_HOME": str(own_home),
+        "MYNAKIT_AUTH_PIN": wrong_pin(own_home / "cards"),
+    }
+    children = [
+        subprocess.Popen(
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(PROCESSES)
+    ]
+    errors = [child.communicate(timeout=120)[1].strip() for child in children]
+    assert all(len(error.splitlines()) == 1 and "Traceback" not in error for error in errors)
+    told_wrong = [error for error in errors if "wrong" in error]
+    told_blocked = [error for error in errors if "wrong" not in error and "blocked" in error]
+    assert len(told_wrong) == 3, errors
+    assert sum("last try" in error and "blocked" in error for error in told_wrong) == 1
+    assert len(told_blocked) == PROCESSES - 3, errors
+    assert tries_left_on_disk(own_home / "cards") == 0
+
+
 def test_a_card_open_in_this_process_sees_other_processes_tries(own_home: Path) -> None:
     base = own_home / "cards"
     card = load_card(base, "alice")  # loaded before the other processes spend their tries

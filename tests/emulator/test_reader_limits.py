@@ -127,7 +127,7 @@ def test_every_card_command_works_on_each_reader(
         assert len(signature) == 256
         jpki.verify_sign_password(persona.sign_password)
         assert jpki.read_certificate("sign")
-        jpki.change_pin("auth", persona.auth_pin, "9876")
+        jpki.change_pin(persona.auth_pin, "9876", key="auth_pin")
         assert reader.failed_exchanges == [], model.name
 
 

@@ -9,13 +9,13 @@ from dataclasses import replace
 import pytest
 
 from mynakit.card.common import CommonAp
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.card.errors import (
     LastTryRefusedError,
     PinBlockedError,
     PinRequiredError,
     WrongPinError,
 )
-from mynakit.card.results import CardCaKeys
 from mynakit.card.text import TextAp
 from mynakit.card.visual import JP2_SIGNATURE, PNG_SIGNATURE, VisualAp
 from mynakit.emulator.card_files import CARD_CA_TEXT_KEY_NUMBER, CARD_CA_VISUAL_KEY_NUMBER, key_id
@@ -134,7 +134,7 @@ def test_integrity_verifies_with_the_text_pin(
     assert check.ok and check.signature_valid and check.chain_verified
     assert check.my_number_digest_matches is True
     assert check.basic_info_digest_matches is True
-    assert check.as_dict()["ok"] is True
+    assert check.to_dict()["ok"] is True
 
 
 def test_integrity_without_a_trusted_card_ca_says_chain_not_verified(

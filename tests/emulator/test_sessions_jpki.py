@@ -66,7 +66,7 @@ def test_token_names_the_plastic_card(session: JpkiAp) -> None:
     token = session.token()
     assert token.kind is CardKind.MY_NUMBER_CARD
     assert token.label == "JPKIAPICCTOKEN2"
-    assert token.as_dict()["kind"] == "my_number_card"
+    assert token.to_dict()["kind"] == "my_number_card"
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_no_pin_in_error_messages(session: JpkiAp, persona: Persona) -> None:
 def test_change_auth_pin(session: JpkiAp, persona: Persona, traced: TracingConnection) -> None:
     new = wrong(persona.auth_pin)
     traced.counter.clear()
-    session.change_pin("auth", persona.auth_pin, new)
+    session.change_pin(persona.auth_pin, new, key="auth_pin")
     sent = [
         bytes([c.cla, c.ins, c.p1, c.p2]).hex().upper()
         for c in traced.counter.commands
@@ -204,7 +204,7 @@ def test_change_auth_pin(session: JpkiAp, persona: Persona, traced: TracingConne
 
 
 def test_change_sign_password_upper_cases_the_new_value(session: JpkiAp, persona: Persona) -> None:
-    session.change_pin("sign", persona.sign_password, "newpass12")
+    session.change_pin(persona.sign_password, "newpass12", key="sign_password")
     session.select()
     session.verify_sign_password("NEWPASS12")
 
@@ -214,15 +214,15 @@ def test_malformed_new_pin_costs_nothing(
 ) -> None:
     before = len(traced.counter)
     with pytest.raises(UsageError):
-        session.change_pin("auth", persona.auth_pin, "12")
+        session.change_pin(persona.auth_pin, "12", key="auth_pin")
     with pytest.raises(UsageError):
-        session.change_pin("sign", persona.sign_password, "bad-chars!")
+        session.change_pin(persona.sign_password, "bad-chars!", key="sign_password")
     assert len(traced.counter) == before
 
 
 def test_change_with_a_wrong_old_pin_changes_nothing(session: JpkiAp, persona: Persona) -> None:
     with pytest.raises(WrongPinError):
-        session.change_pin("auth", wrong(persona.auth_pin), "4321")
+        session.change_pin(wrong(persona.auth_pin), "4321", key="auth_pin")
     session.select()
     session.verify_auth_pin(persona.auth_pin)
 

@@ -199,26 +199,6 @@ def needless(modules: set[str]) -> list[str]:
     )
 
 
-def _card_layer_imports_x509() -> bool:
-    """Whether ``mynakit.card.jpki`` imports the X.509 side (``mynakit.jpki.certificates``) at
-    import time, as it did before the card layer took the DER header from ``iso7816.tlv``."""
-    import ast
-
-    import mynakit.card.jpki
-
-    tree = ast.parse(Path(mynakit.card.jpki.__file__).read_text(encoding="utf-8"))
-    return any(
-        isinstance(node, ast.ImportFrom) and node.module == "mynakit.jpki.certificates"
-        for node in tree.body
-    )
-
-
-@pytest.mark.xfail(
-    _card_layer_imports_x509(),
-    reason="card/jpki.py still imports jpki.certificates (X.509, ASN.1) at import time; the "
-    "card-layer change that reads the DER header from iso7816.tlv removes it",
-    strict=True,
-)
 @pytest.mark.usefixtures("served_card")
 def test_jpki_cert_and_pkey_sign_import_no_parser(
     home: Path, credentials: dict[str, str], tmp_path: Path

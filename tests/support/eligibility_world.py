@@ -12,9 +12,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.card.jpki import JpkiAp
 from mynakit.card.presence import PresenceProof, prove_presence
-from mynakit.card.results import CardCaKeys
 from mynakit.card.visual import VisualAp
 from mynakit.emulator.card_files import CARD_CA_TEXT_KEY_NUMBER, CARD_CA_VISUAL_KEY_NUMBER, key_id
 from mynakit.emulator.card_os import VirtualCard

@@ -1,22 +1,44 @@
-"""Build JPKI-shaped certificates in memory for unit tests (no files, no network).
+"""The certificate fixtures of the unit tests, in one place: named test keys, roots, and
+JPKI-shaped auth and sign certificates built in memory (no files, no network).
 
 The sandbox issuer (mynakit.emulator.issuer) makes well-formed certificates; these builders
-also make the malformed and off-profile ones the relying side must refuse.
+also make the malformed and off-profile ones the relying side must refuse. Certificates the
+sandbox issued once, for tests that need real ones, are in tests/support/certificates/.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mynakit.jpki.certificates import AUTH_CA_UNIT, SIGN_CA_UNIT
+from mynakit.jpki.certificates import (
+    AUTH_CA_UNIT,
+    SANDBOX_AUTH_POLICY_OID,
+    SANDBOX_SIGN_POLICY_OID,
+    SIGN_CA_UNIT,
+)
 
 UTC = dt.UTC
+#: A made-up CN in the 23-character form of docs/card.md §9.1 (14 random + 9 terminal code).
+SANDBOX_COMMON_NAME = "AB12CD34EF56GHSANDBOX01"
+
+
+@functools.cache
+def named_key(name: str) -> rsa.RSAPrivateKey:
+    """An RSA-2048 key per name, generated once per test process (the slow part of every
+    certificate fixture); different names give different keys."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(Encoding.DER)
 
 
 def ca_name(organization: str, unit: str, second_unit: str) -> x509.Name:
@@ -170,3 +192,64 @@ def utf8_other_name(oid: x509.ObjectIdentifier, value: str) -> x509.OtherName:
     encoded = value.encode("utf-8")
     assert len(encoded) < 0x80, "test values stay short"
     return x509.OtherName(oid, bytes([0x0C, len(encoded)]) + encoded)
+
+
+def auth_certificate(
+    issuer_key: rsa.RSAPrivateKey,
+    holder_key: rsa.RSAPrivateKey,
+    *,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    issuer_name: x509.Name = TEST_AUTH_CA_NAME,
+    common_name: str = SANDBOX_COMMON_NAME,
+    policies: Sequence[x509.ObjectIdentifier] | None = None,
+    usage: x509.KeyUsage | None = None,
+    serial: int = 0x01020304,
+    ocsp_url: str | None = None,
+) -> x509.Certificate:
+    """A sandbox-shaped authentication certificate (docs/card.md §9.1): digitalSignature,
+    TLS client authentication, the sandbox auth policy unless ``policies`` says otherwise."""
+    return build_end_entity(
+        issuer_key,
+        issuer_name,
+        holder_key,
+        common_name=common_name,
+        policies=[SANDBOX_AUTH_POLICY_OID] if policies is None else policies,
+        usage=key_usage(digital_signature=True) if usage is None else usage,
+        not_before=not_before,
+        not_after=not_after,
+        serial=serial,
+        client_auth=True,
+        ocsp_url=ocsp_url,
+    )
+
+
+def sign_certificate(
+    issuer_key: rsa.RSAPrivateKey,
+    holder_key: rsa.RSAPrivateKey,
+    *,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    issuer_name: x509.Name = TEST_SIGN_CA_NAME,
+    common_name: str = SANDBOX_COMMON_NAME,
+    policies: Sequence[x509.ObjectIdentifier] | None = None,
+    usage: x509.KeyUsage | None = None,
+    serial: int = 0x12D57CA,
+    alternative_names: Sequence[x509.GeneralName] = (),
+) -> x509.Certificate:
+    """A sandbox-shaped signature certificate (docs/card.md §9.2): digitalSignature and
+    nonRepudiation, the sandbox sign policy unless ``policies`` says otherwise."""
+    return build_end_entity(
+        issuer_key,
+        issuer_name,
+        holder_key,
+        common_name=common_name,
+        policies=[SANDBOX_SIGN_POLICY_OID] if policies is None else policies,
+        usage=key_usage(digital_signature=True, content_commitment=True)
+        if usage is None
+        else usage,
+        not_before=not_before,
+        not_after=not_after,
+        serial=serial,
+        alternative_names=alternative_names,
+    )

@@ -12,9 +12,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.card.jpki import JpkiAp
 from mynakit.card.presence import PresenceProof
-from mynakit.card.results import CardCaKeys
 from mynakit.emulator.card_files import CARD_CA_TEXT_KEY_NUMBER, CARD_CA_VISUAL_KEY_NUMBER, key_id
 from mynakit.emulator.card_os import VirtualCard
 from mynakit.emulator.issuer import SandboxIssuer

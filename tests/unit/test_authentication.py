@@ -9,7 +9,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from mynakit.errors import DataError, UsageError, VerificationError
 from mynakit.jpki.authentication import (
@@ -26,23 +25,25 @@ from mynakit.jpki.authentication import (
     UnknownRootError,
     WrongCertificateKindError,
 )
-from mynakit.jpki.certificates import SANDBOX_AUTH_POLICY_OID, SANDBOX_SIGN_POLICY_OID
 from mynakit.jpki.revocation import crl_checker
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import ValidationFailure
 from support.jpki_builders import (
+    SANDBOX_COMMON_NAME,
     TEST_AUTH_CA_NAME,
     TEST_SIGN_CA_NAME,
-    build_end_entity,
+    auth_certificate,
     build_root,
-    key_usage,
+    der,
+    named_key,
+    sign_certificate,
 )
 
 pytestmark = pytest.mark.unit
 
 UTC = dt.UTC
 START = dt.datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
-AUTH_COMMON_NAME = "AB12CD34EF56GHSANDBOX01"
+AUTH_COMMON_NAME = SANDBOX_COMMON_NAME
 
 
 class Clock:
@@ -55,14 +56,10 @@ class Clock:
         return self.now
 
 
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 @pytest.fixture(scope="module")
 def keys() -> dict[str, rsa.RSAPrivateKey]:
-    # Generated once for the module: RSA key generation is the slow part.
-    return {name: _key() for name in ("root", "sign_root", "foreign_root", "holder", "other")}
+    names = ("root", "sign_root", "foreign_root", "holder", "other")
+    return {name: named_key(name) for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +81,12 @@ def roots(keys: dict[str, rsa.RSAPrivateKey]) -> dict[str, x509.Certificate]:
 def _auth_certificate(
     issuer_key: rsa.RSAPrivateKey, subject_key: rsa.RSAPrivateKey, serial: int
 ) -> x509.Certificate:
-    return build_end_entity(
+    return auth_certificate(
         issuer_key,
-        TEST_AUTH_CA_NAME,
         subject_key,
-        common_name=AUTH_COMMON_NAME,
-        policies=[SANDBOX_AUTH_POLICY_OID],
-        usage=key_usage(digital_signature=True),
         not_before=START - dt.timedelta(days=30),
         not_after=START + dt.timedelta(days=5 * 365),
         serial=serial,
-        client_auth=True,
     )
 
 
@@ -102,31 +94,23 @@ def _auth_certificate(
 def certificates(
     keys: dict[str, rsa.RSAPrivateKey],
 ) -> dict[str, bytes]:
-    sign = build_end_entity(
+    sign = sign_certificate(
         keys["sign_root"],
-        TEST_SIGN_CA_NAME,
         keys["holder"],
-        common_name=AUTH_COMMON_NAME,
-        policies=[SANDBOX_SIGN_POLICY_OID],
-        usage=key_usage(digital_signature=True, content_commitment=True),
         not_before=START - dt.timedelta(days=30),
         not_after=START + dt.timedelta(days=5 * 365),
         serial=0x2000,
     )
     return {
-        "auth": _der(_auth_certificate(keys["root"], keys["holder"], 0x1000)),
-        "foreign": _der(_auth_certificate(keys["foreign_root"], keys["holder"], 0x1001)),
-        "sign": _der(sign),
+        "auth": der(_auth_certificate(keys["root"], keys["holder"], 0x1000)),
+        "foreign": der(_auth_certificate(keys["foreign_root"], keys["holder"], 0x1001)),
+        "sign": der(sign),
     }
 
 
 @pytest.fixture(scope="module")
 def trust_store(roots: dict[str, x509.Certificate]) -> TrustStore:
     return TrustStore().add(roots["auth"]).add(roots["sign"])
-
-
-def _der(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(Encoding.DER)
 
 
 def _sign(key: rsa.RSAPrivateKey, nonce: bytes, algorithm: hashes.HashAlgorithm) -> bytes:

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mynakit.card.common import CardInfo, parse_card_info
+from mynakit.card.cv_certificate import CvCertificate, key_id_text, parse_rsa_public_key
 from mynakit.card.jpki import DIGEST_INFO_PREFIXES, digest_info
-from mynakit.card.results import CvCertificate, key_id_text, parse_rsa_public_key
 from mynakit.card.text import (
     IntegrityRecord,
     TextApBasicInfo,
@@ -311,7 +311,7 @@ def test_text_ap_basic_info() -> None:
         1,
     )
     assert info.key_id == TEXT_KEY_ID
-    assert info.as_dict()["key_id"] == TEXT_KEY_ID.hex().upper()
+    assert info.to_dict()["key_id"] == TEXT_KEY_ID.hex().upper()
     with pytest.raises(DataError, match="DF41"):
         TextApBasicInfo.parse(bytes.fromhex("FF4003DF4100"))
 
@@ -395,7 +395,7 @@ def test_visual_ap_basic_info() -> None:
     assert info.ap_id == bytes.fromhex("06030E01")
     assert info.version == 2
     assert info.municipality_code == "13221"
-    assert info.as_dict()["municipality_code"] == "13221"
+    assert info.to_dict()["municipality_code"] == "13221"
     with pytest.raises(DataError, match="municipality"):
         VisualApBasicInfo.parse(data.replace(b"13221", b"1322X"))
 
@@ -407,7 +407,7 @@ def test_card_info_record() -> None:
     info = parse_card_info(CARD_INFO_RECORD)
     assert info == CardInfo("400000012719843", "13221", dt.date(2035, 2, 17))
     assert info.manufacture_number == "0000012719843"  # jpki/myna's value[2..15]
-    assert info.as_dict()["expiry_date"] == "2035-02-17"
+    assert info.to_dict()["expiry_date"] == "2035-02-17"
 
 
 @pytest.mark.parametrize(

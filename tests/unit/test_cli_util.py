@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mynakit.card.jpki import DIGEST_INFO_PREFIXES
 from mynakit.cli.main import hoist_global_options
-from mynakit.cli.util import HASH_ALGORITHMS, FileAccessError, pem_armor, read_input
+from mynakit.cli.util import HASH_ALGORITHMS, pem_armor, read_input
+from mynakit.errors import UsageError
+from mynakit.jpki.inputs import InputKind, InputTooLargeError
 from support.jpki_builders import build_root, ca_name
 
 pytestmark = pytest.mark.unit
@@ -56,16 +58,14 @@ def test_pem_armor_is_what_x509_libraries_write_and_read() -> None:
     assert x509.load_pem_x509_certificate(armored) == certificate
 
 
-def test_read_input_reads_at_most_one_byte_past_the_limit(tmp_path: Path) -> None:
+def test_read_input_is_capped_by_the_library_limit(tmp_path: Path) -> None:
     source = tmp_path / "in"
     source.write_bytes(b"x" * 10)
-    assert read_input(str(source), limit=10) == b"x" * 10
-    with pytest.raises(FileAccessError, match="too large for a certificate"):
-        read_input(str(source), limit=9, what="certificate")
-    with pytest.raises(FileAccessError, match="too large"):
-        read_input("/dev/zero", limit=1024)
-    with pytest.raises(FileAccessError, match="cannot read"):
-        read_input(str(tmp_path), limit=10)
+    assert read_input(str(source), InputKind.CERTIFICATE) == b"x" * 10
+    with pytest.raises(InputTooLargeError, match="too large for a certificate"):
+        read_input("/dev/zero", InputKind.CERTIFICATE)
+    with pytest.raises(UsageError, match="cannot read"):
+        read_input(str(tmp_path), InputKind.CERTIFICATE)
 
 
 def test_command_modules_import_only_util_context_and_the_library() -> None:

@@ -12,11 +12,9 @@ from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from mynakit.card.jpki import DIGEST_INFO_PREFIXES
 from mynakit.errors import DataError, UsageError
-from mynakit.jpki.certificates import SANDBOX_SIGN_POLICY_OID
 from mynakit.jpki.cms import (
     DIGEST_ALGORITHMS,
     CmsVerificationError,
@@ -30,9 +28,10 @@ from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, ValidationFailure
 from support.jpki_builders import (
     TEST_SIGN_CA_NAME,
-    build_end_entity,
     build_root,
-    key_usage,
+    der,
+    named_key,
+    sign_certificate,
 )
 
 pytestmark = pytest.mark.unit
@@ -67,10 +66,7 @@ class DigestInfoKey:
 
 @pytest.fixture(scope="module")
 def keys() -> dict[str, rsa.RSAPrivateKey]:
-    return {
-        name: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        for name in ("root", "holder", "foreign_root")
-    }
+    return {name: named_key(name) for name in ("root", "holder", "foreign_root")}
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +80,15 @@ def root(keys: dict[str, rsa.RSAPrivateKey]) -> x509.Certificate:
 
 
 def _sign_certificate(issuer_key: rsa.RSAPrivateKey, holder_key: rsa.RSAPrivateKey) -> bytes:
-    return build_end_entity(
-        issuer_key,
-        TEST_SIGN_CA_NAME,
-        holder_key,
-        common_name="AB12CD34EF56GHSANDBOX01",
-        policies=[SANDBOX_SIGN_POLICY_OID],
-        usage=key_usage(digital_signature=True, content_commitment=True),
-        not_before=NOW - dt.timedelta(days=30),
-        not_after=NOW + dt.timedelta(days=1800),
-        serial=0x5150,
-    ).public_bytes(Encoding.DER)
+    return der(
+        sign_certificate(
+            issuer_key,
+            holder_key,
+            not_before=NOW - dt.timedelta(days=30),
+            not_after=NOW + dt.timedelta(days=1800),
+            serial=0x5150,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +233,65 @@ def test_bad_inputs(
         sign_raw(object(), CONTENT, "sha256")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="aware"):
         sign_cms(CONTENT, keys["holder"], certificate, signing_time=dt.datetime(2025, 1, 1))
+
+
+def test_mutated_signatures_raise_only_documented_errors(
+    keys: dict[str, rsa.RSAPrivateKey], certificate: bytes, trust_store: TrustStore
+) -> None:
+    # asn1crypto decodes names, keys and attribute values lazily; what fails there must come
+    # out as a DataError, like any malformed input (issue 7: no traceback for bad input).
+    import random
+
+    from mynakit.errors import MynakitError
+    from support.certificate_fuzz import mutate_der
+
+    originals = [
+        sign_cms(CONTENT, keys["holder"], certificate, detached=detached)
+        for detached in (False, True)
+    ]
+    rng = random.Random(11)
+    outcomes: dict[str, int] = {}
+    for _ in range(150):  # asn1crypto's full decode makes each one cost milliseconds
+        mutant = mutate_der(rng, rng.choice(originals))
+        try:
+            verify_cms(mutant, CONTENT, trust_store=trust_store)
+            outcome = "accepted"
+        except MynakitError as error:
+            outcome = type(error).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert set(outcomes) <= {
+        "accepted",
+        "DataError",
+        "TlvError",
+        "CmsVerificationError",
+        "CertificateValidationError",
+        "UsageError",
+    }, outcomes
+    assert outcomes["DataError"] > 0 and outcomes["CmsVerificationError"] > 0
+
+
+def test_a_signer_name_asn1crypto_cannot_compare_is_a_data_error(
+    keys: dict[str, rsa.RSAPrivateKey], certificate: bytes, trust_store: TrustStore
+) -> None:
+    # The issuer name appears in the certificate, in the SignerIdentifier and in the signed
+    # ESS attribute; an unassigned code point in the SignerIdentifier's copy (U+0378, UTF-8
+    # CD B8) made asn1crypto's name comparison raise ValueError.
+    signature = sign_cms(CONTENT, keys["holder"], certificate)
+    unit = b"unit tests"
+    first = signature.index(unit)
+    position = signature.index(unit, first + 1)
+    mutated = signature[:position] + b"unit tes\xcd\xb8" + signature[position + len(unit) :]
+    with pytest.raises(DataError, match="malformed CMS signature"):
+        verify_cms(mutated, CONTENT, trust_store=trust_store)
+
+
+def test_an_unknown_key_algorithm_in_the_carried_certificate_is_a_data_error(
+    keys: dict[str, rsa.RSAPrivateKey], certificate: bytes, trust_store: TrustStore
+) -> None:
+    # rsaEncryption 1.2.840.113549.1.1.1 with its last arc changed: asn1crypto raised KeyError.
+    signature = sign_cms(CONTENT, keys["holder"], certificate)
+    rsa_encryption = bytes.fromhex("06092a864886f70d010101")
+    assert rsa_encryption in signature
+    mutated = signature.replace(rsa_encryption, rsa_encryption[:-1] + b"\x7f", 1)
+    with pytest.raises(DataError):
+        verify_cms(mutated, CONTENT, trust_store=trust_store)

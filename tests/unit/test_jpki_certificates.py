@@ -6,7 +6,6 @@ from importlib import resources
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from mynakit.errors import DataError, UsageError
 from mynakit.jpki.certificates import (
@@ -31,7 +30,10 @@ from support.jpki_builders import (
     PRODUCTION_SIGN_CA_NAME,
     build_end_entity,
     build_root,
+    der,
     key_usage,
+    named_key,
+    sign_certificate,
     utf8_other_name,
 )
 
@@ -46,12 +48,12 @@ COMMON_NAME = "K7Q2M9X4R1T8ZA12340001A"
 
 @pytest.fixture(scope="module")
 def ca_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return named_key("production-shaped CA")
 
 
 @pytest.fixture(scope="module")
 def holder_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return named_key("holder")
 
 
 @pytest.fixture(scope="module")
@@ -82,18 +84,17 @@ def production_shaped_auth(
     )
 
 
-def sign_certificate(
+def production_shaped_sign(
     ca_key: rsa.RSAPrivateKey,
     holder_key: rsa.RSAPrivateKey,
     values: dict[x509.ObjectIdentifier, str],
 ) -> x509.Certificate:
-    return build_end_entity(
+    return sign_certificate(
         ca_key,
-        PRODUCTION_SIGN_CA_NAME,
         holder_key,
+        issuer_name=PRODUCTION_SIGN_CA_NAME,
         common_name=COMMON_NAME,
         policies=[SIGN_POLICY_OID],
-        usage=key_usage(digital_signature=True, content_commitment=True),
         not_before=ISSUED,
         not_after=EXPIRES,
         alternative_names=[utf8_other_name(oid, value) for oid, value in values.items()],
@@ -108,10 +109,6 @@ SIGN_VALUES = {
     ADDRESS_OID: "東京都千代田区〓町１",
     ADDRESS_SUBSTITUTE_OID: "0000000100",
 }
-
-
-def der(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(Encoding.DER)
 
 
 def test_production_shaped_auth_certificate_parses(
@@ -147,7 +144,7 @@ def test_auth_certificate_has_no_basic_info(production_shaped_auth: x509.Certifi
 def test_sign_certificate_basic_info(
     ca_key: rsa.RSAPrivateKey, holder_key: rsa.RSAPrivateKey
 ) -> None:
-    parsed = from_x509(sign_certificate(ca_key, holder_key, SIGN_VALUES))
+    parsed = from_x509(production_shaped_sign(ca_key, holder_key, SIGN_VALUES))
     assert parsed.kind is CertificateKind.SIGN
     info = parsed.basic_info
     assert info.name == "山田　〓子"
@@ -178,7 +175,7 @@ def test_bad_basic_info_values_raise_data_error(
     change: dict[x509.ObjectIdentifier, str],
     message: str,
 ) -> None:
-    parsed = from_x509(sign_certificate(ca_key, holder_key, {**SIGN_VALUES, **change}))
+    parsed = from_x509(production_shaped_sign(ca_key, holder_key, {**SIGN_VALUES, **change}))
     with pytest.raises(DataError, match=message) as caught:
         _ = parsed.basic_info
         _ = parsed.name_substitute_positions
@@ -190,7 +187,7 @@ def test_missing_san_entry_is_named(
     ca_key: rsa.RSAPrivateKey, holder_key: rsa.RSAPrivateKey
 ) -> None:
     values = {oid: value for oid, value in SIGN_VALUES.items() if oid != ADDRESS_OID}
-    parsed = from_x509(sign_certificate(ca_key, holder_key, values))
+    parsed = from_x509(production_shaped_sign(ca_key, holder_key, values))
     with pytest.raises(DataError, match=r"1\.2\.392\.200149\.8\.5\.5\.5"):
         _ = parsed.basic_info
 

@@ -1,7 +1,7 @@
 """Exact APDU bytes for each transmission rule of ``ApduProtocol`` (issue: foundation).
 
-The connection here is a script of (expected command, response) pairs: a unit-test fake of the
-transport seam, which asserts every byte the protocol sends (style anchors, practice 10).
+The connection here is the suite's ``ScriptedCard`` (tests/support): a fake of the transport
+seam that asserts every byte the protocol sends.
 """
 
 from __future__ import annotations
@@ -10,24 +10,9 @@ import pytest
 
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError
+from support.scripted_card import ScriptedCard
 
 pytestmark = pytest.mark.unit
-
-
-class ScriptedCard:
-    def __init__(self, script: list[tuple[str, str]]) -> None:
-        self.script = [(bytes.fromhex(c), bytes.fromhex(r)) for c, r in script]
-        self.sent: list[bytes] = []
-
-    def transmit(self, command: bytes) -> bytes:
-        self.sent.append(command)
-        assert self.script, f"unexpected command {command.hex()}"
-        expected, response = self.script.pop(0)
-        assert command.hex().upper() == expected.hex().upper()
-        return response
-
-    def done(self) -> bool:
-        return not self.script
 
 
 def test_get_response_after_61xx() -> None:
@@ -43,7 +28,7 @@ def test_get_response_after_61xx() -> None:
     assert card.done()
 
 
-def test_resend_with_exact_le_after_6cxx() -> None:
+def test_a_read_is_resent_with_exact_le_after_6cxx() -> None:
     card = ScriptedCard([("00B0000020", "6C11"), ("00B0000011", "11" * 17 + "9000")])
     assert ApduProtocol(card).send(0x00, 0xB0, 0, 0, le=0x20) == b"\x11" * 17
     assert card.done()
@@ -132,3 +117,95 @@ def test_a_card_that_never_finishes_61xx_is_stopped() -> None:
 
     with pytest.raises(ApduError, match="never finished"):
         ApduProtocol(Endless()).send(0x00, 0xB0, 0, 0, le=1)
+
+
+# -- commands that carry a secret or change state are never re-sent (docs/card.md §7.6) ------
+
+
+@pytest.mark.parametrize(
+    ("fields", "encoded"),
+    [
+        # VERIFY with the auth PIN: a resend would spend a second try for one entry.
+        ((0x00, 0x20, 0x00, 0x98, b"1234", 4), "00200098043132333404"),
+        # CHANGE REFERENCE DATA (ISO) and the JICSAP 80 32 change (docs/card.md §7.12).
+        ((0x00, 0x24, 0x01, 0x80, b"5678", 4), "00240180043536373804"),
+        ((0x80, 0x32, 0x00, 0x80, b"5678", 4), "80320080043536373804"),
+        # COMPUTE DIGITAL SIGNATURE (docs/card.md §5.1).
+        ((0x80, 0x2A, 0x00, 0x97, bytes(51), 0x20), "802A009733" + "00" * 51 + "20"),
+    ],
+)
+def test_6cxx_to_a_command_with_a_secret_or_side_effect_is_surfaced_not_resent(
+    fields: tuple[int, int, int, int, bytes, int], encoded: str
+) -> None:
+    card = ScriptedCard([(encoded, "6C10")])
+    cla, ins, p1, p2, data, le = fields
+    with pytest.raises(ApduError) as raised:
+        ApduProtocol(card).send(cla, ins, p1, p2, data, le)
+    assert raised.value.sw == 0x6C10
+    assert card.sent_hex == [encoded.upper()]  # sent exactly once
+
+
+def test_extended_refusal_of_a_signature_is_not_resent_short() -> None:
+    digest = bytes(300)  # needs extended Lc; the reader's refusal must not cause a second send
+    encoded = "802A009700012C" + digest.hex() + "0100"
+    card = ScriptedCard([(encoded, "6700")])
+    protocol = ApduProtocol(card)
+    with pytest.raises(ApduError) as raised:
+        protocol.send(0x80, 0x2A, 0x00, 0x97, digest, 256)
+    assert raised.value.sw == 0x6700
+    assert card.sent_hex == [encoded.upper()]
+    assert protocol.extended_length is False  # learned for the reads that follow
+
+
+def test_61xx_after_a_signature_still_fetches_the_answer() -> None:
+    # GET RESPONSE does not repeat the signature: it collects what the card already computed.
+    card = ScriptedCard([("802A0097010100", "6180"), ("00C0000080", "AB" * 128 + "9000")])
+    assert ApduProtocol(card).send(0x80, 0x2A, 0x00, 0x97, b"\x01", 256) == b"\xab" * 128
+    assert card.done()
+
+
+def test_select_and_get_data_are_repeatable_but_verify_and_proprietary_are_not() -> None:
+    from mynakit.iso7816.apdu import CommandApdu
+    from mynakit.iso7816.protocol import is_repeatable
+
+    assert is_repeatable(CommandApdu(0x00, 0xA4, 0x04, 0x0C, b"\xd3"))
+    assert is_repeatable(CommandApdu(0x00, 0xB0, 0x81, 0x00, le=256))
+    assert is_repeatable(CommandApdu(0x00, 0xCA, 0x01, 0x00, le=256))
+    assert not is_repeatable(CommandApdu(0x00, 0x20, 0x00, 0x98))
+    assert not is_repeatable(CommandApdu(0x80, 0xB0, 0x00, 0x00, le=1))
+    assert not is_repeatable(CommandApdu(0x00, 0x84, 0x00, 0x00, le=8))  # GET CHALLENGE
+
+
+def test_a_transport_error_on_an_extended_signature_is_not_followed_by_a_resend() -> None:
+    from mynakit.errors import TransportError
+
+    class FailsExtended:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+
+        def transmit(self, command: bytes) -> bytes:
+            self.sent.append(command)
+            raise TransportError("the reader cannot carry this APDU")
+
+    connection = FailsExtended()
+    protocol = ApduProtocol(connection)
+    with pytest.raises(TransportError):
+        protocol.send(0x80, 0x2A, 0x00, 0x97, bytes(300), 256)
+    assert len(connection.sent) == 1
+    assert protocol.extended_length is False
+
+
+def test_a_verify_answered_6cxx_is_a_pin_error_saying_it_was_sent_once() -> None:
+    from mynakit.card.jpki import JpkiAp
+    from mynakit.errors import PinError
+
+    card = ScriptedCard(
+        [
+            ("00200098", "63C3"),  # the counter, read first
+            ("002000980431323334", "6C04"),  # the VERIFY: answered 6C04, and not sent again
+        ]
+    )
+    session = JpkiAp(ApduProtocol(card), select=False)
+    with pytest.raises(PinError, match="sent once and not again"):
+        session.verify("auth_pin", "1234")
+    assert card.done()

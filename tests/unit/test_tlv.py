@@ -109,3 +109,17 @@ def test_mutated_files_raise_only_tlv_error(extra: bytes, index: int, byte: int)
 )
 def test_round_trip(tag: int, value: bytes) -> None:
     assert tlv.parse_one(tlv.encode(tag, value)) == (Tlv(tag, value), len(tlv.encode(tag, value)))
+
+
+@pytest.mark.parametrize(
+    ("header", "length"),
+    [("30", None), ("3082", None), ("30820625", 4 + 0x625), ("3005", 7), ("308105", 8)],
+)
+def test_der_sequence_length_from_the_header_alone(header: str, length: int | None) -> None:
+    assert tlv.der_sequence_length(bytes.fromhex(header)) == length
+
+
+@pytest.mark.parametrize("header", ["FFFF", "0000", "3180", "3080", "3085"])
+def test_der_sequence_length_refuses_what_no_certificate_starts_with(header: str) -> None:
+    with pytest.raises(tlv.TlvError):
+        tlv.der_sequence_length(bytes.fromhex(header), "certificate")

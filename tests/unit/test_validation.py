@@ -11,7 +11,6 @@ from mynakit.errors import UsageError, VerificationError
 from mynakit.jpki.certificates import (
     AUTH_POLICY_OID,
     SANDBOX_AUTH_POLICY_OID,
-    SANDBOX_SIGN_POLICY_OID,
     CertificateKind,
 )
 from mynakit.jpki.revocation import (
@@ -35,7 +34,10 @@ from support.jpki_builders import (
     build_end_entity,
     build_root,
     key_usage,
+    named_key,
 )
+from support.jpki_builders import auth_certificate as support_auth_certificate
+from support.jpki_builders import sign_certificate as support_sign_certificate
 
 pytestmark = pytest.mark.unit
 
@@ -50,13 +52,9 @@ DURING = dt.datetime(2024, 6, 1, tzinfo=UTC)
 COMMON_NAME = "ABCDEFGHJKLMNPSANDBOX01"
 
 
-def new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 @pytest.fixture(scope="module")
 def keys() -> dict[str, rsa.RSAPrivateKey]:
-    return {name: new_key() for name in ("auth1", "auth2", "sign", "holder", "stranger")}
+    return {name: named_key(name) for name in ("auth1", "auth2", "sign", "holder", "stranger")}
 
 
 @pytest.fixture(scope="module")
@@ -102,17 +100,16 @@ def auth_certificate(
     not_after: dt.datetime = CERT_END,
     serial: int = 0x01020304,
 ) -> x509.Certificate:
-    return build_end_entity(
+    return support_auth_certificate(
         issuer_key,
-        issuer_name,
         holder_key,
+        issuer_name=issuer_name,
         common_name=COMMON_NAME,
-        policies=[SANDBOX_AUTH_POLICY_OID] if policies is None else policies,
-        usage=key_usage(digital_signature=True) if usage is None else usage,
+        policies=policies,
+        usage=usage,
         not_before=not_before,
         not_after=not_after,
         serial=serial,
-        client_auth=True,
         ocsp_url="http://127.0.0.1:9/ocsp/auth",
     )
 
@@ -120,15 +117,11 @@ def auth_certificate(
 def sign_certificate(
     keys: dict[str, rsa.RSAPrivateKey], *, usage: x509.KeyUsage | None = None
 ) -> x509.Certificate:
-    return build_end_entity(
+    return support_sign_certificate(
         keys["sign"],
-        TEST_SIGN_CA_NAME,
         keys["holder"],
         common_name=COMMON_NAME,
-        policies=[SANDBOX_SIGN_POLICY_OID],
-        usage=key_usage(digital_signature=True, content_commitment=True)
-        if usage is None
-        else usage,
+        usage=usage,
         not_before=CERT_START,
         not_after=CERT_END,
     )

@@ -26,37 +26,11 @@ from mynakit.emulator.vpcd import (
 )
 from mynakit.errors import UsageError
 from mynakit.transport.base import CardRemovedError
+from support.scripted_card import SCRIPTED_ATR, ScriptedCard
 
 pytestmark = pytest.mark.unit
 
-ATR = bytes.fromhex("3BE000FF8131FE4514")
-
-
-class ScriptedCard:
-    """Records what the bridge asked; answers SELECT with 9000 and anything else with 6D00."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.pull_on_next_command = False
-
-    @property
-    def atr(self) -> bytes:
-        return ATR
-
-    def execute(self, command: bytes) -> bytes:
-        self.calls.append(f"execute {command.hex()}")
-        if self.pull_on_next_command:
-            raise CardRemovedError("fault: card pulled")
-        return b"\x90\x00" if command[1] == 0xA4 else b"\x6d\x00"
-
-    def reset(self) -> None:
-        self.calls.append("reset")
-
-    def power_up(self) -> None:
-        self.calls.append("power_up")
-
-    def power_down(self) -> None:
-        self.calls.append("power_down")
+ATR = SCRIPTED_ATR
 
 
 @pytest.fixture
@@ -179,7 +153,7 @@ def test_card_removed_fault_propagates_to_close_the_link(
 ) -> None:
     vpcd_side, card_side = socket_pair
     card = ScriptedCard()
-    card.pull_on_next_command = True
+    card.pull_on_command = True
     vpcd_side.sendall(b"\x00\x04\x00\xa4\x00\x00")
     with pytest.raises(CardRemovedError):
         serve_connection(card_side, card)

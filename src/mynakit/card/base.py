@@ -1,12 +1,17 @@
 """What every application session shares: selecting the AP and its files, reading files in the
-fewest APDUs, and verifying PINs without ever spending a try the caller did not ask for.
+fewest APDUs, PIN status, verifying and changing PINs without ever spending a try the caller
+did not ask for.
 
-Rules from the protocol reference: SELECT AP ``00 A4 04 0C`` (§2); SELECT EF ``00 A4 02 0C``
-(§5); READ BINARY by SFI without SELECT (§1 "Short-EF-ID addressing"); the retry query is an
-empty VERIFY (§7.5); ``63C0`` on the exhausting try and ``6984`` afterwards (§11.1).
+Rules of docs/card.md: SELECT AP ``00 A4 04 0C`` (§2); SELECT EF ``00 A4 02 0C`` (§5); READ
+BINARY by SFI without SELECT (§1 "Short-EF-ID addressing"); the retry query is an empty VERIFY
+(§7.5); the change commands ``00 24 01 80`` and ``80 32 00 80`` (§7.12); ``63C0`` on the
+exhausting try and ``6984`` afterwards (§11.1).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
 
 from mynakit.card.errors import (
     FileNotFoundOnCardError,
@@ -15,11 +20,13 @@ from mynakit.card.errors import (
     PinRequiredError,
     WrongPinError,
 )
-from mynakit.errors import UsageError
+from mynakit.card.pin_status import PinStatus
+from mynakit.errors import PinError, UsageError
 from mynakit.iso7816 import tlv
 from mynakit.iso7816.apdu import SHORT_MAX_RESPONSE
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError, StatusWord, tries_left
+from mynakit.personal import is_valid_my_number
 from mynakit.profiles import ApplicationProfile, CardProfile, KeyProfile, load_profile
 from mynakit.transport.pinpad import PinPad, PinVerifyRequest
 
@@ -31,6 +38,14 @@ SELECT_BY_NAME = 0x04
 SELECT_EF = 0x02
 NO_RESPONSE_DATA = 0x0C
 KEY_OF_CURRENT_EF = 0x80
+WRONG_LE_SW1 = 0x6C  # 6Cxx: wrong Le, xx bytes available (ISO/IEC 7816-4 §5.6)
+INS_CHANGE_REFERENCE_DATA = 0x24
+CHANGE_REPLACE_WITH_NEW = 0x01  # 00 24 01 80: only the new value in the data field (§7.12)
+#: Check code A is the My Number itself (§4): its check digit is known before any VERIFY.
+CHECK_CODE_A = "check_code_a"
+#: Secrets that open with the holder's birth date as era ``YYMMDD`` (§4): check code B
+#: (then the expiry year and the security code) and the visual AP's birth-date code.
+STARTS_WITH_ERA_DATE = frozenset({"check_code_b", "birth_date_code"})
 
 # The first read asks for this much: enough for a whole small file, and for a certificate's
 # DER header, from which the rest is sized (§11.6: never assume a 4-byte header).
@@ -38,9 +53,17 @@ FIRST_READ_LENGTH = SHORT_MAX_RESPONSE
 
 
 class ApplicationSession:
-    """Base of the per-AP sessions. Constructing one selects the AP."""
+    """Base of the per-AP sessions. Constructing one selects the AP.
 
-    application_name: str = ""
+    Each session declares its keys: ``pin_keys`` (what :meth:`pin_status` reads),
+    ``changeable_pins`` (what :meth:`change_pin` may change, the first being the default) and
+    ``unlock_keys_by_length`` (which secret :meth:`unlock` means, told apart by its length).
+    """
+
+    application_name: ClassVar[str] = ""
+    pin_keys: ClassVar[tuple[str, ...]] = ()
+    changeable_pins: ClassVar[tuple[str, ...]] = ()
+    unlock_keys_by_length: ClassVar[Mapping[int, str]] = {}
 
     def __init__(
         self,
@@ -108,7 +131,7 @@ class ApplicationSession:
             and self.protocol.extended_length is not False
         ):
             # The card takes extended Le (profile); when the reader's support is unknown the
-            # protocol probes once and falls back to short APDUs for good (§1, user needs §4.4).
+            # protocol probes once and falls back to short APDUs for good (docs/card.md §1).
             # A reader that told its limits gets no more than it carries (docs/readers.md §2).
             first_length = self.protocol.max_extended_response
         data = self._read_binary(file_id, 0, first_length)
@@ -170,6 +193,22 @@ class ApplicationSession:
             raise
         return None
 
+    def key_status(self, key_name: str) -> PinStatus:
+        """One key's retry counter by the empty VERIFY, which spends nothing (§7.5)."""
+        key = self.application.key(key_name)
+        return PinStatus(
+            application=self.application.name,
+            key_name=key.name,
+            key_id=key.key_id,
+            label=key.label or key.name,
+            tries_left=self.tries_left(key_name),
+            max_tries=key.tries,
+        )
+
+    def pin_status(self) -> list[PinStatus]:
+        """Tries left for every key of ``pin_keys``; spends nothing (§7.5)."""
+        return [self.key_status(name) for name in self.pin_keys]
+
     def verify(self, key_name: str, secret: str, *, force: bool = False) -> None:
         """Verify a PIN, password or check code, guarding the counter.
 
@@ -178,9 +217,7 @@ class ApplicationSession:
         is refused unless ``force``. A failed VERIFY is never retried on its own.
         """
         key = self.application.key(key_name)
-        if key.charset == "upper_alphanumeric":
-            secret = secret.upper()  # registered in upper case (§4, [MC pin.rs])
-        key.check_format(secret)
+        secret = checked_secret(key, secret)
         self._guard_counter(key_name, force=force)
         try:
             self.protocol.send(
@@ -220,6 +257,60 @@ class ApplicationSession:
             raise _pin_error(ApduError(status, b"", "VERIFY on the PIN pad"), key)
         self._verified.add(key.key_id)
 
+    def unlock(self, secret: str, *, key: str | None = None, force: bool = False) -> str:
+        """Verify the secret of ``unlock_keys_by_length`` that ``secret``'s length names (or
+        ``key``); returns the key name verified. The text and visual APs both unlock here, so
+        check codes are validated the same way on both (ASCII digits, the check digit of check
+        code A) before any VERIFY."""
+        key_name = key or self.unlock_keys_by_length.get(len(secret))
+        if key_name is None:
+            choices = ", ".join(
+                f"the {self.application.key(name).label or name} ({length} digits)"
+                for length, name in sorted(self.unlock_keys_by_length.items())
+            )
+            raise UsageError(f"give {choices}")
+        self.verify(key_name, secret, force=force)
+        return key_name
+
+    def change_pin(
+        self, old: str, new: str, *, key: str | None = None, force: bool = False
+    ) -> None:
+        """Change one of ``changeable_pins`` (the first when ``key`` is None), §7.12."""
+        key_name = key or (self.changeable_pins[0] if self.changeable_pins else None)
+        if key_name is None or key_name not in self.changeable_pins:
+            allowed = ", ".join(self.changeable_pins) or "none"
+            raise UsageError(
+                f"the {self.application.label} has no changeable PIN {key_name!r} "
+                f"(changeable: {allowed})"
+            )
+        self.change_secret(key_name, old, new, force=force)
+
+    def change_secret(self, key_name: str, old: str, new: str, *, force: bool = False) -> None:
+        """Change a PIN: SELECT its key EF, guarded VERIFY of the old value, then the change
+        command of the profile: ``00 24 01 80`` (ISO) or ``80 32 00 80`` (JICSAP CHANGE KEY),
+        §7.12.
+
+        The new value is format-checked before anything is sent, so a typo in it costs nothing.
+        The key EF is selected first because both change commands name the key as "the current
+        EF" (P2 = 80); VERIFY by SFI does not change the current EF. The change command is sent
+        once: ``ApduProtocol`` never re-sends it (it carries a secret).
+        """
+        key = self.application.key(key_name)
+        new = checked_secret(key, new)
+        checked_secret(key, old)
+        self.select_file(key.key_id)
+        self.verify(key_name, old, force=force)
+        cla, ins = key.change_instruction >> 8, key.change_instruction & 0xFF
+        p1 = CHANGE_REPLACE_WITH_NEW if ins == INS_CHANGE_REFERENCE_DATA else 0x00
+        try:
+            self.protocol.send(cla, ins, p1, KEY_OF_CURRENT_EF, new.encode("ascii"))
+        except ApduError as error:
+            if error.sw == StatusWord.SECURITY_STATUS_NOT_SATISFIED:
+                raise PinRequiredError(
+                    f"the card refused to change the {key.label or key.name}"
+                ) from error
+            raise
+
     def is_verified(self, key_name: str) -> bool:
         return self.application.key(key_name).key_id in self._verified
 
@@ -230,16 +321,51 @@ class ApplicationSession:
             raise FileNotFoundOnCardError(f"{doing}: not on this card") from error
 
 
+def checked_secret(key: KeyProfile, secret: str) -> str:
+    """``secret`` as the card registers it, or a one-line ``UsageError`` when it can never be
+    right: wrong length, not ASCII digits (full-width and superscript digits included), not
+    upper-case ASCII letters and digits, check code A with a wrong My Number check digit
+    (docs/card.md Appendix A), or check code B / the birth-date code not opening with an era
+    ``YYMMDD`` date (§4). Nothing is sent to the card."""
+    if key.charset == "upper_alphanumeric":
+        secret = secret.upper()  # registered in upper case (§4)
+    key.check_format(secret)
+    what = key.label or key.name
+    if key.name == CHECK_CODE_A and not is_valid_my_number(secret):
+        raise UsageError(f"the {what} has a wrong check digit")
+    if key.name in STARTS_WITH_ERA_DATE and not _is_era_date(secret[:6]):
+        # The message never quotes the digits: they are the holder's birth date.
+        raise UsageError(
+            f"the {what} does not start with a birth date as era YYMMDD "
+            "(year 01-99, month 01-12, day 01-31)"
+        )
+    return secret
+
+
+def _is_era_date(yymmdd: str) -> bool:
+    """Era year, month and day in range (§4); the era itself is not part of the code."""
+    if len(yymmdd) != 6:
+        return False
+    year, month, day = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:])
+    return 1 <= year <= 99 and 1 <= month <= 12 and 1 <= day <= 31
+
+
 def _pin_error(error: ApduError, key: KeyProfile) -> Exception:
     what = key.label or key.name
     remaining = tries_left(error.sw)
-    if remaining == 0 or error.sw in (
-        StatusWord.REFERENCE_DATA_BLOCKED,
-        StatusWord.AUTHENTICATION_METHOD_BLOCKED,
-    ):
+    if remaining == 0:
+        return PinBlockedError(what, by_this_entry=True)
+    if error.sw in (StatusWord.REFERENCE_DATA_BLOCKED, StatusWord.AUTHENTICATION_METHOD_BLOCKED):
         return PinBlockedError(what)
     if remaining is not None:
         return WrongPinError(what, remaining)
+    if error.sw >> 8 == WRONG_LE_SW1:
+        # ApduProtocol never re-sends a command with a secret after 6Cxx (docs/card.md §8):
+        # say so, and that the counter is worth reading before another entry.
+        return PinError(
+            f"the card answered {error.sw:04X} (wrong length) to the {what}; it was sent once "
+            "and not again. Check the tries left (mynakit pin status) before another entry"
+        )
     return error
 
 

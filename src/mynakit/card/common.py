@@ -1,7 +1,7 @@
 """The common AP (共通カードAP): card serial, municipality code and expiry, free to read.
 
 Record 1 of the record EF 0001 (SFI 1) holds JICSAP simple TLV ``01 1C`` + 28 ASCII digits:
-serial (15) ‖ municipality code (5) ‖ expiry ``YYYYMMDD`` (protocol reference §6.11, §7.14).
+serial (15) ‖ municipality code (5) ‖ expiry ``YYYYMMDD`` (docs/card.md §6.11, §7.14).
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from mynakit.card.base import ApplicationSession
-from mynakit.card.jpki import change_secret, key_status
-from mynakit.card.results import PinStatus, parse_card_date
+from mynakit.card.field_values import parse_card_date
 from mynakit.errors import DataError
 from mynakit.iso7816 import tlv
 
@@ -33,7 +32,7 @@ class CardInfo:
         value, i.e. the serial without its first two characters (§7.14)."""
         return self.serial[2:SERIAL_LENGTH]
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "serial": self.serial,
             "municipality_code": self.municipality_code,
@@ -47,7 +46,7 @@ def parse_card_info(record: bytes) -> CardInfo:
     value = items.get(TAG_CARD_INFO)
     if value is None:
         raise DataError("the common AP record lacks simple-TLV tag 01")
-    if len(value) != CARD_INFO_LENGTH or not value.isdigit():
+    if len(value) != CARD_INFO_LENGTH or not (value.isascii() and value.isdigit()):
         raise DataError(f"the common AP record is not {CARD_INFO_LENGTH} ASCII digits")
     text = value.decode("ascii")
     expiry_start = SERIAL_LENGTH + MUNICIPALITY_LENGTH
@@ -62,16 +61,10 @@ class CommonAp(ApplicationSession):
     """The common AP (共通カードAP)."""
 
     application_name = "common"
+    pin_keys = ("card_pin",)
+    changeable_pins = ("card_pin",)  # JICSAP CHANGE KEY 80 32 00 80 (§7.12)
 
     def card_info(self) -> CardInfo:
         """READ RECORD 1 of SFI 1 (``00 B2 01 0C``), no credential (§7.14)."""
         file = self.application.file("card_info")
         return parse_card_info(self.read_record(file.file_id, 1))
-
-    def pin_status(self) -> list[PinStatus]:
-        """Tries left for the card PIN; spends nothing (§7.5)."""
-        return [key_status(self, "card_pin")]
-
-    def change_pin(self, old: str, new: str, *, force: bool = False) -> None:
-        """Change the card PIN with JICSAP CHANGE KEY ``80 32 00 80`` (§7.12)."""
-        change_secret(self, "card_pin", old, new, force=force)

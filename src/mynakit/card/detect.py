@@ -1,7 +1,7 @@
 """What card is in the reader: My Number card, smartphone JPKI token, Juki card, or unknown.
 
-Identification is by SELECT of the JPKI AP and the token file's label (protocol reference §6.10,
-user needs §4.1 "identify the card, not the ATR"); the ATR only names the card in diagnostics.
+Identification is by SELECT of the JPKI AP and the token file's label (docs/card.md §6.10,
+docs/readers.md: identify the card, not the ATR); the ATR only names the card in diagnostics.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class CardIdentity:
     atr: bytes
     atr_known: bool  # the ATR is one of the real cards' ATRs in the profile
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "kind": self.kind.value,
             "description": self.kind.description,

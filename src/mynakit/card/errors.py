@@ -1,5 +1,5 @@
-"""Card-level errors, translated from status words at the application layer (style anchors,
-practice 3): the CLI and integrators catch these, never raw status words."""
+"""Card-level errors, translated from status words at the application layer
+(docs/architecture.md §3): the CLI and integrators catch these, never raw status words."""
 
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ class WrongPinError(PinError):
 class PinBlockedError(PinError):
     """The counter reached zero. Only a municipal office can unblock it (reference §4)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, by_this_entry: bool = False) -> None:
+        # by_this_entry: the card answered 63C0 to this VERIFY, so the entry was wrong and
+        # spent the last try; the holder must hear both (docs/card.md §8).
+        self.by_this_entry = by_this_entry
+        wrong = f"wrong {what}: that was the last try, and " if by_this_entry else ""
         super().__init__(
-            f"the {what} is blocked; take the card to your municipal office "
+            f"{wrong}the {what} is blocked; take the card to your municipal office "
             "(市区町村窓口) to reset it"
         )
 

@@ -1,6 +1,6 @@
 """The JPKI AP (公的個人認証AP): token, certificates, PIN status and change, signatures.
 
-APDUs per protocol reference §7.1-§7.8 and §5.1: certificates are read by SFI (base session),
+APDUs per docs/card.md §7.1-§7.8 and §5.1: certificates are read by SFI (base session),
 PINs are verified through the guarded ``ApplicationSession.verify`` (counter first, never the
 last try without ``force``), and signatures use ``80 2A 00 <80|SFI>`` with a host-built
 DigestInfo, so no SELECT of the key EF is needed (P2 97 auth key, 9A sign key).
@@ -18,12 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa, utils
 from mynakit.card.base import KEY_OF_CURRENT_EF, ApplicationSession
 from mynakit.card.detect import CardKind, parse_token_label
 from mynakit.card.errors import PinRequiredError
-from mynakit.card.results import PinStatus
 from mynakit.errors import DataError, UsageError
+from mynakit.iso7816 import tlv
 from mynakit.iso7816.apdu import SHORT_MAX_RESPONSE
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError, StatusWord
-from mynakit.jpki.certificates import certificate_length_from_header, parse_certificate
 from mynakit.profiles import CardProfile, load_profile
 
 INS_COMPUTE_DIGITAL_SIGNATURE = 0x2A
@@ -31,8 +30,6 @@ CLA_PROPRIETARY = 0x80
 SIGN_DIGEST_INFO_AS_GIVEN = 0x00  # §5.1 P1 = 00: PKCS#1 v1.5 over the data as supplied
 # PKCS#1 v1.5 type-1 padding needs 11 bytes of a 256-byte block (§5.1: "1-245 bytes").
 MAX_DIGEST_INFO_LENGTH = 245
-INS_CHANGE_REFERENCE_DATA = 0x24
-CHANGE_REPLACE_WITH_NEW = 0x01  # 00 24 01 80: only the new value in the data field (§7.12)
 
 SMARTPHONE_PROFILE = "smartphone-jpki-token"
 
@@ -89,7 +86,7 @@ class Token:
     kind: CardKind
     label: str
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind.value, "description": self.kind.description, "label": self.label}
 
 
@@ -98,6 +95,8 @@ class JpkiAp(ApplicationSession):
     the matching card profile, which is what a caller that does not know the card wants."""
 
     application_name = "jpki"
+    pin_keys = ("auth_pin", "sign_password")
+    changeable_pins = ("auth_pin", "sign_password")
 
     def __init__(
         self, protocol: ApduProtocol, profile: CardProfile | None = None, *, select: bool = True
@@ -146,12 +145,13 @@ class JpkiAp(ApplicationSession):
             )
         try:
             data = self.read_file(file_name)
+            # The DER header sizes the certificate (docs/card.md §11 item 6).
+            total = tlv.der_sequence_length(data, "certificate")
         except DataError as error:
             raise DataError(
                 f"EF {file.file_id:04X} holds no readable certificate: {error}"
             ) from error
-        total = certificate_length_from_header(data)
-        if total is None or total != len(data):
+        if total != len(data):
             raise DataError(
                 f"the {kind} certificate on the card is truncated ({len(data)} bytes read)"
             )
@@ -160,19 +160,11 @@ class JpkiAp(ApplicationSession):
 
     # -- PINs ----------------------------------------------------------------------------------
 
-    def pin_status(self) -> list[PinStatus]:
-        """Tries left for the auth PIN and sign password; spends nothing (§7.5)."""
-        return [key_status(self, name) for name in ("auth_pin", "sign_password")]
-
     def verify_auth_pin(self, pin: str, *, force: bool = False) -> None:
         self.verify("auth_pin", pin, force=force)
 
     def verify_sign_password(self, password: str, *, force: bool = False) -> None:
         self.verify("sign_password", password, force=force)
-
-    def change_pin(self, key: KeyKind, old: str, new: str, *, force: bool = False) -> None:
-        """Change the auth PIN or sign password (§7.12)."""
-        change_secret(self, _pin_name(key), old, new, force=force)
 
     # -- signatures ----------------------------------------------------------------------------
 
@@ -222,53 +214,8 @@ def _checked_key(key: str) -> KeyKind:
     return key  # type: ignore[return-value]
 
 
-def _pin_name(key: str) -> str:
-    return PIN_OF_KEY[_checked_key(key)]
-
-
-def key_status(session: ApplicationSession, key_name: str) -> PinStatus:
-    """One key's retry counter by the empty VERIFY, which spends nothing (§7.5)."""
-    key = session.application.key(key_name)
-    return PinStatus(
-        application=session.application.name,
-        key_name=key.name,
-        key_id=key.key_id,
-        label=key.label or key.name,
-        tries_left=session.tries_left(key_name),
-        max_tries=key.tries,
-    )
-
-
-def change_secret(
-    session: ApplicationSession, key_name: str, old: str, new: str, *, force: bool = False
-) -> None:
-    """Change a PIN: SELECT its key EF, guarded VERIFY of the old value, then the change command
-    of the profile: ``00 24 01 80`` (ISO) or ``80 32 00 80`` (JICSAP CHANGE KEY), §7.12.
-
-    The new value is format-checked before anything is sent, so a typo in it costs nothing.
-    The key EF is selected first because both change commands name the key as "the current EF"
-    (P2 = 80); VERIFY by SFI does not change the current EF.
-    """
-    key = session.application.key(key_name)
-    if key.charset == "upper_alphanumeric":
-        new = new.upper()  # registered in upper case (§4)
-    key.check_format(new)
-    session.select_file(key.key_id)
-    session.verify(key_name, old, force=force)
-    cla, ins = key.change_instruction >> 8, key.change_instruction & 0xFF
-    p1 = CHANGE_REPLACE_WITH_NEW if ins == INS_CHANGE_REFERENCE_DATA else 0x00
-    try:
-        session.protocol.send(cla, ins, p1, KEY_OF_CURRENT_EF, new.encode("ascii"))
-    except ApduError as error:
-        if error.sw == StatusWord.SECURITY_STATUS_NOT_SATISFIED:
-            raise PinRequiredError(
-                f"the card refused to change the {key.label or key.name}"
-            ) from error
-        raise
-
-
 class CardPrivateKey:
-    """A card key shaped like cryptography's ``RSAPrivateKey.sign`` (style anchors §7), so
+    """A card key shaped like cryptography's ``RSAPrivateKey.sign``, so
     CMS and PDF signers can use it. Hashing happens on the host; the card signs the DigestInfo.
     It does not claim the whole ABC: the private key never leaves the card."""
 
@@ -297,8 +244,16 @@ class CardPrivateKey:
 
     def public_key(self) -> rsa.RSAPublicKey:
         if self._public_key is None:
-            certificate = parse_certificate(self.session.read_certificate(self.key))
-            key = certificate.certificate.public_key()
+            # cryptography directly: the relying side (mynakit.jpki) sits above this layer.
+            from cryptography import x509
+
+            try:
+                certificate = x509.load_der_x509_certificate(
+                    self.session.read_certificate(self.key)
+                )
+            except ValueError as error:
+                raise DataError(f"the card's {self.key} certificate is malformed") from error
+            key = certificate.public_key()
             if not isinstance(key, rsa.RSAPublicKey):
                 raise DataError("the card's certificate does not hold an RSA key")
             self._public_key = key

@@ -25,8 +25,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from mynakit.card.cv_certificate import CardCaKeys, CvCertificate
 from mynakit.card.jpki import digest_info
-from mynakit.card.results import CardCaKeys, CvCertificate
 from mynakit.card.visual import AgeRecord, VisualAp
 from mynakit.errors import DataError, VerificationError
 

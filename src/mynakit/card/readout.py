@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from mynakit.card.common import CommonAp
 from mynakit.card.errors import FileNotFoundOnCardError
-from mynakit.card.jpki import JpkiAp, key_status
+from mynakit.card.jpki import JpkiAp
 from mynakit.card.text import TextAp, parse_my_number
 from mynakit.card.visual import VisualAp
 from mynakit.iso7816.protocol import ApduProtocol
@@ -41,7 +41,7 @@ class Readout:
     tries_left: dict[str, int | None] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {"files": self.files, "tries_left": self.tries_left, "skipped": self.skipped}
 
 
@@ -106,7 +106,7 @@ def standard_readout(
         result.skipped.append("common AP (not on this card)")
     else:
         result.files["common/card_info"] = len(common.read_record(1))
-        result.tries_left["common/card_pin"] = key_status(common, "card_pin").tries_left
+        result.tries_left["common/card_pin"] = common.key_status("card_pin").tries_left
     return result
 
 

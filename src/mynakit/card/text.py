@@ -1,6 +1,6 @@
 """The text AP (券面事項入力補助AP): the My Number, basic-4 information, and their integrity.
 
-Access (protocol reference §3.2): EF 0001 (My Number) opens with the text PIN or check code A;
+Access (docs/card.md §3.2): EF 0001 (My Number) opens with the text PIN or check code A;
 EF 0002 (basic-4 information) with the text PIN or check code B; EF 0003 (integrity record)
 with any of the three; EF 0004 (CV certificate) and EF 0005 (AP basic info) are free.
 """
@@ -15,18 +15,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from mynakit.card.base import ApplicationSession
+from mynakit.card.cv_certificate import CardCaKeys, CvCertificate
 from mynakit.card.errors import PinRequiredError
-from mynakit.card.jpki import change_secret, key_status
-from mynakit.card.results import (
-    CardCaKeys,
-    CvCertificate,
-    PinStatus,
-    located_by_offset_table,
-    objects_with_raw,
-    outer_object,
-    parse_card_date,
-    parse_card_sex,
-)
+from mynakit.card.field_values import parse_card_date, parse_card_sex
+from mynakit.card.file_objects import located_by_offset_table, objects_with_raw, outer_object
 from mynakit.errors import DataError, UsageError
 from mynakit.iso7816 import tlv
 from mynakit.personal import BasicInfo, is_valid_my_number
@@ -48,8 +40,8 @@ TAG_AP_KEY_ID = 0xDF42
 TAG_AP_EXTRA = 0xDF43
 
 MY_NUMBER_LENGTH = 12
-# Which secret a caller means, told apart by length as jpki-rs does (user needs §1.6):
-# 4 digits the text PIN, 12 check code A (the My Number), 14 check code B.
+# Which secret a caller means, told apart by length: 4 digits the text PIN, 12 check code A
+# (the My Number), 14 check code B (docs/card.md §4).
 _KEYS_BY_LENGTH = {4: "text_pin", 12: "check_code_a", 14: "check_code_b"}
 
 
@@ -59,7 +51,7 @@ def parse_my_number(data: bytes) -> str:
     A number whose check digit is wrong is a ``DataError``; the message never holds the digits.
     """
     item = tlv.parse_single(data, TAG_MY_NUMBER)
-    if len(item.value) != MY_NUMBER_LENGTH or not item.value.isdigit():
+    if len(item.value) != MY_NUMBER_LENGTH or not (item.value.isascii() and item.value.isdigit()):
         raise DataError("the My Number file does not hold 12 ASCII digits")
     number = item.value.decode("ascii")
     if not is_valid_my_number(number):
@@ -150,7 +142,7 @@ class IntegrityCheck:
             and self.basic_info_digest_matches is not False
         )
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "signature_valid": self.signature_valid,
@@ -185,7 +177,7 @@ class TextApBasicInfo:
             raise DataError("text AP basic info: DF42 is not a 16-byte key id")
         return cls(info[0], info[1], info[2], info[3], key_id, objects.get(TAG_AP_EXTRA, b""))
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "spec_version": self.spec_version,
             "extended_length": self.extended_length,
@@ -199,29 +191,9 @@ class TextAp(ApplicationSession):
     """The text AP (券面事項入力補助AP)."""
 
     application_name = "text"
-
-    def unlock(self, secret: str, *, key: str | None = None, force: bool = False) -> str:
-        """Verify the text PIN (4 digits), check code A (12) or B (14); the key follows from
-        the length unless named. Returns the key name verified."""
-        key_name = key or _KEYS_BY_LENGTH.get(len(secret))
-        if key_name is None:
-            raise UsageError(
-                "give the text PIN (4 digits), check code A (12) or check code B (14 digits)"
-            )
-        if key_name == "check_code_a" and not is_valid_my_number(secret):
-            # Check code A is the My Number: a wrong check digit can never be right, so refuse
-            # it before it costs a try.
-            raise UsageError("check code A (the My Number) has a wrong check digit")
-        self.verify(key_name, secret, force=force)
-        return key_name
-
-    def pin_status(self) -> list[PinStatus]:
-        """Tries left for the text PIN and check codes A and B; spends nothing (§7.5)."""
-        return [key_status(self, name) for name in ("text_pin", "check_code_a", "check_code_b")]
-
-    def change_pin(self, old: str, new: str, *, force: bool = False) -> None:
-        """Change the text PIN (``00 24 01 80``, §7.12)."""
-        change_secret(self, "text_pin", old, new, force=force)
+    pin_keys = ("text_pin", "check_code_a", "check_code_b")
+    changeable_pins = ("text_pin",)
+    unlock_keys_by_length = _KEYS_BY_LENGTH
 
     def my_number(self, secret: str | None = None, *, force: bool = False) -> str:
         """The My Number. Give the text PIN or check code A, or verify one before."""

@@ -1,6 +1,6 @@
 """The visual AP (券面事項確認AP): the card face as images, and the age-verification record.
 
-Access (protocol reference §3.3): EF 0002 (card face) opens with check code A (the My Number)
+Access (docs/card.md §3.3): EF 0002 (card face) opens with check code A (the My Number)
 or check code B; EF 0001 (age record) with the birth-date code (era ``YYMMDD``); EF 0003 (AP
 basic info) and EF 0004 (CV certificate) are free.
 """
@@ -16,23 +16,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from mynakit.card.base import ApplicationSession
-from mynakit.card.errors import PinRequiredError
-from mynakit.card.jpki import DIGEST_INFO_PREFIXES, key_status
-from mynakit.card.results import (
+from mynakit.card.cv_certificate import (
     CardCaKeys,
     ChainCheck,
     CvCertificate,
-    PinStatus,
-    located_by_offset_table,
-    objects_with_raw,
-    outer_object,
-    parse_card_date,
-    parse_card_sex,
     parse_rsa_public_key,
 )
-from mynakit.errors import DataError, UsageError
+from mynakit.card.errors import PinRequiredError
+from mynakit.card.field_values import parse_card_date, parse_card_sex
+from mynakit.card.file_objects import located_by_offset_table, objects_with_raw, outer_object
+from mynakit.card.jpki import DIGEST_INFO_PREFIXES
+from mynakit.errors import DataError
 from mynakit.iso7816 import tlv
-from mynakit.personal import Sex, is_valid_my_number
+from mynakit.personal import Sex
 
 TAG_CARD_FACE = 0xFF20
 TAG_OFFSET_TABLE = 0xDF21
@@ -194,7 +190,7 @@ class VisualApBasicInfo:
             if not objects.get(tag):
                 raise DataError(f"visual AP basic info lacks tag {tag:X}")
         municipality = objects[TAG_AP_MUNICIPALITY]
-        if len(municipality) != 5 or not municipality.isdigit():
+        if len(municipality) != 5 or not (municipality.isascii() and municipality.isdigit()):
             raise DataError("visual AP basic info: the municipality code is not 5 ASCII digits")
         return cls(
             ap_id=objects[TAG_AP_ID],
@@ -204,7 +200,7 @@ class VisualApBasicInfo:
             extra=objects.get(TAG_AP_EXTRA, b""),
         )
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "ap_id": self.ap_id.hex().upper(),
             "key_id": self.key_id.hex().upper(),
@@ -221,7 +217,7 @@ class SignatureCheck:
     chain_verified: bool
     note: str
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "signature_valid": self.signature_valid,
             "chain_verified": self.chain_verified,
@@ -233,21 +229,8 @@ class VisualAp(ApplicationSession):
     """The visual AP (券面事項確認AP)."""
 
     application_name = "visual"
-
-    def unlock(self, secret: str, *, key: str | None = None, force: bool = False) -> str:
-        """Verify check code A (12 digits, the My Number) or B (14 digits); the key follows
-        from the length unless named. Returns the key name verified."""
-        key_name = key or _KEYS_BY_LENGTH.get(len(secret))
-        if key_name is None:
-            raise UsageError("give check code A (12 digits) or check code B (14 digits)")
-        if key_name == "check_code_a" and not is_valid_my_number(secret):
-            raise UsageError("check code A (the My Number) has a wrong check digit")
-        self.verify(key_name, secret, force=force)
-        return key_name
-
-    def pin_status(self) -> list[PinStatus]:
-        """Tries left for check codes A and B; spends nothing (§7.5)."""
-        return [key_status(self, name) for name in ("check_code_a", "check_code_b")]
+    pin_keys = ("check_code_a", "check_code_b")
+    unlock_keys_by_length = _KEYS_BY_LENGTH
 
     def entries(self, secret: str | None = None, *, force: bool = False) -> CardFace:
         """The card face. Give check code A or B, or verify one before."""

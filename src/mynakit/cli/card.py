@@ -22,7 +22,7 @@ def info(ctx: click.Context) -> None:
     cli_context = get_context(ctx)
     connection = cli_context.connection()
     identity = identify(cli_context.protocol(), connection.atr)
-    data = {"reader": connection.reader_name, **identity.as_dict()}
+    data = {"reader": connection.reader_name, **identity.to_dict()}
     lines = [
         f"Reader: {connection.reader_name}",
         f"Card:   {identity.kind.description}",

@@ -19,7 +19,7 @@ def common() -> None:
 @click.pass_context
 def info(ctx: click.Context) -> None:
     """Card serial, municipality code and expiry date (record 1 of EF 0001)."""
-    emit(ctx, CommonAp(get_context(ctx).protocol()).card_info().as_dict())
+    emit(ctx, CommonAp(get_context(ctx).protocol()).card_info().to_dict())
 
 
 @common.command()

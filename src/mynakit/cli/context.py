@@ -24,7 +24,7 @@ from mynakit.errors import UsageError
 from mynakit.paths import mynakit_home
 
 if TYPE_CHECKING:
-    from mynakit.card.results import CardCaKeys
+    from mynakit.card.cv_certificate import CardCaKeys
     from mynakit.iso7816.protocol import ApduProtocol
     from mynakit.transport.base import Connection
     from mynakit.transport.readers import ReaderInfo

@@ -24,8 +24,8 @@ from mynakit.cli.util import emit, force_option, note, pin_stdin_option, read_se
 from mynakit.errors import UsageError
 
 if TYPE_CHECKING:
+    from mynakit.card.cv_certificate import CardCaKeys
     from mynakit.card.presence import PresenceProof
-    from mynakit.card.results import CardCaKeys
     from mynakit.jpki.authentication import ChallengeResponse
     from mynakit.services.eligibility.core import EligibilityClient, EligibilityService
     from mynakit.services.eligibility.models import CheckResult, InsuranceCardQuery

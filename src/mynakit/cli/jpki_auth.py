@@ -16,7 +16,6 @@ import click
 
 from mynakit.cli.context import get_context
 from mynakit.cli.util import (
-    MAX_CERTIFICATE_BYTES,
     VerificationFailedError,
     certificate_facts,
     emit,
@@ -34,6 +33,7 @@ from mynakit.cli.util import (
     with_sandbox_roots,
 )
 from mynakit.errors import UsageError
+from mynakit.jpki.inputs import InputKind
 
 # -- jpki auth ----------------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ def _read_certificate_file(path: str) -> bytes:
 
     from mynakit.errors import DataError
 
-    data = read_input(path, limit=MAX_CERTIFICATE_BYTES, what="certificate")
+    data = read_input(path, InputKind.CERTIFICATE)
     if data.lstrip().startswith(b"-----BEGIN"):
         try:
             return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)

@@ -10,8 +10,6 @@ import click
 from mynakit.cli.context import get_context
 from mynakit.cli.util import (
     HASH_ALGORITHMS,
-    MAX_CERTIFICATE_BYTES,
-    MAX_DOCUMENT_BYTES,
     STDOUT,
     VerificationFailedError,
     certificate_facts,
@@ -27,6 +25,7 @@ from mynakit.cli.util import (
     write_output,
 )
 from mynakit.errors import UsageError
+from mynakit.jpki.inputs import InputKind
 
 if TYPE_CHECKING:
     from mynakit.card.jpki import CertificateName, KeyKind
@@ -192,7 +191,7 @@ def pkey_sign(
 
     if pin_stdin and input_file == STDOUT:
         raise UsageError("INPUT and --pin-stdin cannot both use standard input")
-    content = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="document to sign")
+    content = read_input(input_file, InputKind.DOCUMENT)
     block = content if raw else digest_info(digest, hashlib.new(digest, content).digest())
     check_output(ctx, output)
     session = JpkiAp.open(get_context(ctx).protocol())
@@ -233,36 +232,14 @@ def pkey_verify(
     """Check SIGNATURE of INPUT with the public key of the card's certificate (no key use):
     the RSA public operation recovers the DigestInfo, which must match INPUT's hash (or INPUT
     itself with --raw)."""
-    import hashlib
+    from mynakit.jpki.raw_signature import verify_raw_signature
 
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-    from mynakit.card.jpki import DIGEST_INFO_PREFIXES, digest_info
-    from mynakit.errors import VerificationError
-    from mynakit.jpki.certificates import parse_certificate
-
-    content = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="signed document")
-    signature = read_input(signature_file, limit=MAX_CERTIFICATE_BYTES, what="signature")
+    content = read_input(input_file, InputKind.DOCUMENT)
+    signature = read_input(signature_file, InputKind.CERTIFICATE)
     _, der = open_certificate(ctx, key, pin_stdin=pin_stdin, force=force)
-    public_key = parse_certificate(der).certificate.public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise VerificationError("the card's certificate does not hold an RSA key")
-    try:
-        recovered = public_key.recover_data_from_signature(signature, padding.PKCS1v15(), None)
-    except (InvalidSignature, ValueError):
-        recovered = b""
-    algorithm = next(
-        (name for name, prefix in DIGEST_INFO_PREFIXES.items() if recovered.startswith(prefix)),
-        None,
-    )
-    if raw:
-        valid = recovered == content
-    elif algorithm is None:
-        valid = False
-    else:
-        valid = recovered == digest_info(algorithm, hashlib.new(algorithm, content).digest())
-    result = {"key": key, "valid": valid, "digest": None if raw else algorithm}
+    check = verify_raw_signature(der, content, signature, raw=raw)
+    valid = check.valid
+    result = {"key": key, **check.to_dict()}
     if not valid:
         raise VerificationFailedError(
             f"the signature does NOT verify with the card's {key} certificate", result=result

@@ -11,7 +11,6 @@ import click
 from mynakit.cli.context import get_context
 from mynakit.cli.util import (
     HASH_ALGORITHMS,
-    MAX_DOCUMENT_BYTES,
     STDOUT,
     VerificationFailedError,
     certificate_facts,
@@ -31,6 +30,7 @@ from mynakit.cli.util import (
     write_output,
 )
 from mynakit.errors import UsageError, VerificationError
+from mynakit.jpki.inputs import InputKind
 
 if TYPE_CHECKING:
     from mynakit.card.jpki import KeyKind
@@ -91,7 +91,7 @@ def cms_sign(
     if pin_stdin and input_file == STDOUT:
         raise UsageError("INPUT and --pin-stdin cannot both use standard input")
     key_kind: KeyKind = "auth" if key == "auth" else "sign"
-    content = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="document to sign")
+    content = read_input(input_file, InputKind.DOCUMENT)
     cli_context = get_context(ctx)
     check_output(ctx, output)
     session, certificate, ca_certificates = open_card_signer(
@@ -153,7 +153,7 @@ def cms_verify(
     from mynakit.jpki.cms import verify_cms
     from mynakit.jpki.validation import CertificateValidationError
 
-    signature = read_input(signature_file, limit=MAX_DOCUMENT_BYTES, what="CMS signature")
+    signature = read_input(signature_file, InputKind.CMS)
     is_pem = signature.lstrip().startswith(b"-----BEGIN")
     if input_format == "der" and is_pem:
         raise UsageError(f"{signature_file} is PEM, not DER (drop -f or use -f pem)")
@@ -161,11 +161,7 @@ def cms_verify(
         raise UsageError(f"{signature_file} is not PEM (drop -f or use -f der)")
     if detached and content is None:
         raise UsageError("--detached needs the signed content: -c FILE")
-    signed_content = (
-        read_input(content, limit=MAX_DOCUMENT_BYTES, what="signed document")
-        if content is not None
-        else None
-    )
+    signed_content = read_input(content, InputKind.DOCUMENT) if content is not None else None
     store = trust_store(ctx, sandbox=sandbox)
     with sandbox_responder(ctx, sandbox and revocation is not None):
         try:

@@ -10,7 +10,6 @@ import click
 
 from mynakit.cli.context import get_context
 from mynakit.cli.util import (
-    MAX_DOCUMENT_BYTES,
     VerificationFailedError,
     certificate_facts,
     check_output,
@@ -24,6 +23,7 @@ from mynakit.cli.util import (
     write_output,
 )
 from mynakit.errors import UsageError
+from mynakit.jpki.inputs import InputKind
 
 
 @click.group()
@@ -41,7 +41,8 @@ def pdf() -> None:
     type=click.Choice(["sign", "auth"]),
     default="sign",
     show_default=True,
-    help="Which key: sign (signature password) or auth (4-digit PIN).",
+    help="Which key: sign (signature password). auth is refused: the user-authentication "
+    "certificate is not for document signatures.",
 )
 @click.option(
     "-d",
@@ -75,11 +76,12 @@ def pdf_sign(
 
     from mynakit.card.jpki import KeyKind
     from mynakit.jpki.certificates import parse_certificate
-    from mynakit.jpki.pdf import JpkiPdfSigner, sign_pdf
+    from mynakit.jpki.pdf import JpkiPdfSigner, require_document_signing_key, sign_pdf
 
     key_kind: KeyKind = "auth" if key == "auth" else "sign"
+    require_document_signing_key(key_kind)  # before any PIN: says why auth cannot sign PDFs
     # Read before the card: a missing or oversized file costs no PIN entry.
-    source = read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="PDF")
+    source = read_input(input_file, InputKind.PDF)
     cli_context = get_context(ctx)
     check_output(ctx, output)
     session, certificate, ca_certificates = open_card_signer(
@@ -130,7 +132,7 @@ def pdf_verify(ctx: click.Context, input_file: str, sandbox: bool, production: b
         # below already says so. Shown with -v.
         logging.getLogger("pyhanko").setLevel(logging.ERROR)
     verification = verify_pdf(
-        read_input(input_file, limit=MAX_DOCUMENT_BYTES, what="PDF"),
+        read_input(input_file, InputKind.PDF),
         trust_store(ctx, sandbox=sandbox),
         require_production=production,
     )
@@ -147,10 +149,13 @@ def pdf_verify(ctx: click.Context, input_file: str, sandbox: bool, production: b
             f"coverage: {signature.coverage})"
         )
         lines.append(f"  {line}")
+        if signature.malformed:
+            lines.append(f"    {signature.malformed}")
         if signature.jpki_problem:
             lines.append(f"    {signature.jpki_problem}")
         if not signature.ok:
-            failed.append(line + (f": {signature.jpki_problem}" if signature.jpki_problem else ""))
+            reason = signature.malformed or signature.jpki_problem
+            failed.append(line + (f": {reason}" if reason else ""))
     if not verification.signatures:
         raise VerificationFailedError("the PDF has no signature", result=data)
     if failed:

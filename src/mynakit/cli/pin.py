@@ -12,8 +12,8 @@ import click
 from mynakit.card.base import ApplicationSession
 from mynakit.card.common import CommonAp
 from mynakit.card.errors import FileNotFoundOnCardError
-from mynakit.card.jpki import JpkiAp, key_status
-from mynakit.card.results import PinStatus
+from mynakit.card.jpki import JpkiAp
+from mynakit.card.pin_status import PinStatus
 from mynakit.card.text import TextAp
 from mynakit.card.visual import VisualAp
 from mynakit.cli.context import get_context
@@ -21,13 +21,12 @@ from mynakit.cli.util import emit, force_option, pin_stdin_option, read_new_secr
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.profiles import CardProfile
 
-# Keys `pin status` reads, per AP, as jpki/myna does (docs/card.md §7.5), plus the common
-# AP's card PIN.
-STATUS_KEYS: dict[str, tuple[type[ApplicationSession], tuple[str, ...]]] = {
-    "jpki": (JpkiAp, ("auth_pin", "sign_password")),
-    "text": (TextAp, ("text_pin", "check_code_a", "check_code_b")),
-    "visual": (VisualAp, ("check_code_a", "check_code_b")),
-    "common": (CommonAp, ("card_pin",)),
+# The sessions `pin status` asks; each declares its own keys (ApplicationSession.pin_keys).
+SESSIONS: dict[str, type[ApplicationSession]] = {
+    "jpki": JpkiAp,
+    "text": TextAp,
+    "visual": VisualAp,
+    "common": CommonAp,
 }
 
 # `pin change` targets. jpki/myna calls the text PIN "card"; here "card" is the common AP's
@@ -46,16 +45,16 @@ def all_pin_statuses(protocol: ApduProtocol) -> tuple[dict[str, object], list[Pi
     jpki_session = JpkiAp.open(protocol)
     token = jpki_session.token()
     profile: CardProfile = jpki_session.profile
-    statuses = [key_status(jpki_session, name) for name in STATUS_KEYS["jpki"][1]]
-    for application, (session_class, key_names) in STATUS_KEYS.items():
+    statuses = jpki_session.pin_status()
+    for application, session_class in SESSIONS.items():
         if application == "jpki" or application not in profile.applications:
             continue  # a smartphone token has only the JPKI AP
         try:
             session = session_class(protocol, profile)
         except FileNotFoundOnCardError:
             continue
-        statuses.extend(key_status(session, name) for name in key_names)
-    return token.as_dict(), statuses
+        statuses.extend(session.pin_status())
+    return token.to_dict(), statuses
 
 
 @click.group()
@@ -77,7 +76,7 @@ def status(ctx: click.Context) -> None:
         else:
             left = f"{item.tries_left}/{item.max_tries}"
         lines.append(f"{item.application:7} {item.key_id:04X} {item.label}: {left}")
-    emit(ctx, {"card": token, "keys": [item.as_dict() for item in statuses]}, "\n".join(lines))
+    emit(ctx, {"card": token, "keys": [item.to_dict() for item in statuses]}, "\n".join(lines))
 
 
 @pin.command()
@@ -95,19 +94,12 @@ def change(ctx: click.Context, target: str, pin_stdin: bool, force: bool) -> Non
     """
     application, key_name = CHANGE_TARGETS[target]
     protocol = get_context(ctx).protocol()
-    if application == "jpki":
-        session: ApplicationSession = JpkiAp.open(protocol)
-    else:
-        session = {"text": TextAp, "common": CommonAp}[application](protocol)
+    session = JpkiAp.open(protocol) if application == "jpki" else SESSIONS[application](protocol)
     key = session.application.key(key_name)
     label = key.label or key.name
     old = read_secret(key_name, f"current {label}", from_stdin=pin_stdin)
     new = read_new_secret(label, from_stdin=pin_stdin)
-    if isinstance(session, JpkiAp):
-        session.change_pin(target, old, new, force=force)  # type: ignore[arg-type]
-    else:
-        assert isinstance(session, TextAp | CommonAp)
-        session.change_pin(old, new, force=force)
+    session.change_pin(old, new, key=key_name, force=force)
     emit(
         ctx,
         {

@@ -66,9 +66,9 @@ def check(ctx: click.Context) -> None:
         try:
             connection = cli_context.connection()
             identity = identify(cli_context.protocol(), connection.atr)
-            report["card"] = identity.as_dict()
+            report["card"] = identity.to_dict()
             # What the reader carries and whether it has a keypad (PC/SC part 10).
-            report["reader_limits"] = connection.limits.as_dict()
+            report["reader_limits"] = connection.limits.to_dict()
             report["pin_pad"] = connection.pin_pad is not None
         except MynakitError as error:
             report["card_error"] = str(error)

@@ -82,7 +82,7 @@ def info(ctx: click.Context) -> None:
     emit(
         ctx,
         {
-            **basic.as_dict(),
+            **basic.to_dict(),
             "certificate_issuer_key_id": certificate.issuer_key_id.hex().upper(),
             "certificate_subject_key_id": certificate.subject_key_id.hex().upper(),
         },
@@ -113,9 +113,9 @@ def verify(
     if not check.ok:
         raise VerificationFailedError(
             "the text AP's integrity record does NOT verify: " + "; ".join(lines),
-            result=check.as_dict(),
+            result=check.to_dict(),
         )
-    emit(ctx, check.as_dict(), "\n".join(lines))
+    emit(ctx, check.to_dict(), "\n".join(lines))
 
 
 def _checked(matches: bool | None) -> str:

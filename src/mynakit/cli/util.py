@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mynakit.card.base import ApplicationSession
     from mynakit.card.jpki import JpkiAp, KeyKind
     from mynakit.emulator.issuer import SandboxIssuer
+    from mynakit.jpki.inputs import InputKind
     from mynakit.jpki.revocation import RevocationChecker
     from mynakit.jpki.trust import TrustStore
     from mynakit.jpki.validation import CertificateValidationError
@@ -275,30 +276,16 @@ def _reason(error: OSError) -> str:
 
 # -- input --------------------------------------------------------------------------------------
 
-#: What the relying-side commands read at most. A JPKI certificate is about 1.5 KB (docs/card.md
-#: §9.1), so 1 MiB is far beyond any certificate, PEM armour included; signed documents (CMS
-#: content, PDFs) get 64 MiB. Beyond these a file is refused with one line instead of being read
-#: until memory runs out (``jpki verify-cert /dev/zero``).
-MAX_CERTIFICATE_BYTES = 1024 * 1024
-MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
+def read_input(path: str, kind: InputKind) -> bytes:
+    """The bytes of ``path`` (``-``: standard input), never more than the library's cap for
+    ``kind`` (:data:`mynakit.jpki.inputs.SIZE_LIMITS`): ``jpki verify-cert /dev/zero`` is one
+    line, not a process that reads until memory runs out."""
+    from mynakit.jpki.inputs import read_bounded
 
-def read_input(path: str, *, limit: int, what: str = "file") -> bytes:
-    """The bytes of ``path`` (``-``: standard input), refused when longer than ``limit``: at
-    most ``limit + 1`` bytes are ever read."""
-    try:
-        if path == STDOUT:
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with open(path, "rb") as stream:
-                data = stream.read(limit + 1)
-    except OSError as error:
-        raise FileAccessError(f"cannot read {path}: {_reason(error)}") from error
-    if len(data) > limit:
-        raise FileAccessError(
-            f"{path} is too large for a {what} (more than {_size(limit)}); nothing was done"
-        )
-    return data
+    if path == STDOUT:
+        return read_bounded(sys.stdin.buffer, kind, origin="standard input")
+    return read_bounded(path, kind)
 
 
 def pem_armor(label: str, der: bytes) -> bytes:
@@ -312,10 +299,6 @@ def pem_armor(label: str, der: bytes) -> bytes:
     return b"\n".join(
         [f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode(), b""]
     )
-
-
-def _size(count: int) -> str:
-    return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count} bytes"
 
 
 #: The hash algorithms whose DigestInfo the card's signature takes (``mynakit.card.jpki``'s

@@ -62,7 +62,7 @@ def visual() -> None:
 @click.pass_context
 def info(ctx: click.Context) -> None:
     """Visual AP basic info (EF 0003): AP id, version, municipality code; no PIN needed."""
-    emit(ctx, VisualAp(get_context(ctx).protocol()).ap_basic_info().as_dict())
+    emit(ctx, VisualAp(get_context(ctx).protocol()).ap_basic_info().to_dict())
 
 
 @visual.command()
@@ -106,7 +106,7 @@ def entries(
             name: {"format": image_format(content), "bytes": len(content)}
             for name, content in images.items()
         },
-        "signature": check.as_dict(),
+        "signature": check.to_dict(),
     }
     if directory is not None:
         # The card face is personal data: a 0700 folder of 0600 files.

@@ -1,8 +1,14 @@
-"""The one object that owns APDU encoding on the wire (style anchors, practice 2).
+"""The one object that owns APDU encoding on the wire (docs/architecture.md §3).
 
 Applications call ``send`` with fields; this object chooses short or extended length, chains
-long data, follows ``61xx`` with GET RESPONSE and resends with the right Le after ``6Cxx``, so no
-card session repeats any of that.
+long data, follows ``61xx`` with GET RESPONSE and resends a read with the right Le after
+``6Cxx``, so no card session repeats any of that.
+
+Only commands that are safe to repeat (selection and reads, :func:`is_repeatable`) are ever
+sent twice. A command that carries a secret or changes state (VERIFY with data, CHANGE
+REFERENCE DATA, the JICSAP ``80 32`` change, ``80 2A`` signatures) is sent once: a ``6Cxx`` or
+an extended-length refusal to it is surfaced as the status, never answered by re-sending it,
+so one PIN entry can never spend two tries (docs/card.md §7.6, §8).
 """
 
 from __future__ import annotations
@@ -25,10 +31,20 @@ CLA_CHAINING = 0x10
 _EXTENDED_REFUSALS = (0x6700, 0x6D00, 0x6E00)
 # A card that keeps answering 61xx must not make us loop forever.
 _MAX_GET_RESPONSE_ROUNDS = 512
-# Commands safe to send again after a reader failed to carry their extended form: reads change
-# nothing on the card (ISO 7816-4 §11.2: READ BINARY, READ RECORD(S), GET DATA). VERIFY and
-# signatures are never re-sent: a PIN must not travel twice (docs/readers.md §2).
-_READ_INSTRUCTIONS = frozenset({0xB0, 0xB1, 0xB2, 0xB3, 0xCA, 0xCB})
+# Interindustry instructions that neither carry a secret nor change card state, so sending one
+# again (with a corrected Le, or in the short form) has no effect a caller could regret
+# (ISO/IEC 7816-4 §11): SELECT, READ BINARY, READ RECORD, GET DATA, GET RESPONSE.
+_REPEATABLE_INSTRUCTIONS = frozenset({0xA4, 0xB0, 0xB1, 0xB2, 0xB3, 0xCA, 0xCB, INS_GET_RESPONSE})
+CLA_PROPRIETARY_BIT = 0x80
+
+
+def is_repeatable(command: CommandApdu) -> bool:
+    """True when sending ``command`` twice is harmless: an interindustry selection or read.
+
+    Everything else (VERIFY, CHANGE REFERENCE DATA, proprietary ``80 xx`` commands such as
+    signatures and the JICSAP change, GET CHALLENGE) is sent at most once.
+    """
+    return not command.cla & CLA_PROPRIETARY_BIT and command.ins in _REPEATABLE_INSTRUCTIONS
 
 
 class Transmitter(Protocol):
@@ -96,7 +112,7 @@ class ApduProtocol:
                 # answering 6700 (CCID short-APDU-level readers, docs/readers.md §2): use short
                 # APDUs from now on, and send the command again only if it is a read.
                 self.extended_length = False
-                if command.cla & 0x80 or command.ins not in _READ_INSTRUCTIONS:
+                if not is_repeatable(command):
                     raise
                 return self.transmit(command)
             if response.sw not in _EXTENDED_REFUSALS or self.extended_length:
@@ -104,6 +120,9 @@ class ApduProtocol:
                     self.extended_length = True
                 return self._follow(command, response)
             self.extended_length = False
+            if not is_repeatable(command):
+                # Learned: short APDUs only. The refused command itself is not sent again.
+                return response
         if len(command.data) > SHORT_MAX_DATA:
             return self._follow(command, self._chain(command))
         if (command.le or 0) > SHORT_MAX_RESPONSE:
@@ -132,8 +151,12 @@ class ApduProtocol:
         return self._exchange(last, extended=False)
 
     def _follow(self, command: CommandApdu, response: ResponseApdu) -> ResponseApdu:
-        """Apply 6Cxx (resend with the exact Le) and 61xx (GET RESPONSE until done)."""
-        if response.sw1 == 0x6C:
+        """Apply 6Cxx (resend a read with the exact Le) and 61xx (GET RESPONSE until done).
+
+        GET RESPONSE fetches what the card already computed, so it follows any command; the
+        6Cxx resend repeats the command and is reserved to :func:`is_repeatable` ones.
+        """
+        if response.sw1 == 0x6C and is_repeatable(command):
             exact = command.with_le(response.sw2 or 256)
             response = self._exchange(exact, extended=False)
         data = response.data

@@ -1,4 +1,4 @@
-"""Status words (protocol reference §8) and the one exception type for a refused command.
+"""Status words (docs/card.md §8) and the one exception type for a refused command.
 
 The application layer (``mynakit.card``) translates ``ApduError`` into meaningful errors such as
 ``WrongPinError(tries_left)``; this module only names and describes status words.

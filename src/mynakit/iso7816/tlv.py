@@ -1,4 +1,4 @@
-"""BER-TLV as the card really writes it (protocol reference §6), and JICSAP simple TLV.
+"""BER-TLV as the card really writes it (docs/card.md §6), and JICSAP simple TLV.
 
 Lenient on purpose: the card uses non-minimal tags such as ``FF 10`` (private, constructed, tag
 16 in long form, §6.1 and §11.7), which strict DER decoders reject, and files carry ``FF`` or
@@ -110,6 +110,38 @@ def read_header(data: bytes, offset: int = 0) -> Header:
         length = int.from_bytes(data[position : position + size], "big")
         position += size
     return Header(tag, length, position - offset)
+
+
+TAG_SEQUENCE = 0x30
+_MAX_LENGTH_BYTES = 4
+
+
+def der_sequence_length(first_bytes: bytes, what: str = "DER object") -> int | None:
+    """Total length of the DER SEQUENCE (tag 30, definite length) that opens ``first_bytes``,
+    or ``None`` when more bytes are needed to know it (ISO/IEC 8825-1 §8.1.3).
+
+    Reading only this header lets the card layer fetch a certificate in the fewest READ BINARY
+    commands instead of assuming ``30 82 LL LL`` (docs/card.md §11 item 6), and the relying
+    side check a certificate's length before parsing it. An erased EF (``00``/``FF``), another
+    tag, the indefinite form or a length of more than 4 bytes is a ``TlvError``.
+    """
+    if len(first_bytes) < 2:
+        return None
+    tag = first_bytes[0]
+    if tag in _FILLER:
+        # An erased or never-written EF reads as all 00 or all FF.
+        raise TlvError(f"no {what} here: the data starts with {tag:02X}, not 30 (SEQUENCE)")
+    if tag != TAG_SEQUENCE:
+        raise TlvError(f"not a DER {what}: it starts with tag {tag:02X}, not 30 (SEQUENCE)")
+    first_length_byte = first_bytes[1]
+    if first_length_byte == 0x80:
+        raise TlvError(f"not a DER {what}: it uses the BER indefinite length form")
+    if first_length_byte > 0x80 and first_length_byte & 0x7F > _MAX_LENGTH_BYTES:
+        raise TlvError(f"{what} length field of {first_length_byte & 0x7F} bytes is implausible")
+    try:
+        return read_header(first_bytes).total_length
+    except TlvError:
+        return None  # the length bytes continue past what was read
 
 
 def parse_one(data: bytes, offset: int = 0) -> tuple[Tlv, int]:

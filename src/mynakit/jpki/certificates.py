@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from asn1crypto import core as asn1_core
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from mynakit.errors import DataError, UsageError
+from mynakit.iso7816 import tlv
+from mynakit.jpki.inputs import InputKind, check_input_size, pem_or_der
 from mynakit.personal import BasicInfo, EraDate, Sex
 
 # Certificate policies (protocol reference §9.1, §9.2; arcs per [OIDJS]).
@@ -97,34 +101,10 @@ SANDBOX_POLICIES: Mapping[CertificateKind, x509.ObjectIdentifier] = {
 
 
 def certificate_length_from_header(first_bytes: bytes) -> int | None:
-    """Total DER length of a certificate from its first bytes, or None if more are needed.
-
-    A certificate is a SEQUENCE (tag 30) with a definite length: short form (1 byte) or long
-    form (81..84 followed by 1..4 length bytes). Reading only this header lets the card layer
-    fetch a certificate in the fewest READ BINARY commands instead of assuming ``30 82 LL LL``
-    (protocol reference §11 item 6).
-    """
-    if len(first_bytes) < 2:
-        return None
-    tag = first_bytes[0]
-    if tag in (0x00, 0xFF):
-        # An erased or never-written EF reads as all 00 or all FF.
-        raise DataError(f"no certificate here: the data starts with {tag:02X}, not 30 (SEQUENCE)")
-    if tag != 0x30:
-        raise DataError(f"not a DER certificate: it starts with tag {tag:02X}, not 30 (SEQUENCE)")
-    first_length_byte = first_bytes[1]
-    if first_length_byte < 0x80:
-        return 2 + first_length_byte
-    if first_length_byte == 0x80:
-        raise DataError("not a DER certificate: it uses the BER indefinite length form")
-    length_byte_count = first_length_byte & 0x7F
-    if length_byte_count > 4:
-        raise DataError(f"certificate length field of {length_byte_count} bytes is implausible")
-    header_length = 2 + length_byte_count
-    if len(first_bytes) < header_length:
-        return None
-    content_length = int.from_bytes(first_bytes[2:header_length], "big")
-    return header_length + content_length
+    """Total DER length of a certificate from its first bytes, or None if more are needed
+    (:func:`mynakit.iso7816.tlv.der_sequence_length`); a header that no certificate has is a
+    ``DataError``."""
+    return tlv.der_sequence_length(first_bytes, "certificate")
 
 
 @dataclass(frozen=True)
@@ -287,7 +267,7 @@ def parse_certificate(der: bytes) -> JpkiCertificate:
     """Parse a DER JPKI certificate, raising DataError on truncated or malformed input."""
     if not isinstance(der, bytes | bytearray | memoryview):
         raise UsageError(f"a certificate must be DER bytes, not {type(der).__name__}")
-    der = bytes(der)
+    der = check_input_size(bytes(der), InputKind.CERTIFICATE, "the certificate")
     total_length = certificate_length_from_header(der)
     if total_length is None:
         raise DataError(f"truncated certificate: {len(der)} bytes hold no complete DER header")
@@ -299,11 +279,67 @@ def parse_certificate(der: bytes) -> JpkiCertificate:
             "pass exactly the DER (certificate_length_from_header gives its length)"
         )
     try:
-        certificate = x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():
+            # cryptography warns (rather than fails) on some off-profile fields, such as
+            # attribute lengths; warnings on stderr are not answers, the checks below are.
+            warnings.simplefilter("ignore")
+            certificate = x509.load_der_x509_certificate(der)
+            _parse_everything(certificate)
+            serial = certificate.serial_number
         kind = _classify(certificate)
-    except ValueError as error:
-        raise DataError(f"malformed certificate: {error}") from error
+    except _PARSE_ERRORS as error:
+        raise DataError(f"malformed certificate: {_error_text(error)}") from error
+    if serial <= 0:
+        raise DataError(
+            "malformed certificate: the serial number is not positive (RFC 5280 §4.1.2.2)"
+        )
     return JpkiCertificate(certificate=certificate, der=der, kind=kind)
+
+
+# What cryptography raises for malformed parts of a certificate. It parses names, extensions
+# and the key lazily, on first access, so parse_certificate touches every part once (below):
+# afterwards no accessor of JpkiCertificate can meet a part that does not parse.
+# UnicodeDecodeError (bad UTF-8 in a name) is a ValueError.
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    UnsupportedAlgorithm,
+)
+
+
+def _parse_everything(certificate: x509.Certificate) -> None:
+    """Parse every lazily decoded part now, so malformed input fails here (RFC 5280 §4.1,
+    §4.2: at most one instance of an extension; versions v1-v3 only)."""
+    certificate.version  # noqa: B018
+    certificate.serial_number  # noqa: B018
+    certificate.not_valid_before_utc  # noqa: B018
+    certificate.not_valid_after_utc  # noqa: B018
+    for name in (certificate.issuer, certificate.subject):
+        for attribute in name:
+            attribute.value  # noqa: B018
+    for extension in certificate.extensions:
+        extension.value  # noqa: B018
+    certificate.public_key()
+    certificate.signature_algorithm_oid  # noqa: B018
+
+
+def _error_text(error: BaseException) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "a name holds text that is not valid UTF-8"
+    return str(error) or type(error).__name__
+
+
+def load_certificate(data: bytes, origin: str = "the input") -> JpkiCertificate:
+    """One JPKI certificate from DER or PEM bytes (a file's content), size-capped and parsed
+    in linear time (:mod:`mynakit.jpki.inputs`); anything else is a ``DataError``."""
+    check_input_size(data, InputKind.CERTIFICATE, origin)
+    objects = pem_or_der(data, ("CERTIFICATE",), origin)
+    if len(objects) != 1:
+        raise DataError(f"{origin} holds {len(objects)} PEM certificates, expected one")
+    return parse_certificate(objects[0])
 
 
 def from_x509(certificate: x509.Certificate) -> JpkiCertificate:
@@ -381,7 +417,14 @@ def _decode_other_name_value(other_name: x509.OtherName) -> str:
             f"subjectAltName entry {other_name.type_id.dotted_string} is not valid DER"
         ) from error
     if isinstance(value, asn1_core.AbstractString):
-        text = value.native
+        try:
+            text = value.native
+        except UnicodeDecodeError as error:
+            # asn1crypto decodes lazily; the message must not quote the bytes (basic-4).
+            raise DataError(
+                f"subjectAltName entry {other_name.type_id.dotted_string} is not valid "
+                f"{type(value).__name__}"
+            ) from error
         if isinstance(text, str):
             return text
     if isinstance(value, asn1_core.OctetString):

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from mynakit.card.jpki import digest_info
 from mynakit.errors import DataError, UsageError, VerificationError
 from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate
+from mynakit.jpki.inputs import InputKind, check_input_size, pem_or_der
 from mynakit.jpki.revocation import RevocationChecker
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import ValidatedPath, validate_path
@@ -183,23 +184,26 @@ def to_pem(der: bytes) -> bytes:
     return armored
 
 
+# What asn1crypto raises when a lazily decoded part turns out malformed: unknown OIDs in a
+# choice (KeyError), bad string contents (ValueError), wrong types (TypeError). The library's
+# own errors are none of these.
+_LAZY_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError)
+
+
 def load_cms(data: bytes) -> asn1_cms.ContentInfo:
-    """Parse a CMS ContentInfo from DER or PEM ("CMS" or "PKCS7")."""
-    if asn1_pem.detect(data):
-        try:
-            label, _, der = asn1_pem.unarmor(data)
-        except ValueError as error:
-            raise DataError(f"not a readable PEM signature: {error}") from error
-        if label not in ("CMS", "PKCS7"):
-            raise DataError(f"PEM block is {label!r}, not CMS or PKCS7")
-    else:
-        der = data
+    """Parse a CMS ContentInfo from DER or PEM ("CMS" or "PKCS7"), size-capped and with the
+    linear PEM decoder of :mod:`mynakit.jpki.inputs`."""
+    check_input_size(data, InputKind.CMS, "the CMS signature")
+    objects = pem_or_der(data, ("CMS", "PKCS7"), "the CMS signature")
+    if len(objects) != 1:
+        raise DataError(f"the CMS input holds {len(objects)} PEM blocks, expected one")
+    der = objects[0]
     try:
         content_info = asn1_cms.ContentInfo.load(der)
         content_type = content_info["content_type"].native
         # asn1crypto parses lazily; parse everything now so malformed input fails here.
         content_info["content"].native  # noqa: B018
-    except (ValueError, TypeError) as error:
+    except _LAZY_PARSE_ERRORS as error:
         raise DataError(f"not a CMS structure: {error}") from error
     if content_type != "signed_data":
         raise DataError(f"CMS content is {content_type}, not signed data")
@@ -268,6 +272,30 @@ def verify_cms(
     ``CertificateValidationError``.
     """
     signed_data = load_cms(signature)["content"]
+    try:
+        return _verify_signed_data(
+            signed_data,
+            content,
+            trust_store=trust_store,
+            at=at,
+            revocation=revocation,
+            require_production=require_production,
+        )
+    except _LAZY_PARSE_ERRORS as error:
+        # asn1crypto decodes nested parts (names, keys, attribute values) on first access;
+        # what fails there is malformed input, reported like any other (RFC 5652 §5).
+        raise DataError(f"malformed CMS signature: {error}") from error
+
+
+def _verify_signed_data(
+    signed_data: asn1_cms.SignedData,
+    content: bytes | None,
+    *,
+    trust_store: TrustStore,
+    at: dt.datetime | None,
+    revocation: RevocationChecker | None,
+    require_production: bool,
+) -> CmsVerification:
     signer_infos = signed_data["signer_infos"]
     if len(signer_infos) != 1:
         # Verifying only some signers would let an unverified one ride along (the

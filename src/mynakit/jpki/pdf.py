@@ -13,9 +13,11 @@ profile check of :func:`mynakit.jpki.validation.validate_path` on each signer ce
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +33,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields as pdf_fields
 from pyhanko.sign import signers as pdf_signers
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import EmbeddedPdfSignature, validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -39,6 +41,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from mynakit.errors import DataError, UsageError, VerificationError
 from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate
 from mynakit.jpki.cms import Signer, asn1_certificate, sign_raw
+from mynakit.jpki.inputs import InputKind, check_input_size, read_bounded
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, validate_path
 
@@ -50,8 +53,49 @@ PDF_DIGESTS = ("sha256", "sha384", "sha512")  # PAdES B-B: no SHA-1 (ETSI EN 319
 _ACCEPTED_MODIFICATIONS = ("none", "lta_updates", "form_filling", "annotations", None)
 
 
+# What pyHanko raises on a file, a signature dictionary or a /Contents it cannot read: its own
+# PdfError and SignatureValidationError (a ValueError), and, on damaged objects and streams,
+# KeyError, IndexError, AttributeError, NotImplementedError (unknown filter) and zlib.error
+# (all seen with seeded mutants of a signed PDF), OverflowError and its internal asserts.
+_PDF_READ_ERRORS = (
+    PdfError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    AssertionError,
+    zlib.error,
+)
+
+
 class PdfVerificationError(VerificationError):
     """A PDF has no signature, or one of its signatures did not verify."""
+
+
+#: Why a PDF is never signed with the user-authentication key, and why such a signature does
+#: not verify. The auth certificate names no person and is for proving who is at the terminal:
+#: policy auth-class30, KeyUsage digitalSignature only (docs/card.md §9.1, §9.2), while a
+#: document signature needs the signature certificate's nonRepudiation (contentCommitment,
+#: RFC 5280 §4.2.1.3) and signature policy; PDF validators such as pyHanko refuse the auth key
+#: for it (CHAIN_CONSTRAINTS_FAILURE). A CMS signature over a challenge with the auth key is a
+#: different use (authentication) and stays possible with mynakit.jpki.cms.
+AUTH_KEY_NOT_FOR_DOCUMENTS = (
+    "the user-authentication key does not sign documents: its certificate is for proving who "
+    "is at the terminal (policy auth-class30, key usage digitalSignature without "
+    "nonRepudiation), so PDF validators reject it for a document signature; sign PDFs with "
+    "the signature key (署名用電子証明書)"
+)
+
+
+def require_document_signing_key(kind: CertificateKind | str) -> None:
+    """Raise ``UsageError`` (with the reason) unless ``kind`` is the signature key or
+    certificate; call it before asking for a PIN, so a refused signature costs nothing."""
+    value = kind.value if isinstance(kind, CertificateKind) else kind
+    if value != CertificateKind.SIGN.value:
+        raise UsageError(AUTH_KEY_NOT_FOR_DOCUMENTS if value == "auth" else f"no PDF key {value!r}")
 
 
 class JpkiPdfSigner(pdf_signers.Signer):
@@ -69,6 +113,7 @@ class JpkiPdfSigner(pdf_signers.Signer):
         ca_certificates: Sequence[x509.Certificate | JpkiCertificate | bytes] = (),
     ) -> None:
         signer_certificate = asn1_certificate(certificate)
+        require_document_signing_key(parse_certificate(signer_certificate.dump()).kind)
         public_key = _cryptography_certificate(signer_certificate).public_key()
         if not isinstance(public_key, rsa.RSAPublicKey):
             raise UsageError("JPKI keys are RSA (§9.1); this certificate holds another kind")
@@ -126,7 +171,7 @@ def sign_pdf(
     data = _read_source(source)
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-    except (PdfError, ValueError) as error:
+    except _PDF_READ_ERRORS as error:
         raise DataError(f"not a readable PDF: {error}") from error
     if writer.prev.encrypted:
         raise UsageError("the PDF is encrypted; decrypt it before signing")
@@ -170,11 +215,13 @@ class PdfSignatureResult:
     production: bool | None
     trust_problem: str | None = None  # pyHanko's AdES sub-indication when not trusted
     docmdp_ok: bool | None = None  # later changes within the document's DocMDP permissions
+    malformed: str | None = None  # why the signature could not be read or checked at all
 
     @property
     def ok(self) -> bool:
         return (
-            self.intact
+            self.malformed is None
+            and self.intact
             and self.valid
             and self.trusted
             and self.jpki_problem is None
@@ -208,6 +255,7 @@ class PdfSignatureResult:
             "trust_problem": self.trust_problem,
             "docmdp_ok": self.docmdp_ok,
             "jpki_problem": self.jpki_problem,
+            "malformed": self.malformed,
         }
 
 
@@ -240,20 +288,61 @@ def verify_pdf(
     data = _read_source(source)
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
-        embedded = list(reader.embedded_signatures)
-    except (PdfError, ValueError) as error:
+        fields = list(pdf_fields.enumerate_sig_fields(reader, filled_status=True))
+    except _PDF_READ_ERRORS as error:
         raise DataError(f"not a readable PDF: {error}") from error
     anchors = [anchor for anchor in trust_store if anchor.production or not require_production]
     roots = [asn1_x509.Certificate.load(anchor.certificate.der) for anchor in anchors]
     results: list[PdfSignatureResult] = []
-    for signature in embedded:
+    for signature in _embedded_signatures(reader, fields):
+        if isinstance(signature, PdfSignatureResult):
+            results.append(signature)  # its /Contents could not be read: NOT OK as it is
+            continue
         # A fresh context per signature: its caches must not carry one signature's findings
         # into another's.
         context = ValidationContext(
             trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail"
         )
-        results.append(_check_signature(signature, context, trust_store, require_production))
+        try:
+            result = _check_signature(signature, context, trust_store, require_production)
+        except _PDF_READ_ERRORS as error:
+            result = _unreadable(signature.field_name, f"the signature is malformed: {error}")
+        results.append(result)
     return PdfVerification(signatures=results)
+
+
+def _embedded_signatures(
+    reader: PdfFileReader, fields: list[tuple[str, Any, Any]]
+) -> list[EmbeddedPdfSignature | PdfSignatureResult]:
+    """Every filled signature field, in signing order: pyHanko's view of it, or a NOT OK
+    result naming the field when its signature cannot even be read (a corrupted /Contents must
+    not make the whole file unreadable, ISO 32000-1 §12.8.1: each signature stands alone)."""
+    readable: list[EmbeddedPdfSignature] = []
+    unreadable: list[PdfSignatureResult] = []
+    for field_name, _, signature_field in fields:
+        try:
+            readable.append(EmbeddedPdfSignature(reader, signature_field, field_name))
+        except _PDF_READ_ERRORS as error:
+            unreadable.append(_unreadable(field_name, f"the signature cannot be read: {error}"))
+    with contextlib.suppress(*_PDF_READ_ERRORS):  # else keep the field order
+        readable = sorted(readable, key=lambda signature: signature.signed_revision)
+    return [*readable, *unreadable]
+
+
+def _unreadable(field_name: str, problem: str) -> PdfSignatureResult:
+    return PdfSignatureResult(
+        field_name=field_name,
+        intact=False,
+        valid=False,
+        trusted=False,
+        coverage="unclear",
+        modification_level=None,
+        signing_time=None,
+        signer=None,
+        jpki_problem=None,
+        production=None,
+        malformed=problem,
+    )
 
 
 def _check_signature(
@@ -264,8 +353,8 @@ def _check_signature(
 ) -> PdfSignatureResult:
     try:
         status = validate_pdf_signature(signature, signer_validation_context=context)
-    except (PdfError, ValueError) as error:
-        raise DataError(f"signature {signature.field_name} is malformed: {error}") from error
+    except _PDF_READ_ERRORS as error:
+        return _unreadable(signature.field_name, f"the signature is malformed: {error}")
     signing_time = status.signer_reported_dt
     signer: JpkiCertificate | None = None
     problem: str | None = None
@@ -275,7 +364,9 @@ def _check_signature(
     except DataError as error:
         problem = f"not a JPKI certificate: {error}"
     if signer is not None:
-        if signer.kind not in (CertificateKind.AUTH, CertificateKind.SIGN):
+        if signer.kind is CertificateKind.AUTH:
+            problem = AUTH_KEY_NOT_FOR_DOCUMENTS
+        elif signer.kind is not CertificateKind.SIGN:
             problem = f"a {signer.kind.value} certificate made this signature"
         else:
             try:
@@ -327,11 +418,8 @@ def _free_field_name(writer: IncrementalPdfFileWriter) -> str:
 
 def _read_source(source: str | os.PathLike[str] | bytes) -> bytes:
     if isinstance(source, bytes):
-        return source
-    try:
-        return Path(source).read_bytes()
-    except OSError as error:
-        raise UsageError(f"cannot read {source}: {error.strerror or error}") from error
+        return check_input_size(source, InputKind.PDF, "the PDF")
+    return read_bounded(source, InputKind.PDF)
 
 
 def _cryptography_certificate(certificate: asn1_x509.Certificate) -> x509.Certificate:

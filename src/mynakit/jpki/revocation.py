@@ -15,6 +15,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -160,12 +161,44 @@ def verify_ocsp_response(
     at: dt.datetime | None = None,
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
 ) -> RevocationStatus:
-    """Check an OCSP response's signature, nonce and freshness and return the status it gives."""
+    """Check an OCSP response's signature, nonce and freshness and return the status it gives.
+
+    A response that does not parse, including the parts cryptography decodes lazily (names,
+    extensions, algorithms), is a ``RevocationCheckError``: the status is then unknown.
+    """
     now = _aware(at)
     try:
-        response = ocsp.load_der_ocsp_response(response_der)
-    except ValueError as error:
-        raise RevocationCheckError(f"OCSP response is not valid DER: {error}") from error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # off-profile fields warn; the checks decide
+            return _verify_ocsp_response(
+                response_der, certificate, issuer_certificate, nonce=nonce, now=now, max_age=max_age
+            )
+    except _MALFORMED as error:
+        raise RevocationCheckError(f"OCSP response is malformed: {error}") from error
+
+
+# What cryptography raises on malformed revocation data, at load or on the first access of a
+# lazily decoded part (RFC 5280 §5, RFC 6960 §4.2.1).
+_MALFORMED = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
+
+def _verify_ocsp_response(
+    response_der: bytes,
+    certificate: x509.Certificate,
+    issuer_certificate: x509.Certificate,
+    *,
+    nonce: bytes | None,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+) -> RevocationStatus:
+    response = ocsp.load_der_ocsp_response(response_der)
     if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         raise RevocationCheckError(
             f"OCSP responder refused the request: {response.response_status.name}"
@@ -218,8 +251,28 @@ def check_crl(
     at: dt.datetime | None = None,
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
 ) -> RevocationStatus:
-    """Look ``certificate`` up in ``crl`` after checking the CRL's issuer, signature and dates."""
+    """Look ``certificate`` up in ``crl`` after checking the CRL's issuer, signature and dates.
+
+    A CRL whose lazily decoded parts (issuer name, extensions, entries) do not parse is a
+    ``RevocationCheckError``: the status is then unknown.
+    """
     now = _aware(at)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # off-profile fields warn; the checks decide
+            return _check_crl(certificate, crl, issuer_certificate, now=now, max_age=max_age)
+    except _MALFORMED as error:
+        raise RevocationCheckError(f"CRL is malformed: {error}") from error
+
+
+def _check_crl(
+    certificate: x509.Certificate,
+    crl: x509.CertificateRevocationList,
+    issuer_certificate: x509.Certificate,
+    *,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+) -> RevocationStatus:
     if crl.issuer != issuer_certificate.subject:
         raise RevocationCheckError(
             f"CRL issued by {crl.issuer.rfc4514_string()}, "
@@ -263,7 +316,7 @@ def fetch_crl(url: str, timeout: float = DEFAULT_TIMEOUT) -> x509.CertificateRev
         if body.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_crl(body)
         return x509.load_der_x509_crl(body)
-    except ValueError as error:
+    except _MALFORMED as error:
         raise RevocationCheckError(f"{url} did not return a CRL: {error}") from error
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mynakit.errors import DataError, UsageError
 from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate
+from mynakit.jpki.inputs import InputKind, check_input_size, decode_pem, read_bounded
 
 #: File in a sandbox issuer directory holding its root certificates as a PEM bundle. The
 #: sandbox issuer (mynakit.emulator.issuer) writes it; the relying side only reads it, so the
@@ -119,10 +120,7 @@ class TrustStore:
         certificates: list[JpkiCertificate]
         if isinstance(source, str | os.PathLike):
             path = Path(source) / SANDBOX_ROOTS_FILE
-            try:
-                pem = path.read_bytes()
-            except OSError as error:
-                raise UsageError(f"cannot read sandbox roots from {path}: {error}") from error
+            pem = read_bounded(path, InputKind.CERTIFICATE, f"the sandbox roots file {path}")
             certificates = list(_load_pem_bundle(pem, str(path)))
         elif isinstance(source, HasRoots):
             certificates = [_as_jpki(root) for root in source.roots]
@@ -177,9 +175,8 @@ def _as_jpki(certificate: object) -> JpkiCertificate:
 
 
 def _load_pem_bundle(pem: bytes, origin: str) -> Iterator[JpkiCertificate]:
-    try:
-        certificates = x509.load_pem_x509_certificates(pem)
-    except ValueError as error:
-        raise DataError(f"{origin} holds no readable PEM certificate: {error}") from error
-    for certificate in certificates:
-        yield parse_certificate(certificate.public_bytes(Encoding.DER))
+    check_input_size(pem, InputKind.CERTIFICATE, origin)
+    for block in decode_pem(pem, origin):
+        if block.label != "CERTIFICATE":
+            raise DataError(f"{origin}: PEM block is {block.label!r}, not CERTIFICATE")
+        yield parse_certificate(block.der)

@@ -122,7 +122,7 @@ class ReaderLimits:
             return False
         return cap > SHORT_MAX_RESPONSE
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "max_apdu_data": self.max_apdu_data,
             "max_exchange": self.max_exchange,

@@ -61,7 +61,7 @@ class ReaderInfo:
     def atr_hex(self) -> str | None:
         return self.atr.hex().upper() if self.atr else None
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready form for ``mynakit readers --json``."""
         return {
             "name": self.name,

@@ -15,8 +15,8 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.card.presence import PresenceProof, ap_key_fingerprint, verify_presence
-from mynakit.card.results import CardCaKeys
 from mynakit.errors import MynakitError, UsageError
 from mynakit.jpki.authentication import (
     NONCE_LENGTH,

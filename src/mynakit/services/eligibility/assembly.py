@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Literal
 
-from mynakit.card.results import CardCaKeys
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.errors import UsageError
 from mynakit.jpki.authentication import Authenticator
 from mynakit.jpki.revocation import RevocationChecker, crl_checker, ocsp_checker

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mynakit.card.results import CardCaKeys
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.jpki.authentication import Authenticator
 from mynakit.jpki.revocation import RevocationChecker
 from mynakit.jpki.trust import TrustStore

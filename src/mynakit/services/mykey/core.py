@@ -34,8 +34,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from mynakit.card.cv_certificate import CardCaKeys
 from mynakit.card.presence import PresenceProof, ap_key_fingerprint, verify_presence
-from mynakit.card.results import CardCaKeys
 from mynakit.errors import MynakitError
 from mynakit.jpki.authentication import (
     Authenticator,
