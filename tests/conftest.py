@@ -13,7 +13,7 @@ import pytest
 
 from support.tiers import may_select_tier
 
-TIERS = ("unit", "emulator", "pcsc", "card", "services")
+TIERS = ("unit", "emulator", "pcsc", "card", "services", "e2e")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,13 +38,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def _may_run_pcsc_tier(config: pytest.Config) -> bool:
-    return may_select_tier(
-        "pcsc",
-        Path(__file__).parent / "pcsc",
-        arguments=config.args,
-        base=config.invocation_params.dir,
-        marker_expression=str(config.getoption("markexpr", "") or ""),
-        real_card_run=config.getoption("--reader") is not None,
+    # The e2e tier puts its cards into pcscd too (the kiosk page's counter).
+    return any(
+        may_select_tier(
+            tier,
+            Path(__file__).parent / tier,
+            arguments=config.args,
+            base=config.invocation_params.dir,
+            marker_expression=str(config.getoption("markexpr", "") or ""),
+            real_card_run=config.getoption("--reader") is not None,
+        )
+        for tier in ("pcsc", "e2e")
     )
 
 

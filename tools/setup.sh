@@ -4,21 +4,25 @@
 #   tools/setup.sh --pcsc     also pcscd, the vpcd driver and OpenSC (the PC/SC test tier)
 #   tools/setup.sh --services also PostgreSQL's server binaries (the services tier starts a
 #                             throwaway cluster of its own; no system service is used)
+#   tools/setup.sh --e2e      also Chromium, its WebDriver and Japanese fonts (the kiosk page's
+#                             end-to-end tier drives Debian's chromium headless; no download)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_pcsc=0
 want_services=0
+want_e2e=0
 for argument in "$@"; do
   case "$argument" in
     --pcsc) want_pcsc=1 ;;
     --services) want_services=1 ;;
-    *) echo "usage: tools/setup.sh [--pcsc] [--services]" >&2; exit 2 ;;
+    --e2e) want_e2e=1 ;;
+    *) echo "usage: tools/setup.sh [--pcsc] [--services] [--e2e]" >&2; exit 2 ;;
   esac
 done
 
-# pyscard compiles from source on Linux: it needs swig and libpcsclite-dev (measured.md).
+# pyscard compiles from source on Linux: it needs swig and libpcsclite-dev (docs/testing.md).
 # nfcpy (the nfc:usb transport and its tests) loads libusb-1.0 when imported.
 packages=(swig libpcsclite-dev libpcsclite1 openssl libusb-1.0-0)
 if [ "$want_pcsc" = 1 ]; then
@@ -26,6 +30,9 @@ if [ "$want_pcsc" = 1 ]; then
 fi
 if [ "$want_services" = 1 ]; then
   packages+=(postgresql)
+fi
+if [ "$want_e2e" = 1 ]; then
+  packages+=(chromium chromium-driver fonts-noto-cjk)
 fi
 
 missing=()

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything and run the whole test suite: lint, types, and every test tier
-# (unit, emulator, pcsc through a real pcscd + vpcd, services on SQLite and PostgreSQL).
-# Extra arguments go to pytest.
-# The pcsc tier runs in a private mount + network namespace with a pcscd of its own where the
-# machine allows it (tests/conftest.py moves pytest there; docs/testing.md §3); the report
-# header says which arrangement a run has.
+# (unit, emulator, pcsc through a real pcscd + vpcd, services on SQLite and PostgreSQL, e2e: the
+# kiosk page in headless Chromium). Extra arguments go to pytest.
+# The pcsc and e2e tiers run in a private mount + network namespace with a pcscd of their own
+# where the machine allows it (tests/conftest.py moves pytest there; docs/testing.md §3); the
+# report header says which arrangement a run has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh --pcsc --services
+tools/setup.sh --pcsc --services --e2e
 
 echo "== ruff" >&2
 .venv/bin/ruff check src tests tools

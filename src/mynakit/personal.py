@@ -2,7 +2,7 @@
 and the My Number check digit.
 
 These are plain values with no I/O, so the card sessions, the relying side and the virtual card
-all use the same types (GLOSSARY.md: "basic-4 information", "Japanese era date").
+all use the same types (docs/architecture.md §9: "basic-4 information", "Japanese era date").
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from mynakit.errors import DataError, UsageError
 class Sex(enum.Enum):
     """Sex as the card encodes it.
 
-    The text and visual APs use ISO 5218-like digits (protocol reference §6.2): "1" male, "2"
-    female, "9" not applicable, "0" unknown. The signature certificate uses "1", "2", "3" (§9.2,
-    UNCONFIRMED), so conversion goes through the two ``from_*`` constructors.
+    The text and visual APs use ISO 5218-like digits (docs/card.md §6.2): "1" male, "2"
+    female, "9" not applicable, "0" unknown. The signature certificate uses "1", "2", "3"
+    (docs/card.md §9.2, UNCONFIRMED), so conversion goes through the two ``from_*`` constructors.
     """
 
     MALE = "male"
@@ -62,7 +62,8 @@ _CERTIFICATE_SEX_CODES_REVERSE = {value: key for key, value in _CERTIFICATE_SEX_
 
 
 class Era(enum.IntEnum):
-    """Japanese eras with the one-digit codes of GLOSSARY.md (明治1 大正2 昭和3 平成4 令和5)."""
+    """Japanese eras with the one-digit codes of docs/architecture.md §9 (明治1 大正2 昭和3 平成4
+    令和5)."""
 
     MEIJI = 1
     TAISHO = 2
@@ -116,12 +117,12 @@ class EraDate:
 
     @property
     def yymmdd(self) -> str:
-        """Era year, month, day as six digits: the form of check code B (reference §4)."""
+        """Era year, month, day as six digits: the form of check code B (docs/card.md §4)."""
         return f"{self.year:02d}{self.month:02d}{self.day:02d}"
 
     @classmethod
     def from_certificate_value(cls, value: str) -> EraDate:
-        """Parse the signature certificate's ``EYYYYMMDD`` birth date (reference §9.2).
+        """Parse the signature certificate's ``EYYYYMMDD`` birth date (docs/card.md §9.2).
 
         The four year digits hold the Gregorian year; the leading digit names the era.
         """
@@ -149,7 +150,7 @@ class EraDate:
 
 @dataclass(frozen=True)
 class BasicInfo:
-    """Basic-4 information (基本4情報). Never logged (ARCHITECTURE.md, privacy rules)."""
+    """Basic-4 information (基本4情報). Never logged (docs/architecture.md §6)."""
 
     name: str
     address: str
@@ -162,7 +163,7 @@ class BasicInfo:
 
 
 def my_number_check_digit(first_eleven: str) -> int:
-    """Check digit of a My Number (protocol reference, Appendix A)."""
+    """Check digit of a My Number (docs/card.md Appendix A)."""
     if len(first_eleven) != 11 or not (first_eleven.isascii() and first_eleven.isdigit()):
         raise UsageError("a My Number check digit needs exactly 11 digits")
     digits = [int(character) for character in reversed(first_eleven)]  # P1 is the rightmost
@@ -184,7 +185,8 @@ def is_valid_my_number(value: str) -> bool:
 
 
 def check_code_b(birth_date: dt.date, expiry_year: int, security_code: str) -> str:
-    """Check code B (照合番号B): era ``YYMMDD`` of birth, expiry year, security code (§4)."""
+    """Check code B (照合番号B): era ``YYMMDD`` of birth, expiry year, security code
+    (docs/card.md §4)."""
     if len(security_code) != 4 or not (security_code.isascii() and security_code.isdigit()):
         raise UsageError("the security code printed on the card has 4 digits")
     if not 1000 <= expiry_year <= 9999:

@@ -1,5 +1,5 @@
 """Card profiles: the data in ``card_profiles/*.toml`` that both the client sessions and the
-virtual card read (ARCHITECTURE.md, layout), so the two can never disagree on an AID, an EF, an
+virtual card read (docs/architecture.md §3), so the two can never disagree on an AID, an EF, an
 access rule or a PIN policy.
 """
 

@@ -1,8 +1,8 @@
 """Read-only checks against a REAL My Number card: run with ``--reader NAME`` (never by default).
 
 Nothing here verifies a PIN or signs: no PIN counter changes. Reading the authentication
-certificate needs no PIN on a plastic card (protocol reference §3.1), and the PIN status is the
-empty VERIFY that spends nothing (§7.5).
+certificate needs no PIN on a plastic card (docs/card.md §3.1), and the PIN status is the
+empty VERIFY that spends nothing (docs/card.md §7.5).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The virtual card OS answers every command of protocol reference §5/§7 with the status words
-of §8, byte for byte."""
+"""The virtual card OS answers every command of docs/card.md §5/§7 with the status words
+of docs/card.md §8, byte for byte."""
 
 from __future__ import annotations
 
@@ -156,7 +156,8 @@ def test_read_whole_certificate_with_one_extended_sfi_read(
     from cryptography import x509
 
     select_df(virtual_card, JPKI)
-    data, status = send(virtual_card, "00 B0 8A 00 00 00 00")  # §1 [JSA]: Le 65536 by SFI 0A
+    # docs/card.md §1 jsapdu: Le 65536 by SFI 0A
+    data, status = send(virtual_card, "00 B0 8A 00 00 00 00")
     assert status == 0x9000
     certificate = x509.load_der_x509_certificate(data)
     assert certificate.serial_number == virtual_card.state.serials["auth"]
@@ -181,7 +182,7 @@ def test_read_protected_file_without_pin_is_6982(
     virtual_card: VirtualCard, persona: Persona
 ) -> None:
     select_df(virtual_card, JPKI)
-    select_ef(virtual_card, 0x0001)  # sign certificate: sign password required (§11.4)
+    select_ef(virtual_card, 0x0001)  # sign certificate: sign password required (docs/card.md §11.4)
     assert sw(virtual_card, "00 B0 00 00 07") == 0x6982
     select_ef(virtual_card, 0x001B)
     assert verify(virtual_card, persona.sign_password) == 0x9000
@@ -249,7 +250,7 @@ def test_text_ap_access_rules(
 
 def test_read_common_ap_record_by_sfi(virtual_card: VirtualCard, persona: Persona) -> None:
     select_df(virtual_card, COMMON)
-    data, status = send(virtual_card, "00 B2 01 0C 00")  # §7.14
+    data, status = send(virtual_card, "00 B2 01 0C 00")  # docs/card.md §7.14
     assert status == 0x9000
     expected = persona.card_serial + persona.municipality_code
     expected += persona.card_expiry.strftime("%Y%m%d")
@@ -261,7 +262,7 @@ def test_read_record_of_current_ef_and_past_last(virtual_card: VirtualCard) -> N
     select_ef(virtual_card, 0x0001)
     assert sw(virtual_card, "00 B2 01 04 00") == 0x9000
     assert sw(virtual_card, "00 B2 02 04 00") == 0x6A83
-    assert sw(virtual_card, "00 B2 01 05 00") == 0x6A81  # P2=05 not supported (§8)
+    assert sw(virtual_card, "00 B2 01 05 00") == 0x6A81  # P2=05 not supported (docs/card.md §8)
 
 
 def test_read_record_on_a_binary_file_is_6981(virtual_card: VirtualCard) -> None:
@@ -465,7 +466,7 @@ def test_jicsap_change_key_for_the_common_card_pin(
     select_ef(virtual_card, 0x001C)
     assert verify(virtual_card, persona.card_pin) == 0x9000
     assert sw(virtual_card, "00 24 01 80 04 35 36 37 38") == 0x6A81  # 001C changes with 80 32
-    assert sw(virtual_card, "80 32 00 80 04 35 36 37 38") == 0x9000  # §7.12
+    assert sw(virtual_card, "80 32 00 80 04 35 36 37 38") == 0x9000  # docs/card.md §7.12
     select_df(virtual_card, COMMON)
     select_ef(virtual_card, 0x001C)
     assert verify(virtual_card, "5678") == 0x9000
@@ -484,7 +485,7 @@ def test_get_challenge(virtual_card: VirtualCard) -> None:
 
 
 def test_get_challenge_refusals(virtual_card: VirtualCard) -> None:
-    assert sw(virtual_card, "00 84 00 00 00 00 10") == 0x6985  # extended form (§1)
+    assert sw(virtual_card, "00 84 00 00 00 00 10") == 0x6985  # extended form (docs/card.md §1)
     assert sw(virtual_card, "00 84 00 00") == 0x6700
     assert sw(virtual_card, "00 84 01 00 08") == 0x6A86
 

@@ -1,4 +1,4 @@
-"""COMPUTE DIGITAL SIGNATURE (80 2A, protocol reference §5.1, §7.7, §7.8, §7.13): signatures
+"""COMPUTE DIGITAL SIGNATURE (80 2A, docs/card.md §5.1, §7.7, §7.8, §7.13): signatures
 verify with the certificate's public key, and the card refuses what it must."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_short_ef_id_gives_a_byte_identical_signature(
     assert status == 0x9000
     select(virtual_card, 0x02, b"\x00\x17")
     by_current, _ = run(virtual_card, sign_command(0x00, 0x80, DIGEST_INFO))
-    assert by_sfi == by_current  # PKCS#1 v1.5 is deterministic (§5.1)
+    assert by_sfi == by_current  # PKCS#1 v1.5 is deterministic (docs/card.md §5.1)
 
 
 def test_sign_key_needs_the_sign_password(virtual_card: VirtualCard, persona: Persona) -> None:
@@ -136,7 +136,8 @@ def test_le_shorter_than_the_signature_is_6700(virtual_card: VirtualCard, person
 
 
 def test_p1_00_pads_whatever_is_supplied(virtual_card: VirtualCard, persona: Persona) -> None:
-    # §5.1: the card does not check the DigestInfo; a raw RSA check shows the type-1 padding.
+    # docs/card.md §5.1: the card does not check the DigestInfo; a raw RSA check shows the type-1
+    # padding.
     select(virtual_card, 0x04, JPKI)
     verify(virtual_card, 0x18, persona.auth_pin)
     payload = b"not a DigestInfo"
@@ -196,7 +197,7 @@ def _public_key_from_tlv(value: bytes) -> rsa.RSAPublicKey:
 def test_visual_ap_signs_a_challenge_without_credential(
     virtual_card: VirtualCard, persona: Persona
 ) -> None:
-    # §7.13, then check against DF24 of the card face (read with check code A).
+    # docs/card.md §7.13, then check against DF24 of the card face (read with check code A).
     challenge, status = run(virtual_card, bytes.fromhex("0084000010"))
     assert status == 0x9000
     select(virtual_card, 0x04, VISUAL)

@@ -53,7 +53,8 @@ def test_visual_ap_proves_presence(
     nonce = secrets.token_bytes(32)
     recorder.commands.clear()
     proof = prove_presence(visual, nonce, persona.birth_date_code)
-    # The guarded VERIFY (retry query, then the code), then the three commands of §7.13.
+    # The guarded VERIFY (retry query, then the code), then the three commands of
+    # docs/card.md §7.13.
     verifies = [command for command in recorder.commands if command[1] == 0x20]
     assert len(verifies) == 2
     get_challenge, signature_command, *reads = recorder.commands[len(verifies) :]

@@ -30,7 +30,7 @@ def identify_card(card: VirtualCard) -> tuple[CardKind, str | None, bool, int]:
 def test_my_number_card_in_two_apdus(make_virtual_card: MakeCard) -> None:
     kind, label, atr_known, apdus = identify_card(make_virtual_card())
     assert (kind, label, atr_known) == (CardKind.MY_NUMBER_CARD, "JPKIAPICCTOKEN2", True)
-    assert apdus == 2  # SELECT JPKI AP, READ BINARY of the token by SFI (§7.1)
+    assert apdus == 2  # SELECT JPKI AP, READ BINARY of the token by SFI (docs/card.md §7.1)
 
 
 def test_smartphone_token(sandbox_issuer: SandboxIssuer) -> None:
@@ -42,7 +42,7 @@ def test_smartphone_token(sandbox_issuer: SandboxIssuer) -> None:
 
 def test_juki_card(sandbox_issuer: SandboxIssuer) -> None:
     # No Juki card profile ships (the Juki card is out of scope); its token label is the
-    # difference detection looks at (§6.10).
+    # difference detection looks at (docs/card.md §6.10).
     juki = dataclasses.replace(load_profile(), token_label="JPKIAPICCTOKEN")
     kind, label, _, _ = identify_card(new_virtual_card(sandbox_issuer, profile=juki, seed="juki"))
     assert (kind, label) == (CardKind.JUKI_CARD, "JPKIAPICCTOKEN")
@@ -62,7 +62,8 @@ def test_a_card_without_the_jpki_ap_is_unknown(make_virtual_card: MakeCard) -> N
     ("label", "kind"),
     [
         ("JPKIAPICCTOKEN2                 ", CardKind.MY_NUMBER_CARD),
-        ("JPKIAPICCTOKEN2\x00\x00\x00", CardKind.MY_NUMBER_CARD),  # NUL padding (§11.8)
+        # NUL padding (docs/card.md §11.8)
+        ("JPKIAPICCTOKEN2\x00\x00\x00", CardKind.MY_NUMBER_CARD),
         ("JPKIAPIOSTOKEN", CardKind.SMARTPHONE_TOKEN_IPHONE),
         ("SOMETHINGELSE", CardKind.UNKNOWN),
     ],

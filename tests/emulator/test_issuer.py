@@ -165,7 +165,7 @@ def test_auth_certificate_profile(
     assert key_id.key_identifier == root_key_id.digest
     assert key_id.authority_cert_serial_number == issuer.auth_root.serial_number
     assert extension(auth_certificate, x509.SubjectKeyIdentifier)
-    # Ends at 23:59:59 JST like real certificates (§9.1).
+    # Ends at 23:59:59 JST like real certificates (docs/card.md §9.1).
     assert parsed.not_after.time() == dt.time(14, 59, 59)
 
 
@@ -199,7 +199,7 @@ def test_sign_certificate_profile_and_basic_info(sign_certificate: x509.Certific
     assert info.birth_date == HOLDER.birth_date
     assert info.sex is Sex.FEMALE
     assert parsed.birth_era_date.certificate_value() == "419900401"
-    # Reference §9.2: otherName = [0] { type-id, [0] EXPLICIT UTF8String }.
+    # docs/card.md §9.2: otherName = [0] { type-id, [0] EXPLICIT UTF8String }.
     alternative_name = extension(sign_certificate, x509.SubjectAlternativeName).value
     encoded_name = "〓橋　花子".encode()
     expected = (

@@ -39,7 +39,8 @@ def test_my_number_has_a_valid_check_digit(seed: object) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_fields_have_the_card_formats(seed: object) -> None:
     persona = generate_persona(seed)  # type: ignore[arg-type]
-    family, given = persona.name.split("\u3000")  # §6.2: U+3000 between family and given
+    # docs/card.md §6.2: U+3000 between family and given
+    family, given = persona.name.split("\u3000")
     assert family and given
     assert "\u3000" in persona.name_kana
     assert re.search("[０-９]", persona.address) and not re.search("[0-9]", persona.address)

@@ -1,4 +1,4 @@
-"""TextAp, VisualAp and CommonAp on the in-process virtual card (protocol reference §6.2-§6.11,
+"""TextAp, VisualAp and CommonAp on the in-process virtual card (docs/card.md §6.2-§6.11,
 §7.9-§7.14): access rules per credential, integrity and signature checks, PIN safety."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """JpkiAp on the in-process virtual card: token, certificates, PIN safety, PIN change,
-signatures, the cryptography-shaped key, and APDU counts (protocol reference §7.1-§7.8)."""
+signatures, the cryptography-shaped key, and APDU counts (docs/card.md §7.1-§7.8)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_sign_certificate_needs_the_sign_password_first(
     with pytest.raises(PinRequiredError, match="signature password"):
         session.read_certificate("sign")
     assert len(traced.counter) == before  # refused without touching the card
-    session.verify_sign_password(persona.sign_password.lower())  # upper-cased (§4)
+    session.verify_sign_password(persona.sign_password.lower())  # upper-cased (docs/card.md §4)
     certificate = parse_certificate(session.read_certificate("sign"))
     assert certificate.kind is CertificateKind.SIGN
     assert certificate.basic_info.name == persona.name
@@ -259,7 +259,7 @@ def test_auth_signature_verifies_with_the_certificate(
     signature = session.sign_digest("auth", name, digest)  # type: ignore[arg-type]
     command = traced.counter.commands[0]
     assert not isinstance(command, bytes)
-    # §5.1: 80 2A 00 97 <DigestInfo> 00, no SELECT of the key EF.
+    # docs/card.md §5.1: 80 2A 00 97 <DigestInfo> 00, no SELECT of the key EF.
     assert (command.cla, command.ins, command.p1, command.p2) == (0x80, 0x2A, 0x00, 0x97)
     assert command.data == digest_info(name, digest) and command.le == 256
     assert len(traced.counter) == 1 and len(signature) == 256

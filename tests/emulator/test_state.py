@@ -223,7 +223,7 @@ def test_smartphone_token_profile(cards: tuple[Path, SandboxIssuer], tmp_path: P
     assert set(card.profile.applications) == {"jpki"}
     card.execute(SELECT_JPKI)
     assert card.execute(bytes.fromhex("00B0860020"))[:15] == b"JPKIAPGPSETOKEN"
-    assert card.execute(bytes.fromhex("00B08A0010")) == b"\x69\x82"  # §7.2: PIN first
+    assert card.execute(bytes.fromhex("00B08A0010")) == b"\x69\x82"  # docs/card.md §7.2: PIN first
 
 
 def test_fork_is_independent_and_unsaved(virtual_card_template: CardState) -> None:

@@ -1,5 +1,5 @@
 """The card-face records read off the virtual card verify the way a relying party checks a real
-card (protocol reference §6.4, §6.5, §6.8, §6.9): CV certificate against the card CA, records
+card (docs/card.md §6.4, §6.5, §6.8, §6.9): CV certificate against the card CA, records
 against the certified key."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def certified_key(card: VirtualCard, application: str) -> rsa.RSAPublicKey:
     """Verify EF0004 against the card CA and return the key it certifies."""
     raw = read(card, application, "ap_certificate")
     certificate, _ = tlv.parse_one(raw)
-    assert raw[:5] == b"\x7f\x21\x82\x02\x33"  # §6.5, 568 bytes in all
+    assert raw[:5] == b"\x7f\x21\x82\x02\x33"  # docs/card.md §6.5, 568 bytes in all
     assert len(raw) == 568
     body = certificate.child(0x5F4E).value
     signature = certificate.child(0x5F37).value
@@ -78,7 +78,7 @@ def test_text_integrity_record_verifies(virtual_card: VirtualCard, persona: Pers
     basic_info = read(virtual_card, "text", "basic_info", ("text", "text_pin"), persona)
     integrity = read(virtual_card, "text", "integrity_record", ("text", "text_pin"), persona)
     assert len(my_number_file) == 17 and len(integrity) == 336
-    assert integrity[:5] == b"\xff\x30\x82\x01\x4b"  # §6.4, byte for byte
+    assert integrity[:5] == b"\xff\x30\x82\x01\x4b"  # docs/card.md §6.4, byte for byte
     record, _ = tlv.parse_one(integrity)
     assert record.child(0xDF31).value == hashlib.sha256(my_number_file).digest()
     outer, _ = tlv.parse_one(basic_info)
@@ -123,7 +123,7 @@ def test_visual_card_face_signature_verifies(virtual_card: VirtualCard, persona:
     )
     digest_info = (
         bytes.fromhex("3071300D060960864801650304020105000460") + digests
-    )  # one DigestInfo with a 96-byte OCTET STRING (§6.8)
+    )  # one DigestInfo with a 96-byte OCTET STRING (docs/card.md §6.8)
     signature = face.child(0xDF28).value
     key = certified_key(virtual_card, "visual")
     numbers = key.public_numbers()
@@ -139,7 +139,7 @@ def test_visual_age_record_and_my_number_image_verify(
     virtual_card: VirtualCard, persona: Persona
 ) -> None:
     age = read(virtual_card, "visual", "age_record", ("visual", "birth_date_code"), persona)
-    assert age[:5] == b"\xff\x10\x82\x02\x1e"  # §6.9: 547 bytes
+    assert age[:5] == b"\xff\x10\x82\x02\x1e"  # docs/card.md §6.9: 547 bytes
     record, _ = tlv.parse_one(age)
     key = certified_key(virtual_card, "visual")
     signed = objects_before(record.value, 0xDF13)

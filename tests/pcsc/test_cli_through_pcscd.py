@@ -44,10 +44,10 @@ pytestmark = pytest.mark.pcsc
 CARD_NAME = "pcsc-cli"
 IN_PROCESS_READER = f"virtual:{CARD_NAME}"
 MYNAKIT_SCRIPT = Path(sys.executable).with_name("mynakit")
-SELECT_JPKI_AP = "00A4040C0AD392F000260100000001"  # protocol reference §7.1
+SELECT_JPKI_AP = "00A4040C0AD392F000260100000001"  # docs/card.md §7.1
 SELECT_TOKEN_EF = "00A4020C020006"
 READ_TOKEN = "00B0000020"
-PLASTIC_CARD_LABEL = b"JPKIAPICCTOKEN2".ljust(32)  # §6.10
+PLASTIC_CARD_LABEL = b"JPKIAPICCTOKEN2".ljust(32)  # docs/card.md §6.10
 
 # Fields that differ by design between the two runs: which reader, and the wall clock.
 READER_FIELDS = ("reader",)

@@ -1,7 +1,7 @@
 """OpenSC's JPKI driver (pkcs15-tool, pkcs11-tool) against the virtual card through pcscd.
 
 This is the acceptance test that the card behaves like a real one to third-party middleware
-(measured.md, "What OpenSC's JPKI driver sends").
+(docs/testing.md §6).
 """
 
 from __future__ import annotations
@@ -112,15 +112,16 @@ def test_pkcs15_reads_the_auth_certificate(pcsc_virtual_reader: str) -> None:
 def test_pkcs15_reads_the_signature_certificate_with_the_password(
     pcsc_virtual_reader: str, persona: Persona
 ) -> None:
-    # OpenSC marks the signature certificate private (§3.1): without the password the card
-    # refuses the read (6982), with it the certificate comes back and carries basic-4 data.
+    # OpenSC marks the signature certificate private (docs/card.md §3.1): without the password the
+    # card refuses the read (6982), with it the certificate comes back and carries basic-4 data.
     refused = run_tool("pkcs15-tool", "--reader", pcsc_virtual_reader, "--read-certificate", "02")
     assert "BEGIN CERTIFICATE" not in refused.stdout
     result = read_sign_certificate(pcsc_virtual_reader, persona.sign_password)
     assert result.returncode == 0, result.stderr
     certificate = x509.load_pem_x509_certificate(result.stdout.encode())
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert len(names.get_values_for_type(x509.OtherName)) == 6  # basic-4 otherNames (§9.2)
+    # basic-4 otherNames (docs/card.md §9.2)
+    assert len(names.get_values_for_type(x509.OtherName)) == 6
 
 
 @pytest.mark.parametrize("certificate_id", ["03", "04"])
@@ -160,7 +161,8 @@ def test_wrong_pins_count_down_and_block_the_auth_pin(
 ) -> None:
     (tmp_path / "data").write_bytes(b"x")
     wrong = wrong_pin(persona.auth_pin)
-    # The auth PIN allows 3 tries (GLOSSARY); OpenSC shows the count through the token flags.
+    # The auth PIN allows 3 tries (docs/architecture.md §9); OpenSC shows the count through the
+    # token flags.
     for tries_left, flag in ((2, "user PIN count low"), (1, "final user PIN try"), (0, "locked")):
         result = pkcs11_sign(wrong, tmp_path / "data", tmp_path / "signature")
         assert result.returncode != 0
@@ -170,7 +172,7 @@ def test_wrong_pins_count_down_and_block_the_auth_pin(
         auth_section = pins.split("PIN [Digital Signature PIN]")[0]
         assert f"Tries left     : {tries_left}" in auth_section, pins
     # Blocked: now even the right PIN is refused. The card answers 6984 like real cards
-    # (protocol reference §8), which OpenSC 0.23 reports as CKR_GENERAL_ERROR.
+    # (docs/card.md §8), which OpenSC 0.23 reports as CKR_GENERAL_ERROR.
     result = pkcs11_sign(persona.auth_pin, tmp_path / "data", tmp_path / "signature")
     assert result.returncode != 0
     assert "C_Login failed" in result.stderr

@@ -47,7 +47,7 @@ def test_apdus_round_trip_through_pcscd(
 ) -> None:
     with PcscConnection.open(VPCD_READER) as connection:
         assert connection.atr == SCRIPTED_ATR
-        assert connection.protocol == "T=1"  # vpcd always reports T=1 (style anchors §4a)
+        assert connection.protocol == "T=1"  # vpcd always reports T=1 (docs/testing.md §5.1)
         assert connection.exclusive
         # Debian's vpcd 3.3 answers no control codes; newer vpcd reports 0x10000.
         assert connection.max_apdu_data_size in (None, 0x10000)
@@ -192,7 +192,7 @@ def test_card_monitor_stops_promptly(pcscd: object) -> None:
 
 
 def test_round_trips_are_fast_thanks_to_quickack(scripted_bridge: VpcdBridge) -> None:
-    # measured.md: without TCP_QUICKACK each APDU through vpcd stalls about 48 ms.
+    # docs/testing.md: without TCP_QUICKACK each APDU through vpcd stalls about 48 ms.
     with PcscConnection.open(VPCD_READER) as connection:
         started = time.monotonic()
         for _ in range(100):

@@ -19,10 +19,10 @@ from mynakit.transport.readers import CardEventKind, CardMonitor
 
 pytestmark = pytest.mark.pcsc
 
-SELECT_JPKI_AP = bytes.fromhex("00A4040C0AD392F000260100000001")  # protocol reference §7.1
+SELECT_JPKI_AP = bytes.fromhex("00A4040C0AD392F000260100000001")  # docs/card.md §7.1
 SELECT_TOKEN_EF = bytes.fromhex("00A4020C020006")
 READ_TOKEN_LABEL = bytes.fromhex("00B0000020")
-PLASTIC_CARD_LABEL = b"JPKIAPICCTOKEN2".ljust(32)  # §6.10
+PLASTIC_CARD_LABEL = b"JPKIAPICCTOKEN2".ljust(32)  # docs/card.md §6.10
 
 
 def test_pyscard_sees_the_virtual_card_with_the_profile_atr(pcsc_virtual_reader: str) -> None:

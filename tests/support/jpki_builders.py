@@ -52,7 +52,7 @@ def ca_name(organization: str, unit: str, second_unit: str) -> x509.Name:
     )
 
 
-# The production DNs (protocol reference §9.3), used only with throwaway keys in tests.
+# The production DNs (docs/card.md §9.3), used only with throwaway keys in tests.
 JLIS_AGENCY = "Japan Agency for Local Authority Information Systems"
 PRODUCTION_AUTH_CA_NAME = ca_name("JPKI", AUTH_CA_UNIT, JLIS_AGENCY)
 PRODUCTION_SIGN_CA_NAME = ca_name("JPKI", SIGN_CA_UNIT, JLIS_AGENCY)

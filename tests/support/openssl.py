@@ -21,7 +21,7 @@ def openssl_cms_verify(
     Flags: ``-binary`` keeps the content byte-exact (no MIME canonicalisation of line ends);
     ``-content`` supplies the data of a detached signature. A signature certificate passes
     OpenSSL's default S/MIME purpose check as it is; an authentication certificate needs
-    ``-purpose any``, because it carries the clientAuth EKU (reference §9.1) and OpenSSL's
+    ``-purpose any``, because it carries the clientAuth EKU (docs/card.md §9.1) and OpenSSL's
     S/MIME purpose then demands emailProtection.
     """
     openssl = shutil.which("openssl")

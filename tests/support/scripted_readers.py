@@ -36,7 +36,8 @@ from mynakit.transport.pinpad import HEADER_LENGTH, PinPad
 # Control codes as libccid numbers them: SCARD_CTL_CODE(3500 + feature tag).
 _GET_TLV_PROPERTIES_CODE = 0x42000000 + 3500 + FEATURE_GET_TLV_PROPERTIES
 _VERIFY_PIN_DIRECT_CODE = 0x42000000 + 3500 + FEATURE_VERIFY_PIN_DIRECT
-SW_INVALID_PARAMETER = b"\x6b\x80"  # the reader refuses a malformed PIN structure (CCID §6.2.6)
+# the reader refuses a malformed PIN structure (CCID docs/card.md §6.2.6)
+SW_INVALID_PARAMETER = b"\x6b\x80"
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,14 @@ SELECT_JPKI = bytes.fromhex("00A4040C0AD392F000260100000001")
 @pytest.mark.parametrize(
     ("command", "encoded"),
     [
-        (CommandApdu(0x00, 0x20, 0x00, 0x80), "00200080"),  # case 1: retry query (§7.5)
+        # case 1: retry query (docs/card.md §7.5)
+        (CommandApdu(0x00, 0x20, 0x00, 0x80), "00200080"),
         (CommandApdu(0x00, 0xB0, 0x00, 0x00, le=7), "00B0000007"),  # case 2 short
         (CommandApdu(0x00, 0xB0, 0x00, 0x00, le=256), "00B0000000"),  # Le 256 is 00
         (CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x00\x0a"), "00A4020C02000A"),  # case 3
         (CommandApdu(0x80, 0x2A, 0x00, 0x80, b"\x01\x02", 256), "802A0080020102" + "00"),
-        (CommandApdu(0x00, 0xB0, 0x8A, 0x00, le=65536), "00B08A00000000"),  # §1 extended read
+        # docs/card.md §1 extended read
+        (CommandApdu(0x00, 0xB0, 0x8A, 0x00, le=65536), "00B08A00000000"),
         (CommandApdu(0x00, 0xB0, 0x00, 0x00, le=1573), "00B0000000" + "0625"),
         (
             CommandApdu(0x80, 0x2A, 0x00, 0x80, bytes(300), 256),

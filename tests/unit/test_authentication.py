@@ -114,7 +114,7 @@ def trust_store(roots: dict[str, x509.Certificate]) -> TrustStore:
 
 
 def _sign(key: rsa.RSAPrivateKey, nonce: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
-    # What the card does with DigestInfo(hash(nonce)) and PKCS#1 v1.5 (reference §5.1).
+    # What the card does with DigestInfo(hash(nonce)) and PKCS#1 v1.5 (docs/card.md §5.1).
     return key.sign(nonce, padding.PKCS1v15(), algorithm)
 
 

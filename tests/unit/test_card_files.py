@@ -1,4 +1,4 @@
-"""The file builders reproduce protocol reference §6 byte for byte (pure functions)."""
+"""The file builders reproduce docs/card.md §6 byte for byte (pure functions)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from mynakit.personal import Sex
 
 pytestmark = pytest.mark.unit
 
-# EF0002 of myna-card's test card (§6.2), holder data synthetic.
+# EF0002 of myna-card's test card (docs/card.md §6.2), holder data synthetic.
 MC_BASIC_INFO = bytes.fromhex(
     "ff2065df2108000e002000590064df220fe9bb92e6a190e38080e5b9b9e4b99f"
     "df2336e69db1e4baace983bde6b885e780ace5b882e8a6b3e5b883e5ad90e58d"
@@ -122,7 +122,7 @@ def test_public_key_value(signer: Signer) -> None:
 def test_integrity_record_is_byte_exact_and_verifies(signer: Signer) -> None:
     my_number = card_files.pad_to_size(card_files.my_number_file("537686677188"), 17, "EF0001")
     record = card_files.integrity_record(my_number, MC_BASIC_INFO, signer)
-    assert record[:5] == b"\xff\x30\x82\x01\x4b" and len(record) == 336  # §6.4
+    assert record[:5] == b"\xff\x30\x82\x01\x4b" and len(record) == 336  # docs/card.md §6.4
     assert record[5:8] == b"\xdf\x31\x20" and record[8:40] == hashlib.sha256(my_number).digest()
     attributes = MC_BASIC_INFO[3 + 11 :]  # the outer value after the DF21 table
     assert record[40:43] == b"\xdf\x32\x20" and record[43:75] == hashlib.sha256(attributes).digest()
@@ -133,7 +133,7 @@ def test_integrity_record_is_byte_exact_and_verifies(signer: Signer) -> None:
 def test_cv_certificate_shape_and_signature(signer: Signer) -> None:
     subject = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     certificate = card_files.cv_certificate("9000033", "8131011", subject, signer)
-    assert certificate[:10] == b"\x7f\x21\x82\x02\x33\x5f\x4e\x82\x01\x29"  # §6.5
+    assert certificate[:10] == b"\x7f\x21\x82\x02\x33\x5f\x4e\x82\x01\x29"  # docs/card.md §6.5
     assert len(certificate) == 568
     body = certificate[10 : 10 + 297]
     assert body[:16] == card_files.key_id("9000033")
@@ -143,14 +143,15 @@ def test_cv_certificate_shape_and_signature(signer: Signer) -> None:
 
 def test_text_ap_basic_info_header() -> None:
     built = card_files.text_ap_basic_info(bytes(range(32)))
-    assert built[:5] == b"\xff\x40\x82\x00\x9f"  # jpki/myna's test vector header (§6.6)
+    # jpki/myna's test vector header (docs/card.md §6.6)
+    assert built[:5] == b"\xff\x40\x82\x00\x9f"
     assert built[5:11] == b"\xdf\x41\x04\x01\x03\x0e"
     assert built.endswith(b"\xff" * 96)
 
 
 def test_age_record_header(signer: Signer) -> None:
     record = card_files.age_record(dt.date(1980, 2, 17), signer.public_key(), signer)
-    assert record[:5] == b"\xff\x10\x82\x02\x1e" and len(record) == 547  # §6.9
+    assert record[:5] == b"\xff\x10\x82\x02\x1e" and len(record) == 547  # docs/card.md §6.9
 
 
 def test_visual_basic_info(signer: Signer) -> None:

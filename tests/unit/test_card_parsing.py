@@ -1,5 +1,5 @@
-"""Parsers of the card sessions, on byte vectors built from the exact layouts of the protocol
-reference (§6.2-§6.11), including truncated and malformed files: always a DataError, never
+"""Parsers of the card sessions, on byte vectors built from the exact layouts of docs/card.md
+(docs/card.md §6.2-§6.11), including truncated and malformed files: always a DataError, never
 another exception."""
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ pytestmark = pytest.mark.unit
 
 # -- vectors --------------------------------------------------------------------------------------
 
-# §6.3: FF 10 0C + 12 digits + FF FF filler; 123456789018 is well formed (Appendix A).
+# docs/card.md §6.3: FF 10 0C + 12 digits + FF FF filler; 123456789018 is well formed (Appendix A).
 MY_NUMBER_FILE = bytes.fromhex("FF100C") + b"123456789018" + b"\xff\xff"
 
 NAME = "黒桐　幹也"
 ADDRESS = "東京都千代田区霞が関二丁目一番二号１"  # 54 UTF-8 bytes, as DF23's 0x36
-# §6.2, MC's fixture layout byte for byte (holder data synthetic).
+# docs/card.md §6.2, myna-card's fixture layout byte for byte (holder data synthetic).
 BASIC_INFO_FILE = (
     bytes.fromhex("ff2065 df2108 000e 0020 0059 0064")
     + bytes.fromhex("df220f")
@@ -57,7 +57,7 @@ BASIC_INFO_FILE = (
     + b"1"
 )
 
-# §6.11, the record of MC's common.rs.
+# docs/card.md §6.11, the record of myna-card's common.rs.
 CARD_INFO_RECORD = bytes.fromhex("011C") + b"400000012719843" + b"13221" + b"20350217"
 
 TEXT_KEY_ID = b"5000033" + bytes.fromhex("0805") + b"001" + bytes(4)
@@ -75,7 +75,7 @@ def ca_key() -> rsa.RSAPrivateKey:
 
 
 def card_public_key(key: rsa.RSAPublicKey) -> bytes:
-    """§6.7: 90 03 010001 91 82 0100 <modulus>."""
+    """docs/card.md §6.7: 90 03 010001 91 82 0100 <modulus>."""
     modulus = key.public_numbers().n.to_bytes(256, "big")
     return bytes.fromhex("9003010001 91820100") + modulus
 
@@ -90,14 +90,14 @@ def long_tlv(tag: bytes, value: bytes) -> bytes:
 
 
 def cv_certificate(subject: rsa.RSAPrivateKey, issuer: rsa.RSAPrivateKey) -> bytes:
-    """§6.5: 7F21 82 0233 {5F4E 82 0129 <297>, 5F37 82 0100 <256>}."""
+    """docs/card.md §6.5: 7F21 82 0233 {5F4E 82 0129 <297>, 5F37 82 0100 <256>}."""
     body = CA_KEY_ID + TEXT_KEY_ID + card_public_key(subject.public_key())
     signature = issuer.sign(body, padding.PKCS1v15(), hashes.SHA256())
     return long_tlv(b"\x7f\x21", long_tlv(b"\x5f\x4e", body) + long_tlv(b"\x5f\x37", signature))
 
 
 def integrity_file(key: rsa.RSAPrivateKey, my_number_file: bytes, basic_info: bytes) -> bytes:
-    """§6.4: FF30 82 014B {DF31 20, DF32 20, DF33 82 0100}."""
+    """docs/card.md §6.4: FF30 82 014B {DF31 20, DF32 20, DF33 82 0100}."""
     df31 = bytes.fromhex("df3120") + hashlib.sha256(my_number_file).digest()
     df32 = bytes.fromhex("df3220") + hashlib.sha256(basic_info_digest_input(basic_info)).digest()
     signature = key.sign(df31 + df32, padding.PKCS1v15(), hashes.SHA256())
@@ -112,7 +112,7 @@ PHOTO = JP2_SIGNATURE + b"\x00\x00\x00\x14ftypjp2 " + bytes(40)
 
 
 def card_face_file(public_key: bytes, photo: bytes = PHOTO, signature: bytes = bytes(256)) -> bytes:
-    """§6.8: FF20 {DF21 offsets (u16 from file start), DF22 .. DF2A}."""
+    """docs/card.md §6.8: FF20 {DF21 offsets (u16 from file start), DF22 .. DF2A}."""
     fields = [
         long_tlv(b"\xdf\x22", b"19800217"),
         long_tlv(b"\xdf\x23", b"2"),
@@ -136,7 +136,8 @@ def card_face_file(public_key: bytes, photo: bytes = PHOTO, signature: bytes = b
 
 
 def raw_rsa_sign(key: rsa.RSAPrivateKey, block: bytes) -> bytes:
-    """PKCS#1 v1.5 type-1 padding of an arbitrary block, as the card does (§5.1 P1=00)."""
+    """PKCS#1 v1.5 type-1 padding of an arbitrary block, as the card does (docs/card.md §5.1
+    P1=00)."""
     padded = b"\x00\x01" + b"\xff" * (256 - 3 - len(block)) + b"\x00" + block
     numbers = key.private_numbers()
     value = pow(int.from_bytes(padded, "big"), numbers.d, numbers.public_numbers.n)
@@ -295,7 +296,7 @@ def test_rsa_public_key_needs_both_parts() -> None:
 
 
 def test_text_ap_basic_info() -> None:
-    # §6.6: DF41 01 03 0E 01 observed; DF43 of 0x80 bytes.
+    # docs/card.md §6.6: DF41 01 03 0E 01 observed; DF43 of 0x80 bytes.
     data = (
         bytes.fromhex("FF40819EDF410401030E01DF4210")
         + TEXT_KEY_ID
@@ -338,7 +339,8 @@ def test_card_face_layout(ap_key: rsa.RSAPrivateKey) -> None:
 def test_card_face_signed_digest_info_shape(ap_key: rsa.RSAPrivateKey) -> None:
     face = parse_card_face(card_face_file(card_public_key(ap_key.public_key())))
     block = face.signed_digest_info()
-    # SEQUENCE { AlgorithmIdentifier sha256, OCTET STRING of 0x60 (three SHA-256) } (§6.8)
+    # SEQUENCE { AlgorithmIdentifier sha256, OCTET STRING of 0x60 (three SHA-256) }
+    # (docs/card.md §6.8)
     assert block[:19] == bytes.fromhex("3071300d060960864801650304020105000460")
     assert block[19:] == b"".join(hashlib.sha256(group).digest() for group in face.signed_groups)
     signature = raw_rsa_sign(ap_key, block)

@@ -49,7 +49,8 @@ _HASHES = {
 
 
 class DigestInfoKey:
-    """A software signer with the card's interface: it is handed a DigestInfo (§5.1)."""
+    """A software signer with the card's interface: it is handed a DigestInfo
+    (docs/card.md §5.1)."""
 
     def __init__(self, key: rsa.RSAPrivateKey) -> None:
         self.key = key
@@ -61,7 +62,7 @@ class DigestInfoKey:
             if digest_info.startswith(prefix):
                 digest = digest_info[len(prefix) :]
                 return self.key.sign(digest, padding.PKCS1v15(), utils.Prehashed(_HASHES[name]))
-        raise AssertionError("not a DigestInfo of §5.1")
+        raise AssertionError("not a DigestInfo of docs/card.md §5.1")
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def trust_store(root: x509.Certificate) -> TrustStore:
 
 def test_digest_info_signer_matches_a_pkcs1_key(keys: dict[str, rsa.RSAPrivateKey]) -> None:
     # PKCS#1 v1.5 is deterministic: the DigestInfo path must produce the very same bytes as
-    # cryptography's own encoding, which proves the §5.1 prefixes.
+    # cryptography's own encoding, which proves the docs/card.md §5.1 prefixes.
     for name, algorithm in _HASHES.items():
         expected = keys["holder"].sign(CONTENT, padding.PKCS1v15(), algorithm)
         assert sign_raw(DigestInfoKey(keys["holder"]), CONTENT, name) == expected

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.unit
 UTC = dt.UTC
 ISSUED = dt.datetime(2019, 7, 25, 15, 28, 6, tzinfo=UTC)
 EXPIRES = dt.datetime(2024, 5, 2, 14, 59, 59, tzinfo=UTC)
-# A made-up CN in the 23-character form of §9.1 (14 random + 9 terminal code).
+# A made-up CN in the 23-character form of docs/card.md §9.1 (14 random + 9 terminal code).
 COMMON_NAME = "K7Q2M9X4R1T8ZA12340001A"
 
 
@@ -60,7 +60,8 @@ def holder_key() -> rsa.RSAPrivateKey:
 def production_shaped_auth(
     ca_key: rsa.RSAPrivateKey, holder_key: rsa.RSAPrivateKey
 ) -> x509.Certificate:
-    """A certificate in the shape of the §9.1 production one, signed by a throwaway key."""
+    """A certificate in the shape of the docs/card.md §9.1 production one, signed by a throwaway
+    key."""
     return build_end_entity(
         ca_key,
         PRODUCTION_AUTH_CA_NAME,
@@ -130,7 +131,7 @@ def test_production_shaped_auth_certificate_parses(
 
 
 def test_policy_oid_der_matches_reference() -> None:
-    # Reference §9.1: 06 0b 2a 83 08 8c 9b 55 08 05 01 03 1e
+    # docs/card.md §9.1: 06 0b 2a 83 08 8c 9b 55 08 05 01 03 1e
     encoded = x509.CertificatePolicies([x509.PolicyInformation(AUTH_POLICY_OID, None)])
     assert bytes.fromhex("060b2a83088c9b55080501031e") in encoded.public_bytes()
 
@@ -271,7 +272,7 @@ def test_parse_rejects_non_bytes() -> None:
         ("30", None),
         ("3082", None),
         ("308206", None),
-        ("30820625", 4 + 0x625),  # 1573 bytes, the §9.1 certificate's size
+        ("30820625", 4 + 0x625),  # 1573 bytes, the docs/card.md §9.1 certificate's size
         ("3082062530", 4 + 0x625),
         ("308105", 3 + 5),
         ("3081", None),
@@ -323,7 +324,7 @@ def test_jlis_trust_store_holds_four_production_anchors() -> None:
     assert all(anchor.production for anchor in store)
     purposes = sorted(anchor.purpose.value for anchor in store)
     assert purposes == ["auth", "auth", "sign", "sign"]
-    # Two generations share each DN (data/jlis-roots/README.md).
+    # Two generations share each DN (docs/card.md §9.3).
     assert len(store.anchors_for(PRODUCTION_AUTH_CA_NAME)) == 2
     assert len(store.anchors_for(PRODUCTION_SIGN_CA_NAME, CertificateKind.SIGN)) == 2
 

@@ -1,4 +1,4 @@
-"""PC/SC result codes map to errors that say what to do (user needs §1.2, §4 item 3)."""
+"""PC/SC result codes map to errors that say what to do (docs/readers.md §1.2, §4.3)."""
 
 from __future__ import annotations
 

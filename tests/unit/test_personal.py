@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_check_digit_worked_example() -> None:
-    # Protocol reference, Appendix A: 12345678901 -> 8.
+    # docs/card.md Appendix A: 12345678901 -> 8.
     assert my_number_check_digit("12345678901") == 8
     assert is_valid_my_number("123456789018")
     assert not is_valid_my_number("123456789017")
@@ -29,7 +29,7 @@ def test_check_digit_worked_example() -> None:
 
 
 def test_check_code_b_confirmed_example() -> None:
-    # Reference §4: 1980-02-17 (昭和55), expiry 2035, code 2285.
+    # docs/card.md §4: 1980-02-17 (昭和55), expiry 2035, code 2285.
     assert check_code_b(dt.date(1980, 2, 17), 2035, "2285") == "55021720352285"
     with pytest.raises(UsageError):
         check_code_b(dt.date(1980, 2, 17), 2035, "22a5")

@@ -11,7 +11,7 @@ from mynakit.iso7816.tlv import Tlv, TlvError
 
 pytestmark = pytest.mark.unit
 
-# Text AP EF 0001 as the card stores it: FF 10 0C + 12 digits + FF FF filler (§6.3).
+# Text AP EF 0001 as the card stores it: FF 10 0C + 12 digits + FF FF filler (docs/card.md §6.3).
 MY_NUMBER_FILE = bytes.fromhex("FF100C") + b"123456789018" + b"\xff\xff"
 
 
@@ -40,7 +40,7 @@ def test_long_form_lengths_and_nesting() -> None:
 
 
 def test_certificate_header_from_first_bytes() -> None:
-    # A 1573-byte certificate starts 30 82 06 21 (§7.2).
+    # A 1573-byte certificate starts 30 82 06 21 (docs/card.md §7.2).
     assert tlv.read_header(bytes.fromhex("3082062130820509")).total_length == 1573
 
 
@@ -74,7 +74,7 @@ def test_primitive_has_no_children() -> None:
 
 
 def test_simple_tlv_record() -> None:
-    # Common AP record 1 (§6.11).
+    # Common AP record 1 (docs/card.md §6.11).
     record = b"\x01\x1c" + b"400000012719843" + b"13221" + b"20350217"
     assert tlv.parse_simple(record) == [(0x01, b"4000000127198431322120350217")]
     long_value = bytes(300)

@@ -189,7 +189,7 @@ def test_bad_signature_when_name_matches_but_no_key_verifies(
         ValidationFailure.BAD_SIGNATURE, forged, store, at=DURING, purpose=AUTH
     )
     assert "2 anchor(s)" in message
-    # A certificate in the §9.1 production shape, claiming the J-LIS DN, signed by a
+    # A certificate in the docs/card.md §9.1 production shape, claiming the J-LIS DN, signed by a
     # throwaway key: the real roots must refuse it.
     production_shaped = auth_certificate(
         keys["stranger"],

@@ -1,4 +1,4 @@
-"""vpcd framing (style anchors §4a) over a socketpair, including TCP-style short reads."""
+"""vpcd framing (docs/testing.md §5.1) over a socketpair, including TCP-style short reads."""
 
 from __future__ import annotations
 

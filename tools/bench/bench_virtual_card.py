@@ -3,10 +3,10 @@
     .venv/bin/python tools/bench/bench_virtual_card.py [--seconds 1.5] [--json]
 
 (a) APDUs per second: a SELECT EF 0006 + READ BINARY of the 32-byte token loop on the JPKI AP
-    (protocol reference §7.1), in-process (``InProcessConnection``) and through pcscd (pyscard
+    (docs/card.md §7.1), in-process (``InProcessConnection``) and through pcscd (pyscard
     ``SCardTransmit`` via ``PcscConnection`` to the card served by ``VpcdBridge``), and the ratio.
 (b) Signatures per second: ``80 2A`` with the authentication key after one VERIFY of the auth
-    PIN (§7.7), by ``JpkiAp.sign``, both ways; 2048-bit RSA in the card dominates.
+    PIN (docs/card.md §7.7), by ``JpkiAp.sign``, both ways; 2048-bit RSA in the card dominates.
 (c) Full authentications per second: one ``JpkiAp.open`` (SELECT AP + token read) and
     ``card_respond`` (PIN retry query, VERIFY, sign the nonce, read the certificate) per
     operation, as ``mynakit jpki auth`` does; timed once for the card side alone and once with
@@ -51,7 +51,7 @@ from mynakit.transport.base import Connection
 from mynakit.transport.in_process import InProcessConnection
 from mynakit.transport.pcsc import PcscConnection
 
-SELECT_JPKI_AP = bytes.fromhex("00A4040C0AD392F000260100000001")  # protocol reference §7.1
+SELECT_JPKI_AP = bytes.fromhex("00A4040C0AD392F000260100000001")  # docs/card.md §7.1
 SELECT_TOKEN_EF = bytes.fromhex("00A4020C020006")
 READ_TOKEN = bytes.fromhex("00B0000020")
 SUCCESS = b"\x90\x00"

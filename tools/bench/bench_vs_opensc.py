@@ -13,7 +13,7 @@
       mynakit: ``JpkiAp.open`` + ``card_respond`` (what ``mynakit jpki auth`` sends). OpenSC:
       ``pkcs11-tool --login --sign --mechanism SHA256-RSA-PKCS --id 01``, whose PKCS#15 bind
       checks the token and both PIN counters and reads the certificates before it signs.
-    jpki/myna's published sequence (protocol reference §7.2) is a documented constant:
+    jpki/myna's published sequence (docs/card.md §7.2) is a documented constant:
     SELECT AP, SELECT 0006, READ token, SELECT 000A, READ 7-byte header, then 256-byte chunks,
     ``5 + ceil((N - 7) / 256)`` APDUs for an N-byte certificate (N is this card's own).
 (b) Wall time, median of ``--runs`` runs: mynakit's installed script against OpenSC's tools,
@@ -72,7 +72,7 @@ from mynakit.jpki.trust import TrustStore
 from mynakit.transport.pcsc import PcscConnection
 from mynakit.transport.trace import TracingConnection
 
-JPKI_AP_AID = bytes.fromhex("D392F000260100000001")  # protocol reference §2
+JPKI_AP_AID = bytes.fromhex("D392F000260100000001")  # docs/card.md §2
 PKCS11_MODULE_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
     "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
@@ -84,7 +84,7 @@ MAX_RUNS = 25
 TARGET_PROCESS_RATIO = 2.5  # issue 8: whole processes, mynakit / OpenSC, same run
 IN_LIBRARY_RUNS_FACTOR = 3  # in-library runs are short: take more samples for a stable median
 
-# jpki/myna's published sequence for reading a certificate (protocol reference §7.1 + §7.2).
+# jpki/myna's published sequence for reading a certificate (docs/card.md §7.1 + §7.2).
 JPKI_MYNA_CERTIFICATE_SEQUENCE = (
     "00 A4 04 0C 0A D392F000260100000001  SELECT JPKI AP",
     "00 A4 02 0C 02 0006                  SELECT EF 0006 (token)",
@@ -99,7 +99,7 @@ SHORT_READ_CHUNK = 256
 
 
 def jpki_myna_certificate_apdus(certificate_length: int) -> int:
-    """APDUs jpki/myna sends to read an N-byte certificate (protocol reference §7.2)."""
+    """APDUs jpki/myna sends to read an N-byte certificate (docs/card.md §7.2)."""
     remainder = max(certificate_length - JPKI_MYNA_HEADER_LENGTH, 0)
     return JPKI_MYNA_FIXED_APDUS + math.ceil(remainder / SHORT_READ_CHUNK)
 
@@ -116,7 +116,7 @@ class CountingCard:
     """The virtual card as vpcd sees it, counting every command APDU it executes.
 
     Only the header and whether the command selects the JPKI AP are kept, never the data
-    (VERIFY carries the PIN; ARCHITECTURE.md privacy rules).
+    (VERIFY carries the PIN; docs/architecture.md §6).
     """
 
     card: VirtualCard
@@ -508,7 +508,7 @@ def render(report: dict[str, Any]) -> str:
         f"  OpenSC pkcs15-tool, whole process          {read['opensc_pkcs15_tool_process']:>4}",
         f"  OpenSC pkcs15-tool, after card detection   "
         f"{read['opensc_pkcs15_tool_after_detection']:>4}",
-        f"  jpki/myna published sequence (§7.2)        {read['jpki_myna_published_sequence']:>4}"
+        f"  jpki/myna published sequence               {read['jpki_myna_published_sequence']:>4}"
         "   (5 + ceil((N-7)/256))",
         "APDUs for a full authentication (token, PIN status, VERIFY, sign, certificate)",
         f"  mynakit, in-library (TracingConnection)    {auth['mynakit_library_trace_counter']:>4}"

@@ -1,2 +1,2 @@
-"""Card applications, one session class per AP (GLOSSARY.md names): JPKI, text, visual, common;
-card detection; the PIN guard."""
+"""Card applications, one session class per AP (docs/architecture.md §9 names): JPKI, text, visual,
+common; card detection; the PIN guard."""

@@ -2,10 +2,11 @@
 fewest APDUs, PIN status, verifying and changing PINs without ever spending a try the caller
 did not ask for.
 
-Rules of docs/card.md: SELECT AP ``00 A4 04 0C`` (§2); SELECT EF ``00 A4 02 0C`` (§5); READ
-BINARY by SFI without SELECT (§1 "Short-EF-ID addressing"); the retry query is an empty VERIFY
-(§7.5); the change commands ``00 24 01 80`` and ``80 32 00 80`` (§7.12); ``63C0`` on the
-exhausting try and ``6984`` afterwards (§11.1).
+Rules of docs/card.md: SELECT AP ``00 A4 04 0C`` (docs/card.md §2); SELECT EF ``00 A4 02 0C``
+(docs/card.md §5); READ BINARY by SFI without SELECT (docs/card.md §1 "Short-EF-ID addressing"); the
+retry query is an empty VERIFY (docs/card.md §7.5); the change commands ``00 24 01 80`` and
+``80 32 00 80`` (docs/card.md §7.12); ``63C0`` on the exhausting try and ``6984`` afterwards
+(docs/card.md §11.1).
 """
 
 from __future__ import annotations
@@ -40,15 +41,17 @@ NO_RESPONSE_DATA = 0x0C
 KEY_OF_CURRENT_EF = 0x80
 WRONG_LE_SW1 = 0x6C  # 6Cxx: wrong Le, xx bytes available (ISO/IEC 7816-4 §5.6)
 INS_CHANGE_REFERENCE_DATA = 0x24
-CHANGE_REPLACE_WITH_NEW = 0x01  # 00 24 01 80: only the new value in the data field (§7.12)
-#: Check code A is the My Number itself (§4): its check digit is known before any VERIFY.
+# 00 24 01 80: only the new value in the data field (docs/card.md §7.12)
+CHANGE_REPLACE_WITH_NEW = 0x01
+#: Check code A is the My Number itself (docs/card.md §4): its check digit is known before any
+#: VERIFY.
 CHECK_CODE_A = "check_code_a"
-#: Secrets that open with the holder's birth date as era ``YYMMDD`` (§4): check code B
+#: Secrets that open with the holder's birth date as era ``YYMMDD`` (docs/card.md §4): check code B
 #: (then the expiry year and the security code) and the visual AP's birth-date code.
 STARTS_WITH_ERA_DATE = frozenset({"check_code_b", "birth_date_code"})
 
 # The first read asks for this much: enough for a whole small file, and for a certificate's
-# DER header, from which the rest is sized (§11.6: never assume a 4-byte header).
+# DER header, from which the rest is sized (docs/card.md §11.6: never assume a 4-byte header).
 FIRST_READ_LENGTH = SHORT_MAX_RESPONSE
 
 
@@ -82,7 +85,7 @@ class ApplicationSession:
     # -- selection ------------------------------------------------------------------------
 
     def select(self) -> None:
-        """Select this AP. The card clears every verified PIN on DF selection (§12)."""
+        """Select this AP. The card clears every verified PIN on DF selection (docs/card.md §12)."""
         try:
             self.protocol.send(
                 0x00, INS_SELECT, SELECT_BY_NAME, NO_RESPONSE_DATA, self.application.aid
@@ -112,8 +115,8 @@ class ApplicationSession:
     def read_file(self, name: str) -> bytes:
         """Read a whole transparent file in the fewest APDUs the link allows.
 
-        Addressed by SFI (no SELECT, §1). The first answer carries the TLV/DER header, which
-        sizes the rest; with extended length the whole remainder comes in one more command.
+        Addressed by SFI (no SELECT, docs/card.md §1). The first answer carries the TLV/DER header,
+        which sizes the rest; with extended length the whole remainder comes in one more command.
         Files without a TLV header (token, availability) use the profile's size.
         """
         file = self.application.file(name)
@@ -145,23 +148,24 @@ class ApplicationSession:
         return data[:total] if total else data
 
     def _read_binary(self, file_id: int, offset: int, length: int) -> bytes:
-        """First read of a file: by SFI with an 8-bit offset (P1 = 80|SFI, §5). Reading by SFI
-        makes the file current (ISO 7816-4 §7.2.2), so the later reads need no SELECT."""
+        """First read of a file: by SFI with an 8-bit offset (P1 = 80|SFI, docs/card.md §5). Reading
+        by SFI makes the file current (ISO 7816-4 §7.2.2), so the later reads need no SELECT."""
         return self.protocol.send(0x00, INS_READ_BINARY, 0x80 | file_id, offset, le=length)
 
     def _read_binary_at(self, offset: int, length: int) -> bytes:
-        """Later reads: the SFI read made the file current, so a 15-bit offset works (§5)."""
+        """Later reads: the SFI read made the file current, so a 15-bit offset works
+        (docs/card.md §5)."""
         try:
             return self.protocol.send(
                 0x00, INS_READ_BINARY, (offset >> 8) & 0x7F, offset & 0xFF, le=length
             )
         except ApduError as error:
             if error.sw == StatusWord.OFFSET_OUTSIDE_FILE:
-                return b""  # end of file (§8 6B00)
+                return b""  # end of file (docs/card.md §8 6B00)
             raise
 
     def read_record(self, file_id: int, record: int = 1) -> bytes:
-        """READ RECORD by SFI: ``P2 = (SFI << 3) | 04`` (§5, §7.14)."""
+        """READ RECORD by SFI: ``P2 = (SFI << 3) | 04`` (docs/card.md §5, §7.14)."""
         try:
             return self.protocol.send(
                 0x00, INS_READ_RECORD, record, (file_id << 3) | 0x04, le=SHORT_MAX_RESPONSE
@@ -173,10 +177,10 @@ class ApplicationSession:
     # -- PINs -----------------------------------------------------------------------------
 
     def tries_left(self, key_name: str) -> int | None:
-        """Tries left for a key, by the empty-VERIFY query that spends nothing (§7.5).
+        """Tries left for a key, by the empty-VERIFY query that spends nothing (docs/card.md §7.5).
 
         ``None`` when the card does not report a count (it answers ``9000`` on some cards when
-        the key was verified in this session; reference §11.5 — not the same as zero).
+        the key was verified in this session; docs/card.md §11.5 — not the same as zero).
         """
         key = self.application.key(key_name)
         try:
@@ -194,7 +198,7 @@ class ApplicationSession:
         return None
 
     def key_status(self, key_name: str) -> PinStatus:
-        """One key's retry counter by the empty VERIFY, which spends nothing (§7.5)."""
+        """One key's retry counter by the empty VERIFY, which spends nothing (docs/card.md §7.5)."""
         key = self.application.key(key_name)
         return PinStatus(
             application=self.application.name,
@@ -206,7 +210,7 @@ class ApplicationSession:
         )
 
     def pin_status(self) -> list[PinStatus]:
-        """Tries left for every key of ``pin_keys``; spends nothing (§7.5)."""
+        """Tries left for every key of ``pin_keys``; spends nothing (docs/card.md §7.5)."""
         return [self.key_status(name) for name in self.pin_keys]
 
     def verify(self, key_name: str, secret: str, *, force: bool = False) -> None:
@@ -275,7 +279,8 @@ class ApplicationSession:
     def change_pin(
         self, old: str, new: str, *, key: str | None = None, force: bool = False
     ) -> None:
-        """Change one of ``changeable_pins`` (the first when ``key`` is None), §7.12."""
+        """Change one of ``changeable_pins`` (the first when ``key`` is None),
+        docs/card.md §7.12."""
         key_name = key or (self.changeable_pins[0] if self.changeable_pins else None)
         if key_name is None or key_name not in self.changeable_pins:
             allowed = ", ".join(self.changeable_pins) or "none"
@@ -288,7 +293,7 @@ class ApplicationSession:
     def change_secret(self, key_name: str, old: str, new: str, *, force: bool = False) -> None:
         """Change a PIN: SELECT its key EF, guarded VERIFY of the old value, then the change
         command of the profile: ``00 24 01 80`` (ISO) or ``80 32 00 80`` (JICSAP CHANGE KEY),
-        §7.12.
+        docs/card.md §7.12.
 
         The new value is format-checked before anything is sent, so a typo in it costs nothing.
         The key EF is selected first because both change commands name the key as "the current
@@ -326,9 +331,9 @@ def checked_secret(key: KeyProfile, secret: str) -> str:
     right: wrong length, not ASCII digits (full-width and superscript digits included), not
     upper-case ASCII letters and digits, check code A with a wrong My Number check digit
     (docs/card.md Appendix A), or check code B / the birth-date code not opening with an era
-    ``YYMMDD`` date (§4). Nothing is sent to the card."""
+    ``YYMMDD`` date (docs/card.md §4). Nothing is sent to the card."""
     if key.charset == "upper_alphanumeric":
-        secret = secret.upper()  # registered in upper case (§4)
+        secret = secret.upper()  # registered in upper case (docs/card.md §4)
     key.check_format(secret)
     what = key.label or key.name
     if key.name == CHECK_CODE_A and not is_valid_my_number(secret):
@@ -343,7 +348,8 @@ def checked_secret(key: KeyProfile, secret: str) -> str:
 
 
 def _is_era_date(yymmdd: str) -> bool:
-    """Era year, month and day in range (§4); the era itself is not part of the code."""
+    """Era year, month and day in range (docs/card.md §4); the era itself is not part of the
+    code."""
     if len(yymmdd) != 6:
         return False
     year, month, day = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:])
@@ -370,7 +376,8 @@ def _pin_error(error: ApduError, key: KeyProfile) -> Exception:
 
 
 def _tlv_total_length(first_chunk: bytes) -> int:
-    """Total length of the object at the start of a file, from its BER header (§11.6)."""
+    """Total length of the object at the start of a file, from its BER header
+    (docs/card.md §11.6)."""
     if not first_chunk:
         return 0
     return tlv.read_header(first_chunk).total_length

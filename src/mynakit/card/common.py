@@ -29,7 +29,7 @@ class CardInfo:
     @property
     def manufacture_number(self) -> str:
         """jpki/myna's "manufacture number" (謎の製造番号): characters 2..15 of the record
-        value, i.e. the serial without its first two characters (§7.14)."""
+        value, i.e. the serial without its first two characters (docs/card.md §7.14)."""
         return self.serial[2:SERIAL_LENGTH]
 
     def to_dict(self) -> dict[str, object]:
@@ -62,9 +62,9 @@ class CommonAp(ApplicationSession):
 
     application_name = "common"
     pin_keys = ("card_pin",)
-    changeable_pins = ("card_pin",)  # JICSAP CHANGE KEY 80 32 00 80 (§7.12)
+    changeable_pins = ("card_pin",)  # JICSAP CHANGE KEY 80 32 00 80 (docs/card.md §7.12)
 
     def card_info(self) -> CardInfo:
-        """READ RECORD 1 of SFI 1 (``00 B2 01 0C``), no credential (§7.14)."""
+        """READ RECORD 1 of SFI 1 (``00 B2 01 0C``), no credential (docs/card.md §7.14)."""
         file = self.application.file("card_info")
         return parse_card_info(self.read_record(file.file_id, 1))

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from mynakit.errors import DataError
 from mynakit.iso7816 import tlv
 
-KEY_ID_LENGTH = 16  # §6.5: "5000033" 08 05 "001" 00 00 00 00
+KEY_ID_LENGTH = 16  # docs/card.md §6.5: "5000033" 08 05 "001" 00 00 00 00
 TAG_PUBLIC_EXPONENT = 0x90
 TAG_MODULUS = 0x91
 TAG_CV_CERTIFICATE = 0x7F21
@@ -31,7 +31,8 @@ CardCaKeys = Mapping[bytes, Sequence[rsa.RSAPublicKey]]
 
 
 def parse_rsa_public_key(data: bytes) -> rsa.RSAPublicKey:
-    """``90 <exponent> 91 <modulus>``: how the 券面 APs write RSA public keys (§6.7)."""
+    """``90 <exponent> 91 <modulus>``: how the 券面 APs write RSA public keys
+    (docs/card.md §6.7)."""
     objects = {item.tag: item.value for item in tlv.parse_all(data)}
     exponent = objects.get(TAG_PUBLIC_EXPONENT)
     modulus = objects.get(TAG_MODULUS)
@@ -54,7 +55,7 @@ def key_id_text(key_id: bytes) -> str:
 
 @dataclass(frozen=True)
 class CvCertificate:
-    """A card-verifiable certificate ``7F21 {5F4E body, 5F37 signature}`` (§6.5).
+    """A card-verifiable certificate ``7F21 {5F4E body, 5F37 signature}`` (docs/card.md §6.5).
 
     The body is issuer key id (16) ‖ subject key id (16) ‖ the subject's public key
     (``90 03 010001 91 82 0100 <modulus>``); the signature is PKCS#1 v1.5 SHA-256 over the body.

@@ -38,7 +38,7 @@ _DESCRIPTIONS = {
     CardKind.UNKNOWN: "not a JPKI card",
 }
 
-# §6.10: labels are space-padded ASCII in the first 32 bytes of EF 0006.
+# docs/card.md §6.10: labels are space-padded ASCII in the first 32 bytes of EF 0006.
 _LABELS = {
     "JPKIAPICCTOKEN2": CardKind.MY_NUMBER_CARD,
     "JPKIAPGPSETOKEN": CardKind.SMARTPHONE_TOKEN_ANDROID,
@@ -69,12 +69,13 @@ class _TokenReader(ApplicationSession):
 
 
 def token_kind(label: str) -> CardKind:
-    # Real cards pad with spaces; some emulators with NULs (§11.8): trim both.
+    # Real cards pad with spaces; some emulators with NULs (docs/card.md §11.8): trim both.
     return _LABELS.get(label.strip(" \x00"), CardKind.UNKNOWN)
 
 
 def parse_token_label(data: bytes) -> tuple[CardKind, str]:
-    """Kind and trimmed label from the token file EF 0006: its first 32 bytes (§6.10)."""
+    """Kind and trimmed label from the token file EF 0006: its first 32 bytes
+    (docs/card.md §6.10)."""
     if len(data) < 32:
         raise DataError(f"the JPKI token file holds {len(data)} bytes, not 32 or more")
     try:

@@ -16,7 +16,7 @@ class WrongPinError(PinError):
 
 
 class PinBlockedError(PinError):
-    """The counter reached zero. Only a municipal office can unblock it (reference §4)."""
+    """The counter reached zero. Only a municipal office can unblock it (docs/card.md §4)."""
 
     def __init__(self, what: str, *, by_this_entry: bool = False) -> None:
         # by_this_entry: the card answered 63C0 to this VERIFY, so the entry was wrong and

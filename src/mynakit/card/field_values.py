@@ -13,7 +13,8 @@ from mynakit.personal import Sex
 
 
 def parse_card_date(value: bytes, what: str) -> dt.date:
-    """An 8-digit ASCII ``YYYYMMDD`` Gregorian date, as the 券面 APs write dates (§6.2, §6.8)."""
+    """An 8-digit ASCII ``YYYYMMDD`` Gregorian date, as the 券面 APs write dates
+    (docs/card.md §6.2, §6.8)."""
     if len(value) != 8 or not (value.isascii() and value.isdigit()):
         raise DataError(f"the {what} is not 8 ASCII digits (YYYYMMDD)")
     try:
@@ -23,7 +24,7 @@ def parse_card_date(value: bytes, what: str) -> dt.date:
 
 
 def parse_card_sex(value: bytes) -> Sex:
-    """One ASCII digit (§6.2): 1 male, 2 female, 9 not applicable, 0 unknown."""
+    """One ASCII digit (docs/card.md §6.2): 1 male, 2 female, 9 not applicable, 0 unknown."""
     try:
         code = value.decode("ascii")
     except UnicodeDecodeError as error:

@@ -1,6 +1,6 @@
 """Locating the TLV objects of a card file with their exact bytes and offsets, including the
-files that open with an offset table (text EF 0002 docs/card.md §6.2, visual EF 0002 §6.8):
-signatures and digests cover the objects as written, so the raw bytes matter.
+files that open with an offset table (text EF 0002 docs/card.md §6.2, visual EF 0002
+docs/card.md §6.8): signatures and digests cover the objects as written, so the raw bytes matter.
 
 Pure: bytes in, values out; malformed input is always a ``DataError``.
 """
@@ -50,7 +50,8 @@ def outer_object(data: bytes, tag: int) -> tuple[int, int]:
 def located_by_offset_table(
     data: bytes, outer_tag: int, table_tag: int, expected_tags: tuple[int, ...]
 ) -> dict[int, RawObject]:
-    """Objects of a file with an offset table (text EF 0002 §6.2, visual EF 0002 §6.8).
+    """Objects of a file with an offset table (text EF 0002 docs/card.md §6.2, visual EF 0002
+    docs/card.md §6.8).
 
     The table holds one big-endian u16 per following object, counted from the start of the
     file. Each offset must land on the object that follows in sequence: a table that disagrees

@@ -27,8 +27,8 @@ from mynakit.profiles import CardProfile, load_profile
 
 INS_COMPUTE_DIGITAL_SIGNATURE = 0x2A
 CLA_PROPRIETARY = 0x80
-SIGN_DIGEST_INFO_AS_GIVEN = 0x00  # §5.1 P1 = 00: PKCS#1 v1.5 over the data as supplied
-# PKCS#1 v1.5 type-1 padding needs 11 bytes of a 256-byte block (§5.1: "1-245 bytes").
+SIGN_DIGEST_INFO_AS_GIVEN = 0x00  # docs/card.md §5.1 P1 = 00: PKCS#1 v1.5 over the data as supplied
+# PKCS#1 v1.5 type-1 padding needs 11 bytes of a 256-byte block (docs/card.md §5.1: "1-245 bytes").
 MAX_DIGEST_INFO_LENGTH = 245
 
 SMARTPHONE_PROFILE = "smartphone-jpki-token"
@@ -37,7 +37,7 @@ KeyKind = Literal["auth", "sign"]
 CertificateName = Literal["auth", "sign", "auth_ca", "sign_ca"]
 HashName = Literal["sha1", "sha256", "sha384", "sha512"]
 
-# DigestInfo prefixes, exact bytes of §5.1.
+# DigestInfo prefixes, exact bytes of docs/card.md §5.1.
 DIGEST_INFO_PREFIXES: dict[str, bytes] = {
     "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
     "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
@@ -53,12 +53,13 @@ _CERTIFICATE_FILES = {
     "sign_ca": "sign_ca_certificate",
 }
 _PRIVATE_KEYS = {"auth": "auth_key", "sign": "sign_key"}
-#: The PIN that unlocks each JPKI private key (§4).
+#: The PIN that unlocks each JPKI private key (docs/card.md §4).
 PIN_OF_KEY = {"auth": "auth_pin", "sign": "sign_password"}
 
 
 def digest_info(hash_algorithm: str, digest: bytes) -> bytes:
-    """The DER DigestInfo the card signs: the exact prefix of §5.1 followed by the digest."""
+    """The DER DigestInfo the card signs: the exact prefix of docs/card.md §5.1 followed by the
+    digest."""
     prefix = DIGEST_INFO_PREFIXES.get(hash_algorithm)
     if prefix is None:
         raise UsageError(
@@ -73,7 +74,8 @@ def digest_info(hash_algorithm: str, digest: bytes) -> bytes:
 
 
 def profile_for_token(kind: CardKind) -> CardProfile:
-    """The card profile for a token: smartphone tokens guard the auth certificate (§7.2)."""
+    """The card profile for a token: smartphone tokens guard the auth certificate
+    (docs/card.md §7.2)."""
     if kind in (CardKind.SMARTPHONE_TOKEN_ANDROID, CardKind.SMARTPHONE_TOKEN_IPHONE):
         return load_profile(SMARTPHONE_PROFILE)
     return load_profile()
@@ -81,7 +83,7 @@ def profile_for_token(kind: CardKind) -> CardProfile:
 
 @dataclass(frozen=True)
 class Token:
-    """What the JPKI AP's token file says the card is (§6.10)."""
+    """What the JPKI AP's token file says the card is (docs/card.md §6.10)."""
 
     kind: CardKind
     label: str
@@ -107,7 +109,8 @@ class JpkiAp(ApplicationSession):
 
     @classmethod
     def open(cls, protocol: ApduProtocol) -> JpkiAp:
-        """Select the AP, read the token (2 APDUs, §7.1) and use the token's profile."""
+        """Select the AP, read the token (2 APDUs, docs/card.md §7.1) and use the token's
+        profile."""
         session = cls(protocol)
         token = session.token()
         profile = profile_for_token(token.kind)
@@ -119,7 +122,8 @@ class JpkiAp(ApplicationSession):
     # -- token ---------------------------------------------------------------------------------
 
     def token(self) -> Token:
-        """Read the token label (EF 0006) once: card, smartphone token or Juki card (§6.10)."""
+        """Read the token label (EF 0006) once: card, smartphone token or Juki card
+        (docs/card.md §6.10)."""
         if self._token is None:
             self._token = Token(*parse_token_label(self.read_file("token")))
         return self._token
@@ -128,7 +132,8 @@ class JpkiAp(ApplicationSession):
 
     def read_certificate(self, kind: CertificateName) -> bytes:
         """The DER certificate of ``kind``. The signature certificate needs the sign password
-        first (§11.4), and a smartphone token's auth certificate the auth PIN (§7.2)."""
+        first (docs/card.md §11.4), and a smartphone token's auth certificate the auth PIN
+        (docs/card.md §7.2)."""
         file_name = _CERTIFICATE_FILES.get(kind)
         if file_name is None:
             raise UsageError(f"no certificate kind {kind!r}; use {', '.join(_CERTIFICATE_FILES)}")
@@ -145,7 +150,7 @@ class JpkiAp(ApplicationSession):
             )
         try:
             data = self.read_file(file_name)
-            # The DER header sizes the certificate (docs/card.md §11 item 6).
+            # The DER header sizes the certificate (docs/card.md §11.6).
             total = tlv.der_sequence_length(data, "certificate")
         except DataError as error:
             raise DataError(
@@ -169,7 +174,8 @@ class JpkiAp(ApplicationSession):
     # -- signatures ----------------------------------------------------------------------------
 
     def sign(self, key: KeyKind, digest_info_bytes: bytes) -> bytes:
-        """Sign a DER DigestInfo with the auth or sign key: ``80 2A 00 97|9A`` (§5.1, §7.7)."""
+        """Sign a DER DigestInfo with the auth or sign key: ``80 2A 00 97|9A``
+        (docs/card.md §5.1, §7.7)."""
         private_key = self.application.key(_PRIVATE_KEYS[_checked_key(key)])
         pin = self.application.key(PIN_OF_KEY[key])
         if pin.key_id not in self._verified:
@@ -201,7 +207,7 @@ class JpkiAp(ApplicationSession):
         return signature
 
     def sign_digest(self, key: KeyKind, hash_algorithm: HashName, digest: bytes) -> bytes:
-        """Sign a digest computed on the host, wrapped in the DigestInfo of §5.1."""
+        """Sign a digest computed on the host, wrapped in the DigestInfo of docs/card.md §5.1."""
         return self.sign(key, digest_info(hash_algorithm, digest))
 
     def private_key(self, key: KeyKind) -> CardPrivateKey:
@@ -232,7 +238,7 @@ class CardPrivateKey:
     ) -> bytes:
         chosen_padding = padding if padding is not None else asymmetric_padding.PKCS1v15()
         if not isinstance(chosen_padding, asymmetric_padding.PKCS1v15):
-            raise UsageError("the card signs with PKCS#1 v1.5 only (§5.1)")
+            raise UsageError("the card signs with PKCS#1 v1.5 only (docs/card.md §5.1)")
         chosen = algorithm if algorithm is not None else hashes.SHA256()
         if isinstance(chosen, utils.Prehashed):
             name, digest = chosen._algorithm.name, data

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PinStatus:
-    """Tries left on one key, learned without spending a try (§7.5)."""
+    """Tries left on one key, learned without spending a try (docs/card.md §7.5)."""
 
     application: str
     key_name: str
     key_id: int
     label: str
-    tries_left: int | None  # None: the card did not report a count (§11.5)
+    tries_left: int | None  # None: the card did not report a count (docs/card.md §11.5)
     max_tries: int
 
     @property

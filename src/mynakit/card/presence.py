@@ -5,12 +5,13 @@ The card makes a random challenge (GET CHALLENGE ``00 84 00 00 10``) and signs, 
 own card key (``80 2A 00 00``, no credential), the SHA-256 DigestInfo of the relying party's
 nonce followed by that challenge. The relying party checks the chain down to that key:
 
-    trusted card-CA key --(EF 0004 CV certificate, §6.5)--> issuer (municipality) key
-    issuer key --(EF 0001 age record DF13, §6.9)--> card key DF12 --> the challenge signature
+    trusted card-CA key --(EF 0004 CV certificate, docs/card.md §6.5)--> issuer (municipality) key
+    issuer key --(EF 0001 age record DF13, docs/card.md §6.9)--> card key DF12 --> the challenge
+    signature
 
 The relying party's nonce makes the answer fresh; the card's challenge makes the card add
-randomness of its own, as in §7.13. The age record holds the birth date (DF11), which the
-signature covers: a relying party checks it in memory and must not keep it.
+randomness of its own, as in docs/card.md §7.13. The age record holds the birth date (DF11), which
+the signature covers: a relying party checks it in memory and must not keep it.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from mynakit.errors import DataError, VerificationError
 
 INS_GET_CHALLENGE = 0x84
 INS_COMPUTE_SIGNATURE = 0x2A
-CARD_CHALLENGE_LENGTH = 16  # §7.13: 00 84 00 00 10
-AP_OWN_KEY = 0x00  # §7.13: P2=00 names the AP's own key, no credential needed
-SIGNATURE_LENGTH = 256  # RSA-2048 (§6.5)
+CARD_CHALLENGE_LENGTH = 16  # docs/card.md §7.13: 00 84 00 00 10
+AP_OWN_KEY = 0x00  # docs/card.md §7.13: P2=00 names the AP's own key, no credential needed
+SIGNATURE_LENGTH = 256  # RSA-2048 (docs/card.md §6.5)
 PRESENCE_APPLICATIONS = ("visual",)
 
 
@@ -132,7 +133,7 @@ def verify_presence(
             "the age record's card key is not signed by the certified issuer key"
         ) from None
     if len(proof.card_challenge) != CARD_CHALLENGE_LENGTH:
-        raise PresenceProofError("the card challenge must be 16 bytes (§7.13)")
+        raise PresenceProofError("the card challenge must be 16 bytes (docs/card.md §7.13)")
     try:
         record.public_key.verify(
             proof.signature,

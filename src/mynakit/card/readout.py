@@ -113,7 +113,8 @@ def standard_readout(
 def _open_card_face_ap(
     session_class: type[SessionT], protocol: ApduProtocol, profile: CardProfile, result: Readout
 ) -> SessionT | None:
-    """Select a card-face AP, note its counters and its credential-free files (§3.2, §3.3)."""
+    """Select a card-face AP, note its counters and its credential-free files
+    (docs/card.md §3.2, §3.3)."""
     try:
         session = session_class(protocol, profile)
     except FileNotFoundOnCardError:

@@ -46,7 +46,7 @@ _KEYS_BY_LENGTH = {4: "text_pin", 12: "check_code_a", 14: "check_code_b"}
 
 
 def parse_my_number(data: bytes) -> str:
-    """EF 0001: ``FF 10 0C`` + 12 ASCII digits, then ``FF FF`` filler (§6.3).
+    """EF 0001: ``FF 10 0C`` + 12 ASCII digits, then ``FF FF`` filler (docs/card.md §6.3).
 
     A number whose check digit is wrong is a ``DataError``; the message never holds the digits.
     """
@@ -60,7 +60,8 @@ def parse_my_number(data: bytes) -> str:
 
 
 def parse_basic_info(data: bytes) -> BasicInfo:
-    """EF 0002: ``FF20 {DF21 offsets, DF22 name, DF23 address, DF24 birth, DF25 sex}`` (§6.2)."""
+    """EF 0002: ``FF20 {DF21 offsets, DF22 name, DF23 address, DF24 birth, DF25 sex}``
+    (docs/card.md §6.2)."""
     objects = located_by_offset_table(
         data, TAG_BASIC_INFO, TAG_OFFSET_TABLE, (TAG_NAME, TAG_ADDRESS, TAG_BIRTH_DATE, TAG_SEX)
     )
@@ -73,7 +74,7 @@ def parse_basic_info(data: bytes) -> BasicInfo:
 
 
 def basic_info_digest_input(data: bytes) -> bytes:
-    """What DF32 hashes: EF 0002's outer value without the DF21 offset table (§6.4)."""
+    """What DF32 hashes: EF 0002's outer value without the DF21 offset table (docs/card.md §6.4)."""
     start, end = outer_object(data, TAG_BASIC_INFO)
     objects = objects_with_raw(data, start, end)
     if not objects or objects[0].item.tag != TAG_OFFSET_TABLE:
@@ -91,7 +92,8 @@ def _utf8(value: bytes, what: str) -> str:
 @dataclass(frozen=True)
 class IntegrityRecord:
     """EF 0003: ``FF30 {DF31 SHA-256 of EF0001, DF32 SHA-256 of EF0002 minus DF21, DF33
-    signature}`` (§6.4). ``signed_data`` is the DF31‖DF32 TLVs as written, which DF33 signs."""
+    signature}`` (docs/card.md §6.4). ``signed_data`` is the DF31‖DF32 TLVs as written, which DF33
+    signs."""
 
     my_number_digest: bytes
     basic_info_digest: bytes
@@ -156,7 +158,7 @@ class IntegrityCheck:
 
 @dataclass(frozen=True)
 class TextApBasicInfo:
-    """EF 0005: ``FF40 {DF41 4 bytes, DF42 key id, DF43 ...}`` (§6.6)."""
+    """EF 0005: ``FF40 {DF41 4 bytes, DF42 key id, DF43 ...}`` (docs/card.md §6.6)."""
 
     spec_version: int
     extended_length: int  # the "ExtAPDU" byte; observed 03
@@ -224,9 +226,9 @@ class TextAp(ApplicationSession):
         trusted_card_ca: CardCaKeys | None = None,
         force: bool = False,
     ) -> IntegrityCheck:
-        """Check EF 0003 (§6.4): DF31 against EF 0001's 17 physical bytes, DF32 against EF 0002
-        without its offset table, DF33 under the key of this AP's CV certificate, and that
-        certificate under a trusted card-CA key when one is given (§6.5).
+        """Check EF 0003 (docs/card.md §6.4): DF31 against EF 0001's 17 physical bytes, DF32 against
+        EF 0002 without its offset table, DF33 under the key of this AP's CV certificate, and that
+        certificate under a trusted card-CA key when one is given (docs/card.md §6.5).
 
         Reads only what the verified credential opens: a file it does not open is reported as
         not checked (``None``), never guessed.

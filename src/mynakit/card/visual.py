@@ -52,7 +52,7 @@ _CARD_FACE_TAGS = (
     TAG_EXPIRY,
     TAG_SECURITY_CODE_IMAGE,
 )
-# §6.8: the signature covers three groups, each hashed on its own.
+# docs/card.md §6.8: the signature covers three groups, each hashed on its own.
 _SIGNED_GROUPS = (
     (TAG_BIRTH_DATE, TAG_SEX, TAG_PUBLIC_KEY),
     (TAG_NAME_IMAGE, TAG_ADDRESS_IMAGE),
@@ -73,7 +73,7 @@ TAG_AP_EXTRA = 0xDF35
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG 2000 in its JP2 container starts with the 12-byte signature box (ISO 15444-1 I.5.1);
-# §6.8: "bytes 4..8 == 'jP  '".
+# docs/card.md §6.8: "bytes 4..8 == 'jP  '".
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 
 _KEYS_BY_LENGTH = {12: "check_code_a", 14: "check_code_b"}
@@ -90,7 +90,8 @@ def image_format(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class CardFace:
-    """The card face (EF 0002, §6.8). Personal data throughout: ``repr`` shows none of it."""
+    """The card face (EF 0002, docs/card.md §6.8). Personal data throughout: ``repr`` shows none of
+    it."""
 
     birth_date: dt.date
     sex: Sex
@@ -99,7 +100,7 @@ class CardFace:
     address_image: bytes
     photo: bytes  # JPEG 2000 in a JP2 container
     signature: bytes
-    expiry_date: dt.date  # after the signature: not covered by it (§6.8)
+    expiry_date: dt.date  # after the signature: not covered by it (docs/card.md §6.8)
     security_code_image: bytes  # not covered either
     signed_groups: tuple[bytes, bytes, bytes] = field(repr=False)
 
@@ -107,8 +108,8 @@ class CardFace:
         return "CardFace(<redacted>)"
 
     def signed_digest_info(self) -> bytes:
-        """The DigestInfo-like block DF28 signs (§6.8): the SHA-256 AlgorithmIdentifier with a
-        96-byte OCTET STRING holding SHA-256 of each group, in order.
+        """The DigestInfo-like block DF28 signs (docs/card.md §6.8): the SHA-256 AlgorithmIdentifier
+        with a 96-byte OCTET STRING holding SHA-256 of each group, in order.
 
         Ambiguity, as documented: the reference writes "SHA-256[DF22..DF24]"; we hash each
         group's TLVs exactly as written in the file (tag, length and value), like myna-card's
@@ -143,8 +144,8 @@ def parse_card_face(data: bytes) -> CardFace:
 
 @dataclass(frozen=True)
 class AgeRecord:
-    """EF 0001: ``FF10 {DF11 birth YYYYMMDD, DF12 card public key, DF13 signature}`` (§6.9).
-    DF13 signs (PKCS#1 v1.5, SHA-256) every object before it, as written."""
+    """EF 0001: ``FF10 {DF11 birth YYYYMMDD, DF12 card public key, DF13 signature}``
+    (docs/card.md §6.9). DF13 signs (PKCS#1 v1.5, SHA-256) every object before it, as written."""
 
     birth_date: dt.date
     public_key: rsa.RSAPublicKey
@@ -174,7 +175,7 @@ class AgeRecord:
 @dataclass(frozen=True)
 class VisualApBasicInfo:
     """EF 0003: ``FF30 {DF31 AP id, DF32 key id, DF33 version, DF34 municipality, DF35 ...}``
-    (§6.9)."""
+    (docs/card.md §6.9)."""
 
     ap_id: bytes
     key_id: bytes
@@ -243,7 +244,8 @@ class VisualAp(ApplicationSession):
         return parse_card_face(self.read_file("card_face"))
 
     def age_record(self, birth_date_code: str, *, force: bool = False) -> AgeRecord:
-        """The age-verification record, opened by the birth date as era ``YYMMDD`` (§3.3)."""
+        """The age-verification record, opened by the birth date as era ``YYMMDD``
+        (docs/card.md §3.3)."""
         self.verify("birth_date_code", birth_date_code, force=force)
         return AgeRecord.parse(self.read_file("age_record"))
 
@@ -256,8 +258,8 @@ class VisualAp(ApplicationSession):
     def verify_face_signature(
         self, face: CardFace, *, trusted_card_ca: CardCaKeys | None = None
     ) -> SignatureCheck:
-        """Check DF28 under the key certified in EF 0004 (§6.8). The expiry date and security
-        code image follow the signature and are not covered by it."""
+        """Check DF28 under the key certified in EF 0004 (docs/card.md §6.8). The expiry date and
+        security code image follow the signature and are not covered by it."""
         certificate = self.ap_certificate()
         try:
             recovered = certificate.public_key.recover_data_from_signature(

@@ -1,5 +1,5 @@
 """``mynakit jpki cms sign|verify``: CMS SignedData with the card, as jpki/myna's ``jpki cms``
-offers (docs/card.md §10.1), plus signing with the auth key (user-needs §1.7) and
+offers (docs/card.md §10.1), plus signing with the auth key (docs/readers.md §1.7) and
 revocation checks. Trust for ``verify``: see :mod:`mynakit.cli.util`."""
 
 from __future__ import annotations

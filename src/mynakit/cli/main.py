@@ -29,7 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "common": ("mynakit.cli.common", "common", "Common AP: card serial, municipality, expiry."),
     "emulator": ("mynakit.cli.emulator", "emulator", "Virtual cards: create, list, serve."),
     "issuer": ("mynakit.cli.issuer", "issuer", "Sandbox issuer: renew, revoke, CRL, OCSP."),
-    "demo": ("mynakit.cli.demo", "demo", "Run a virtual card through a full authentication."),
+    "demo": ("mynakit.cli.demo", "demo", "Run a virtual card through the whole counter flow."),
+    "terminal": ("mynakit.cli.terminal", "terminal", "Counter terminal on a real reader (kiosk)."),
     "eligibility": (
         "mynakit.cli.eligibility",
         "eligibility",

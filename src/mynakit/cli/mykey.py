@@ -208,7 +208,7 @@ def serve(ctx: click.Context, host: str, port: int, issuer_url: str | None, work
 @click.option(
     "--no-serial-link-consent",
     is_flag=True,
-    help="Do not let the platform follow this card's renewals through the issuer (§B.4).",
+    help="Do not let the platform follow this card's renewals through the issuer.",
 )
 @click.option(
     "--enable-tap",

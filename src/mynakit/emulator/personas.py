@@ -82,7 +82,7 @@ _ADULT_AGE = 18  # a card issued at 18 or over lasts until the 10th birthday, el
 
 @dataclass(frozen=True)
 class Persona:
-    """One synthetic holder. ``repr`` hides everything personal (ARCHITECTURE.md, privacy)."""
+    """One synthetic holder. ``repr`` hides everything personal (docs/architecture.md §6)."""
 
     seed: str
     name: str  # kanji, family U+3000 given (docs/card.md §6.2)

@@ -3,7 +3,7 @@
 vpcd is a pcscd reader driver that listens on TCP (127.0.0.1:35963 for ``Virtual PCD 00 00``,
 35964 for ``Virtual PCD 00 01``) and forwards everything a PC/SC application does with that
 reader to the one card program connected there. The bridge is that card program: it connects as
-the TCP client and answers vpcd's messages from a card object (style anchors §4a):
+the TCP client and answers vpcd's messages from a card object (docs/testing.md §5.1):
 
 - every message, both ways, is a 2-byte big-endian length followed by that many bytes;
 - a 1-byte message is a control request: ``00`` power off, ``01`` power on, ``02`` reset,
@@ -14,7 +14,7 @@ the TCP client and answers vpcd's messages from a card object (style anchors §4
 
 Latency: vpcd writes the length and the payload in separate segments; with delayed ACK on our
 side each APDU then stalls about 48 ms. Setting ``TCP_QUICKACK`` before every receive (Linux
-resets it after each ACK) brings the round trip to about 95 µs (measured.md, "vpcd latency").
+resets it after each ACK) brings the round trip to about 95 µs (docs/testing.md §4).
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ CONTROL_GET_ATR = 0x04
 CARD_INTERNAL_ERROR = b"\x6f\x00"
 
 _LENGTH = struct.Struct("!H")
-MAX_PAYLOAD = 0xFFFF  # vpcd's sendToVICC refuses longer messages (style anchors §4a)
+MAX_PAYLOAD = 0xFFFF  # vpcd's sendToVICC refuses longer messages (docs/testing.md §5.1)
 #: Seconds between attempts to reach vpcd while it is not listening (pcscd not up yet).
 RECONNECT_INTERVAL = 0.2
-#: vpcd notices a closed link only at pcscd's next presence poll (every 0.4 s, style anchors
-#: §4a). A card put back sooner would be accepted in the same poll and pcscd would never report
-#: the removal, so the bridge keeps a re-inserted card out this long after a removal.
+#: vpcd notices a closed link only at pcscd's next presence poll (every 0.4 s,
+#: docs/testing.md §5.1). A card put back sooner would be accepted in the same poll and pcscd would
+#: never report the removal, so the bridge keeps a re-inserted card out this long after a removal.
 REMOVAL_SETTLE_SECONDS = 0.5
 
 
@@ -99,7 +99,7 @@ def vpcd_reader_name(port: int = DEFAULT_PORT) -> str:
     """The PC/SC reader name pcscd gives the vpcd slot on ``port``.
 
     pcsc-lite names readers ``"%s %02X %02lX"`` (friendly name, reader index, slot), and vpcd's
-    slot n listens on 35963 + n (style anchors §4b). The reader index is 00 when vpcd is the only
+    slot n listens on 35963 + n (docs/testing.md §5.2). The reader index is 00 when vpcd is the only
     configured reader driver, as on a test machine.
     """
     slot = port - DEFAULT_PORT
@@ -128,7 +128,7 @@ def receive_exactly(sock: socket.socket, size: int) -> bytes:
     chunks: list[bytes] = []
     remaining = size
     while remaining:
-        _quick_ack(sock)  # measured.md: the option resets itself, so before every recv
+        _quick_ack(sock)  # docs/testing.md: the option resets itself, so before every recv
         chunk = sock.recv(remaining)
         if not chunk:
             raise VpcdConnectionClosedError(
@@ -166,7 +166,7 @@ def answer_message(card: VpcdCard, message: bytes) -> bytes | None:
     if len(message) == 1:
         control = message[0]
         if control == CONTROL_GET_ATR:
-            # pcscd polls presence with get-ATR every 0.4 s: log below DEBUG (style anchors §4a).
+            # pcscd polls presence with get-ATR every 0.4 s: log below DEBUG (docs/testing.md §5.1).
             logger.log(TRAFFIC, "vpcd: get ATR")
             return card.atr
         if control == CONTROL_POWER_ON:
@@ -191,10 +191,10 @@ def answer_message(card: VpcdCard, message: bytes) -> bytes | None:
         logger.exception("vpcd: the card failed on APDU %s", message[:4].hex(" ").upper())
         return CARD_INTERNAL_ERROR
     if len(response) < 2:
-        # vpcd would take a short (or empty) answer as the card leaving (style anchors §4a).
+        # vpcd would take a short (or empty) answer as the card leaving (docs/testing.md §5.1).
         logger.error("vpcd: the card answered %d bytes, not a response APDU", len(response))
         return CARD_INTERNAL_ERROR
-    # Headers and lengths only: the data may hold a PIN (ARCHITECTURE.md privacy rules).
+    # Headers and lengths only: the data may hold a PIN (docs/architecture.md §6).
     logger.log(
         TRAFFIC,
         "vpcd: APDU %s (%d bytes) -> SW %s (%d bytes)",

@@ -73,7 +73,7 @@ _MEANINGS: dict[int, str] = {
 
 
 def tries_left(sw: int) -> int | None:
-    """Tries left from a ``63Cx`` answer (§7.5), else ``None``."""
+    """Tries left from a ``63Cx`` answer (docs/card.md §7.5), else ``None``."""
     return sw & 0x0F if sw & 0xFFF0 == 0x63C0 else None
 
 

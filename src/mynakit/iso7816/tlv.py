@@ -1,7 +1,8 @@
 """BER-TLV as the card really writes it (docs/card.md §6), and JICSAP simple TLV.
 
 Lenient on purpose: the card uses non-minimal tags such as ``FF 10`` (private, constructed, tag
-16 in long form, §6.1 and §11.7), which strict DER decoders reject, and files carry ``FF`` or
+16 in long form, docs/card.md §6.1 and §11.7), which strict DER decoders reject, and files carry
+``FF`` or
 ``00`` filler after the last object. Truncated input is always a ``TlvError``.
 """
 
@@ -82,7 +83,8 @@ def read_header(data: bytes, offset: int = 0) -> Header:
     position += 1
     tag = first
     if first & 0x1F == 0x1F:
-        # Long-form tag: continuation bytes while b8 is set. Accept non-minimal forms (§6.1).
+        # Long-form tag: continuation bytes while b8 is set. Accept non-minimal forms
+        # (docs/card.md §6.1).
         while True:
             if position >= len(data):
                 raise TlvError("truncated TLV: tag continues past the end")
@@ -121,7 +123,7 @@ def der_sequence_length(first_bytes: bytes, what: str = "DER object") -> int | N
     or ``None`` when more bytes are needed to know it (ISO/IEC 8825-1 §8.1.3).
 
     Reading only this header lets the card layer fetch a certificate in the fewest READ BINARY
-    commands instead of assuming ``30 82 LL LL`` (docs/card.md §11 item 6), and the relying
+    commands instead of assuming ``30 82 LL LL`` (docs/card.md §11.6), and the relying
     side check a certificate's length before parsing it. An erased EF (``00``/``FF``), another
     tag, the indefinite form or a length of more than 4 bytes is a ``TlvError``.
     """
@@ -158,8 +160,9 @@ def parse_one(data: bytes, offset: int = 0) -> tuple[Tlv, int]:
 
 
 def is_filler_at(data: bytes, offset: int) -> bool:
-    """True where only filler remains (§6.1): a ``00`` byte, or ``FF`` followed by ``FF`` or the
-    end. A lone ``FF`` followed by another byte is a long-form tag such as ``FF 10``."""
+    """True where only filler remains (docs/card.md §6.1): a ``00`` byte, or ``FF`` followed by
+    ``FF`` or the end. A lone ``FF`` followed by another byte is a long-form tag such as
+    ``FF 10``."""
     if data[offset] == 0x00:
         return True
     return data[offset] == 0xFF and (offset + 1 == len(data) or data[offset + 1] == 0xFF)
@@ -186,7 +189,8 @@ def parse_single(data: bytes, tag: int) -> Tlv:
 
 
 def parse_simple(data: bytes) -> list[tuple[int, bytes]]:
-    """JICSAP simple TLV of record EFs: 1-byte tag, 1-byte length or ``FF`` + 2 bytes (§6.1)."""
+    """JICSAP simple TLV of record EFs: 1-byte tag, 1-byte length or ``FF`` + 2 bytes
+    (docs/card.md §6.1)."""
     items: list[tuple[int, bytes]] = []
     offset = 0
     while offset < len(data) and data[offset] not in _FILLER:

@@ -1,18 +1,18 @@
 """JPKI user authentication (利用者証明) as a protocol, with no web framework in it.
 
 The relying party hands out a random nonce (:meth:`Authenticator.begin`), the card signs the
-DigestInfo of its SHA-256 hash with the authentication key (protocol reference §5.1, §7.7),
+DigestInfo of its SHA-256 hash with the authentication key (docs/card.md §5.1, §7.7),
 and the relying party checks the answer (:meth:`Authenticator.complete`): the nonce is one it
 issued, unexpired and unused; the signature is PKCS#1 v1.5 by the certificate's key; the
-certificate is an authentication certificate (§9.1) that chains to a trusted root, is valid
-now and is not revoked. Like ``register_begin``/``register_complete`` in python-fido2 (style
-anchors, practice 14), the core only returns values; a web layer stores nothing itself but
-the :class:`NonceStore` the authenticator is given.
+certificate is an authentication certificate (docs/card.md §9.1) that chains to a trusted root, is
+valid now and is not revoked. Like ``register_begin``/``register_complete`` in python-fido2, the
+core only returns values; a web layer stores nothing itself but the :class:`NonceStore` the
+authenticator is given.
 
 :func:`card_respond` is the card side: verify the auth PIN, sign, read the certificate.
 
 Verifying JPKI signatures as a business needs the minister's approval under 公的個人認証法
-§17 (protocol reference §9.3, legal note); the sandbox issuer exists so this can be built and
+§17 (docs/card.md §9.3, legal note); the sandbox issuer exists so this can be built and
 tested without that.
 """
 
@@ -52,8 +52,8 @@ DEFAULT_NONCE_LIFETIME = dt.timedelta(minutes=5)
 # bytes make it unguessable, so one client cannot complete another's challenge by id.
 _CHALLENGE_ID_BYTES = 16
 
-# SHA-1 DigestInfos are on the card's menu (§5.1), but a collision-prone hash has no place in
-# a fresh authentication protocol; the relying party names the hash, so only strong ones.
+# SHA-1 DigestInfos are on the card's menu (docs/card.md §5.1), but a collision-prone hash has no
+# place in a fresh authentication protocol; the relying party names the hash, so only strong ones.
 AUTHENTICATION_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -234,8 +234,8 @@ class ChallengeResponse:
 
 @dataclass(frozen=True)
 class VerifiedIdentity:
-    """Who authenticated. The authentication certificate names no person (§9.1): services
-    link holders by ``serial`` (which changes at renewal) or by their own pseudonyms."""
+    """Who authenticated. The authentication certificate names no person (docs/card.md §9.1):
+    services link holders by ``serial`` (which changes at renewal) or by their own pseudonyms."""
 
     serial: int
     not_after: dt.datetime
@@ -419,11 +419,11 @@ def card_respond(
 ) -> ChallengeResponse:
     """Answer ``challenge`` with the card: verify the auth PIN, sign, read the certificate.
 
-    The fewest APDUs the guarded session allows (§7.7 without the EF SELECTs): a retry query
-    and VERIFY, one ``80 2A 00 97`` over the host-built DigestInfo, then the certificate by
+    The fewest APDUs the guarded session allows (docs/card.md §7.7 without the EF SELECTs): a retry
+    query and VERIFY, one ``80 2A 00 97`` over the host-built DigestInfo, then the certificate by
     SFI (one READ BINARY with extended length, about five without). The certificate is read
-    after VERIFY because a smartphone token guards it with the PIN (§7.2). ``force`` allows
-    spending the last PIN try.
+    after VERIFY because a smartphone token guards it with the PIN (docs/card.md §7.2). ``force``
+    allows spending the last PIN try.
     """
     name = hash_algorithm.lower()
     algorithm_class = AUTHENTICATION_HASHES.get(name)
@@ -452,11 +452,11 @@ def _verify_signature(
     nonce: bytes,
     algorithm: hashes.HashAlgorithm,
 ) -> None:
-    # The card PKCS#1 v1.5-pads the DigestInfo it is given (§5.1), so the signature is exactly
-    # RSASSA-PKCS1-v1_5 over the nonce with this hash.
+    # The card PKCS#1 v1.5-pads the DigestInfo it is given (docs/card.md §5.1), so the signature is
+    # exactly RSASSA-PKCS1-v1_5 over the nonce with this hash.
     key = certificate.certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
-        raise BadSignatureError("the certificate's key is not RSA, as JPKI keys are (§9.1)")
+        raise BadSignatureError("the certificate's key is not RSA, as JPKI keys are")
     try:
         key.verify(signature, nonce, padding.PKCS1v15(), algorithm)
     except InvalidSignature:
@@ -469,8 +469,8 @@ def _verify_signature(
 _CERTIFICATE_ERRORS: dict[ValidationFailure, type[CertificateRejectedError]] = {
     ValidationFailure.REVOKED: RevokedCertificateError,
     ValidationFailure.UNKNOWN_ISSUER: UnknownRootError,
-    # Roots of one hierarchy share a DN (§9.3), so a certificate from a foreign root with the
-    # same DN shows up as "no anchor's key verifies it": that is an unknown root too.
+    # Roots of one hierarchy share a DN (docs/card.md §9.3), so a certificate from a foreign root
+    # with the same DN shows up as "no anchor's key verifies it": that is an unknown root too.
     ValidationFailure.BAD_SIGNATURE: UnknownRootError,
     ValidationFailure.WRONG_PURPOSE: WrongCertificateKindError,
 }

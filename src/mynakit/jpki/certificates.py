@@ -1,6 +1,6 @@
 """JPKI X.509 certificates: kind, identifiers and the basic-4 information they carry.
 
-Protocol reference §9 describes the profile: the authentication certificate (利用者証明用) names
+docs/card.md §9 describes the profile: the authentication certificate (利用者証明用) names
 no person (its CN is an opaque 23-character identifier); the signature certificate (署名用) carries
 the basic-4 information in subjectAltName otherNames. This module only parses; path validation
 is in :mod:`mynakit.jpki.validation` and revocation in :mod:`mynakit.jpki.revocation`.
@@ -26,11 +26,11 @@ from mynakit.iso7816 import tlv
 from mynakit.jpki.inputs import InputKind, check_input_size, pem_or_der
 from mynakit.personal import BasicInfo, EraDate, Sex
 
-# Certificate policies (protocol reference §9.1, §9.2; arcs per [OIDJS]).
+# Certificate policies (docs/card.md §9.1, §9.2; arcs per a public jsrsasign OID table).
 AUTH_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")  # auth-class30
 SIGN_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.1.20")  # sign-class20
 
-# Sandbox policies. §9.2 reports that the JPKI *test* hierarchy uses the ".0" arc
+# Sandbox policies. docs/card.md §9.2 reports that the JPKI *test* hierarchy uses the ".0" arc
 # (1.2.392.200149.8.5.1.0.20 for signatures). The sandbox issuer uses that arc too, with the
 # same class numbers as production: .0.30 for authentication, .0.20 for signatures. A
 # sandbox certificate therefore never carries a production policy, and a relying party can
@@ -38,7 +38,7 @@ SIGN_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.1.20")  # sign-cla
 SANDBOX_AUTH_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.0.30")
 SANDBOX_SIGN_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.0.20")
 
-# subjectAltName otherName type-ids of the signature certificate (protocol reference §9.2).
+# subjectAltName otherName type-ids of the signature certificate (docs/card.md §9.2).
 NAME_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.5.1")
 NAME_SUBSTITUTE_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.5.2")
 SEX_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.5.3")
@@ -54,7 +54,7 @@ BASIC_INFO_OIDS = (
     ADDRESS_SUBSTITUTE_OID,
 )
 
-# Organisational units naming the two CA hierarchies (protocol reference §9.3). The root DNs
+# Organisational units naming the two CA hierarchies (docs/card.md §9.3). The root DNs
 # carry no policy, so a CA certificate is classified by this OU.
 AUTH_CA_UNIT = "JPKI for user authentication"
 SIGN_CA_UNIT = "JPKI for digital signature"
@@ -62,7 +62,7 @@ PRODUCTION_ORGANIZATION = "JPKI"
 SANDBOX_ORGANIZATION = "JPKI-SANDBOX"
 
 # The authentication CN: 14-character random string + 9-character terminal code
-# (ARCHITECTURE.md, Identifiers).
+# (docs/architecture.md §5).
 RANDOM_STRING_LENGTH = 14
 TERMINAL_CODE_LENGTH = 9
 AUTH_COMMON_NAME_LENGTH = RANDOM_STRING_LENGTH + TERMINAL_CODE_LENGTH
@@ -213,12 +213,12 @@ class JpkiCertificate:
 
     @property
     def birth_era_date(self) -> EraDate:
-        """The birth date with the era named by the certificate (reference §9.2)."""
+        """The birth date with the era named by the certificate (docs/card.md §9.2)."""
         try:
             return EraDate.from_certificate_value(self._signature_attributes.birth_date)
         except DataError:
             # The underlying message quotes the date, which is basic-4 information and must
-            # stay out of messages and logs (ARCHITECTURE.md, privacy rules).
+            # stay out of messages and logs (docs/architecture.md §6).
             raise DataError(
                 "signature certificate birth date is not a valid EYYYYMMDD date of its era"
             ) from None
@@ -408,8 +408,9 @@ def _san_other_names(certificate: x509.Certificate) -> dict[x509.ObjectIdentifie
 
 
 def _decode_other_name_value(other_name: x509.OtherName) -> str:
-    # Reference §9.2: the value is a UTF8String inside [0] EXPLICIT (cryptography strips the
-    # explicit tag). [HIT] also accepts OCTET STRING, so take any string type holding UTF-8.
+    # docs/card.md §9.2: the value is a UTF8String inside [0] EXPLICIT (cryptography strips the
+    # explicit tag). One public parser also accepts OCTET STRING, so take any string type holding
+    # UTF-8.
     try:
         value = asn1_core.Asn1Value.load(other_name.value, strict=True)
     except ValueError as error:
@@ -441,7 +442,7 @@ def _decode_other_name_value(other_name: x509.OtherName) -> str:
 
 
 def _substitute_positions(flags: str, text: str, what: str) -> tuple[int, ...]:
-    # One "0"/"1" per character of the value (reference §9.2).
+    # One "0"/"1" per character of the value (docs/card.md §9.2).
     if any(flag not in "01" for flag in flags):
         raise DataError(f"{what} substitute-character flags hold characters other than 0 and 1")
     if len(flags) != len(text):

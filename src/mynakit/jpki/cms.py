@@ -1,8 +1,8 @@
 """CMS SignedData (RFC 5652) made with a JPKI key, and its verification.
 
-The card signs a DigestInfo it is handed (protocol reference §5.1), so the CMS wrapper around
+The card signs a DigestInfo it is handed (docs/card.md §5.1), so the CMS wrapper around
 it must be right: DER SET OF ordering, signed attributes, attached and detached content
-(user-needs §1.7). Signed attributes are contentType, signingTime, messageDigest and ESS
+(docs/readers.md §1.7). Signed attributes are contentType, signingTime, messageDigest and ESS
 signingCertificateV2 (RFC 5035), which makes the result CAdES-BES shaped.
 
 Verification checks the signature and message digest, then the signer's certificate with
@@ -43,7 +43,8 @@ HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 }
 DIGEST_ALGORITHMS = tuple(HASHES)
 PEM_LABEL = "CMS"  # RFC 7468 §9; OpenSSL also reads "PKCS7", which load_cms accepts too
-# RSASSA-PKCS1-v1_5 is what the card does (§5.1); these are its CMS names (RFC 3370, 4055).
+# RSASSA-PKCS1-v1_5 is what the card does (docs/card.md §5.1); these are its CMS names (RFC 3370,
+# 4055).
 _PKCS1_SIGNATURE_ALGORITHMS = {
     "rsassa_pkcs1v15",
     "sha1_rsa",
@@ -299,7 +300,7 @@ def _verify_signed_data(
     signer_infos = signed_data["signer_infos"]
     if len(signer_infos) != 1:
         # Verifying only some signers would let an unverified one ride along (the
-        # GHSA-g258 lesson, user-needs §1.7); JPKI signatures have one signer.
+        # GHSA-g258 lesson, docs/readers.md §1.7); JPKI signatures have one signer.
         raise DataError(f"the signature has {len(signer_infos)} signers; exactly one is supported")
     signer_info = signer_infos[0]
 
@@ -321,7 +322,7 @@ def _verify_signed_data(
     signer = _signer_certificate(signed_data, signer_info["sid"])
     key = signer.certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
-        raise CmsVerificationError("the signer's key is not RSA, as JPKI keys are (§9.1)")
+        raise CmsVerificationError("the signer's key is not RSA, as JPKI keys are")
 
     signing_time: dt.datetime | None = None
     attributes = signer_info["signed_attrs"]
@@ -435,7 +436,7 @@ def _identifies(
     signer_identifier: asn1_cms.SignerIdentifier, certificate: asn1_x509.Certificate
 ) -> bool:
     # Both SignerIdentifier forms (RFC 5652 §5.3); checking only one lets a signature name a
-    # certificate that is not the one verified (GHSA-58hw, user-needs §1.8).
+    # certificate that is not the one verified (GHSA-58hw, docs/readers.md §1.8).
     if signer_identifier.name == "issuer_and_serial_number":
         chosen = signer_identifier.chosen
         return bool(

@@ -1,13 +1,13 @@
 """PDF signatures (PAdES B-B) made with a JPKI key through pyHanko, and their verification.
 
-pyHanko's ``Signer`` is agnostic about where the private-key operation happens (style anchors
-§6): :class:`JpkiPdfSigner` implements ``async_sign_raw`` with any signer of
+pyHanko's ``Signer`` is agnostic about where the private-key operation happens:
+:class:`JpkiPdfSigner` implements ``async_sign_raw`` with any signer of
 :mod:`mynakit.jpki.cms` (the card's ``CardPrivateKey`` or a DigestInfo signer), so the PDF
 side is pyHanko's own, incremental update, ``/SubFilter /ETSI.CAdES.detached`` and ESS
 signingCertificateV2 included.
 
 Verification runs pyHanko's validator on *every* signature of the file (the GHSA-g258 lesson,
-user-needs §1.7) with only the trust store's roots and no network fetching, then the JPKI
+docs/readers.md §1.7) with only the trust store's roots and no network fetching, then the JPKI
 profile check of :func:`mynakit.jpki.validation.validate_path` on each signer certificate.
 """
 
@@ -102,7 +102,7 @@ class JpkiPdfSigner(pdf_signers.Signer):
     """A pyHanko signer whose private key is a JPKI key (the card, or any cms.Signer).
 
     The signature mechanism is fixed to RSASSA-PKCS1-v1_5, the only one the card offers with
-    a host-built DigestInfo (protocol reference §5.1, §11.13).
+    a host-built DigestInfo (docs/card.md §5.1, §11.13).
     """
 
     def __init__(
@@ -116,7 +116,7 @@ class JpkiPdfSigner(pdf_signers.Signer):
         require_document_signing_key(parse_certificate(signer_certificate.dump()).kind)
         public_key = _cryptography_certificate(signer_certificate).public_key()
         if not isinstance(public_key, rsa.RSAPublicKey):
-            raise UsageError("JPKI keys are RSA (§9.1); this certificate holds another kind")
+            raise UsageError("JPKI keys are RSA; this certificate holds another kind")
         self._key = key
         self._signature_length = (public_key.key_size + 7) // 8
         registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]  # pyHanko: untyped __init__

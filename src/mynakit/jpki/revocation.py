@@ -2,7 +2,7 @@
 
 Whatever goes wrong (network, a bad signature, a stale answer) raises
 :class:`RevocationCheckError`; nothing here ever turns a failure into a "good" answer.
-Production JPKI certificates name an OCSP responder in AuthorityInfoAccess (protocol reference
+Production JPKI certificates name an OCSP responder in AuthorityInfoAccess (docs/card.md
 §9.1) but publish CRLs only under a directory name, so :func:`fetch_crl` works only with URLs,
 such as those of the sandbox issuer.
 """
@@ -75,7 +75,7 @@ RevocationChecker = Callable[[x509.Certificate, x509.Certificate], RevocationSta
 
 
 def ocsp_url(certificate: x509.Certificate) -> str:
-    """The OCSP responder URL of AuthorityInfoAccess (reference §9.1)."""
+    """The OCSP responder URL of AuthorityInfoAccess (docs/card.md §9.1)."""
     for description in _access_descriptions(certificate):
         if description.access_method == AuthorityInformationAccessOID.OCSP and isinstance(
             description.access_location, x509.UniformResourceIdentifier
@@ -89,7 +89,7 @@ def ocsp_url(certificate: x509.Certificate) -> str:
 def crl_url(certificate: x509.Certificate) -> str:
     """The first URL in CRLDistributionPoints.
 
-    Production JPKI certificates give only a directory name there (reference §9.1), so this
+    Production JPKI certificates give only a directory name there (docs/card.md §9.1), so this
     raises for them; sandbox certificates carry a loopback URL.
     """
     try:

@@ -26,7 +26,7 @@ from mynakit.jpki.inputs import InputKind, check_input_size, decode_pem, read_bo
 #: jpki package never imports the emulator.
 SANDBOX_ROOTS_FILE = "roots.pem"
 
-# The public J-LIS roots shipped with mynakit (protocol reference §9.3; data/jlis-roots).
+# The public J-LIS roots shipped with mynakit (docs/card.md §9.3; src/mynakit/jpki/roots).
 _BUNDLED_ROOTS = ("auth_ca_2015.pem", "auth_ca_2023.pem", "sign_ca_2015.pem", "sign_ca_2023.pem")
 
 

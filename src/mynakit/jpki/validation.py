@@ -1,8 +1,8 @@
 """Path validation for JPKI certificates: end-entity certificate -> root, one step.
 
-JPKI user certificates are issued directly by the self-signed J-LIS roots (protocol reference
+JPKI user certificates are issued directly by the self-signed J-LIS roots (docs/card.md
 §9.3), so a path has exactly two certificates. The roots of different generations share one
-DN, so the issuer is chosen by signature, not by name (data/jlis-roots/README.md), and a
+DN, so the issuer is chosen by signature, not by name (docs/card.md §9.3), and a
 certificate is checked at the time it was used (a signature's time), which may be after its
 root expired.
 """
@@ -47,7 +47,7 @@ class ValidationFailure(enum.Enum):
 
 
 # Critical extensions this validator understands and checks (the JPKI profile marks KeyUsage,
-# CertificatePolicies and BasicConstraints critical, reference §9.1-§9.3). RFC 5280 §4.2: a
+# CertificatePolicies and BasicConstraints critical, docs/card.md §9.1-§9.3). RFC 5280 §4.2: a
 # certificate with any other critical extension must be rejected.
 _UNDERSTOOD_CRITICAL = frozenset(
     {
@@ -82,7 +82,7 @@ class ValidatedPath:
         return self.anchor.production
 
 
-# Key usages the JPKI profile sets (protocol reference §9.1, §9.2).
+# Key usages the JPKI profile sets (docs/card.md §9.1, §9.2).
 _REQUIRED_KEY_USAGE = {
     CertificateKind.AUTH: ("digital_signature",),
     CertificateKind.SIGN: ("digital_signature", "content_commitment"),

@@ -1,4 +1,4 @@
-"""The connection seam every transport implements (style anchors, practice 1).
+"""The connection seam every transport implements.
 
 Two methods carry the traffic, ``transmit`` and ``close``; ``atr``, ``reader_name``, ``reset``
 and the extended-length capability describe the link. PC/SC, the in-process virtual card, and

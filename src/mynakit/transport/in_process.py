@@ -2,7 +2,7 @@
 
 The card side is anything with ``atr``, ``execute`` and ``reset`` (``mynakit.emulator``'s
 ``VirtualCard``); keeping this a structural type means the transport layer never imports the
-emulator (ARCHITECTURE.md: dependencies point downwards).
+emulator (docs/architecture.md §2).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ Two sources, both asked once when a connection opens:
   (tag 0x0A) is the largest APDU data the reader carries (0: short APDUs only).
 * ``SCARD_ATTR_MAXINPUT`` (PC/SC part 3, class 7 attribute 0xA007): the largest message the
   reader passes to the card, which for a CCID reader is ``dwMaxCCIDMessageLength`` less the
-  10-byte CCID header (USB CCID §6.1.4). The Sony RC-S300 declares 522 bytes, so an exchange
-  carries at most 512 bytes of APDU (docs/readers.md §2, RC-S300 row).
+  10-byte CCID header (USB CCID docs/card.md §6.1.4). The Sony RC-S300 declares 522 bytes, so an
+  exchange carries at most 512 bytes of APDU (docs/readers.md §2, RC-S300 row).
 
 The ISO 7816 layer cannot import this module (it sits below the transport), so the limits reach
 ``ApduProtocol`` as plain numbers through ``protocol_for``.
@@ -33,7 +33,7 @@ PROPERTY_MAX_PIN_SIZE: Final = 0x07
 PROPERTY_MAX_APDU_DATA_SIZE: Final = 0x0A
 # PC/SC part 3 §3.1.1: SCARD_ATTR_VALUE(SCARD_CLASS_COMMUNICATIONS, 0x0007) = 0x7A007.
 SCARD_ATTR_MAXINPUT: Final = 0x0007A007
-# USB CCID §6.1: every bulk-out message starts with a 10-byte header.
+# USB CCID docs/card.md §6.1: every bulk-out message starts with a 10-byte header.
 CCID_HEADER_LENGTH: Final = 10
 STATUS_WORD_LENGTH: Final = 2
 #: The longest short command APDU: header, Lc, 255 data bytes, Le (ISO 7816-4 §5.1).

@@ -2,9 +2,9 @@
 
 The low-level binding returns the PC/SC result code (``hresult``) of every call, so each failure
 is mapped by code, never by message text, to a ``TransportError`` subclass whose message says
-what to do (user needs §1.2 and §4 item 3: "service not running" 8010001D and "no reader"
+what to do (docs/readers.md §1.2 and §4.3: "service not running" 8010001D and "no reader"
 8010002E are the errors users meet most). pyscard's ``list[int]`` APDUs stay inside this module:
-the ``Connection`` seam is ``bytes`` in, ``bytes`` out (style anchors, practice 1).
+the ``Connection`` seam is ``bytes`` in, ``bytes`` out.
 """
 
 from __future__ import annotations
@@ -373,9 +373,10 @@ class PcscConnection:
     def close(self) -> None:
         """Disconnect and release the context.
 
-        An exclusive connection resets the card, so no verified PIN outlives it (ARCHITECTURE.md:
-        the terminal forgets the PIN). A shared one leaves the card as it is: a reset would break
-        the other program's session, and that program could already act on our PIN state.
+        An exclusive connection resets the card, so no verified PIN outlives it
+        (docs/architecture.md: the terminal forgets the PIN). A shared one leaves the card as it is:
+        a reset would break the other program's session, and that program could already act on our
+        PIN state.
         """
         card_handle, self._card_handle = self._card_handle, None
         context, self._context = self._context, None

@@ -23,7 +23,7 @@ from mynakit.errors import TransportError, UsageError
 if TYPE_CHECKING:
     from mynakit.transport.limits import ReaderFeatures, ReaderPort
 
-# PC/SC part 10 §2.5.2 / USB CCID §6.1.11: PIN_VERIFY_STRUCTURE field values.
+# PC/SC part 10 §2.5.2 / USB CCID docs/card.md §6.1.11: PIN_VERIFY_STRUCTURE field values.
 FORMAT_BYTES_ASCII_AT_ZERO: Final = 0x82  # bit 7 units bytes, bits 6-3 position 0, bits 1-0 ASCII
 PIN_BLOCK_SIZE_AS_ENTERED: Final = 0x00
 NO_PIN_LENGTH_FIELD: Final = 0x00
@@ -32,7 +32,8 @@ ONE_MESSAGE: Final = 0x01  # bNumberMessage: "Enter PIN"
 LANGUAGE_JAPANESE: Final = 0x0411  # wLangId (Windows LANGID ja-JP)
 DEFAULT_TIMEOUT_SECONDS: Final = 30
 HEADER_LENGTH: Final = 19  # every field before abData
-# Reader answers instead of a card SW (PC/SC part 10 §2.5.2, CCID §6.2.6 bError mapping).
+# Reader answers instead of a card SW (PC/SC part 10 §2.5.2, CCID docs/card.md §6.2.6 bError
+# mapping).
 SW_PIN_PAD_TIMEOUT: Final = 0x6400
 SW_PIN_PAD_CANCELLED: Final = 0x6401
 

@@ -2,7 +2,7 @@
 
 ``list_readers`` answers "what is plugged in and what holds a card"; ``wait_for_card`` blocks
 until a card is present; ``CardMonitor`` is the kiosk's event source: card inserted or removed,
-reader plugged in or out (user needs §3.4 and §4 item 8), delivered to callbacks and to an
+reader plugged in or out (docs/readers.md §3.4 and §4.8), delivered to callbacks and to an
 iterator from one background thread. All of it is ``SCardGetStatusChange``, with the
 ``\\\\?PnP?\\Notification`` pseudo-reader for hot-plug.
 """

@@ -1,4 +1,4 @@
-"""APDU trace with secrets redacted (style anchors, practice 6; ARCHITECTURE.md privacy rules).
+"""APDU trace with secrets redacted (docs/architecture.md §6).
 
 ``TracingConnection`` wraps any ``Connection`` and logs every exchange at ``TRAFFIC`` (5, below
 DEBUG) on the ``mynakit.apdu`` logger, and optionally hands each line to a sink (``--trace``).
@@ -28,7 +28,7 @@ INS_READ_BINARY = 0xB0
 INS_READ_RECORD = 0xB2
 INS_GET_RESPONSE = 0xC0
 # (CLA & 0x80, INS) pairs whose data is a secret: VERIFY, CHANGE REFERENCE DATA (ISO), and
-# JICSAP CHANGE KEY 80 32 (protocol reference §5).
+# JICSAP CHANGE KEY 80 32 (docs/card.md §5).
 _SECRET_DATA = {(0x00, 0x20), (0x00, 0x24), (0x80, 0x32)}
 REDACTED = "<redacted>"
 

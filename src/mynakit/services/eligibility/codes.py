@@ -146,7 +146,8 @@ class ConsentFlag(enum.StrEnum):
 
 
 class ConsentScope(enum.StrEnum):
-    """What a holder consents to at the counter (docs/services.md §A.2 item 5, §A.4).
+    """What a holder consents to at the counter (docs/services.md §A.2 item 5,
+    docs/services.md §A.4).
 
     The value is the prefix of the response elements that carry the consent: ``<prefix>ConsFlg``,
     ``<prefix>ConsTime`` and, for viewing consents, ``<prefix>AvailableTime``.

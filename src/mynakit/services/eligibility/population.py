@@ -198,7 +198,8 @@ _VOICED = {"ガ": "ｶﾞ", "ギ": "ｷﾞ", "グ": "ｸﾞ", "ゲ": "ｹﾞ", "
 
 
 def half_width_kana(text: str) -> str:
-    """Full-width katakana as half-width, as many insurers register NameKana (§A.4)."""
+    """Full-width katakana as half-width, as many insurers register NameKana
+    (docs/services.md §A.4)."""
     return "".join(_VOICED.get(c, c) for c in text).translate(_HALF_WIDTH)
 
 

@@ -1,24 +1,29 @@
 """MyKey platform rules, with no web framework and no SQL (docs/services.md §B).
 
-* Register (§B.2): a holder authenticates with the card (auth PIN) and gets one MyKey ID bound
+* Register (docs/services.md §B.2): a holder authenticates with the card (auth PIN) and gets one
+* MyKey ID bound
   to the authentication certificate's serial; registering again returns the same one.
   Schemes: ``issued8`` (8 random alphanumerics, changeable and revocable by the holder) and
   ``cn14`` (the 14-character random part of the certificate's CN, unique together with the
-  9-character terminal code; the "14 + 9" form is UNCONFIRMED in §B.2, kept as a named scheme).
-* Renewal (§B.4): an unknown serial is looked up through the issuer link's previous-serial
+  9-character terminal code; the "14 + 9" form is UNCONFIRMED in docs/services.md §B.2, kept as a
+  named scheme).
+* Renewal (docs/services.md §B.4): an unknown serial is looked up through the issuer link's
+* previous-serial
   chain (only for holders who consented at registration); the MyKey ID and every link move to
   the new serial and the old ones stop resolving.
-* Services (§B.3): a service links its own user ID to a holder (holder present, card
+* Services (docs/services.md §B.3): a service links its own user ID to a holder (holder present,
+* card
   authenticated); at its counter the card resolves to that ID and to a pairwise pseudonymous
   ID (PPID) unique to (holder, service). No answer to a service holds the MyKey ID, another
   service's ID or another service's PPID.
-* Tap mode (かざし, §B.3 "Type 1", §B.5): the authentication certificate read without PIN plus
+* Tap mode (かざし, docs/services.md §B.3 "Type 1", docs/services.md §B.5): the authentication
+* certificate read without PIN plus
   the visual AP's card-presence proof (docs/card.md §7.13) for a card key enrolled at a PIN
   registration. Results carry the assurance (``pin`` or ``tap``); services that require PIN
   refuse tap.
 * Every resolution, registration and holder read appends an access record (who, when,
   purpose, items: never content) to the ``mykey`` chain; the platform keeps mapping tables
-  only, no usage history beyond those records (§B.1).
+  only, no usage history beyond those records (docs/services.md §B.1).
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ TAP_NONCE_PURPOSE = "mykey-tap"
 SCHEMES = ("issued8", "cn14")
 ISSUED8_LENGTH = 8
 ISSUED8_ALPHABET = string.ascii_uppercase + string.digits
-# §B.2: after three duplicate errors the portal offers a random ID.
+# docs/services.md §B.2: after three duplicate errors the portal offers a random ID.
 CLASHES_BEFORE_SUGGESTION = 3
 ASSURANCE_PIN = "pin"
 ASSURANCE_TAP = "tap"
@@ -262,7 +267,8 @@ def new_issued8_id() -> str:
 
 
 def checked_issued8_id(text: str) -> str:
-    """A holder-chosen ID: 8 alphanumerics (§B.2), compared case-insensitively (upper case)."""
+    """A holder-chosen ID: 8 alphanumerics (docs/services.md §B.2), compared case-insensitively
+    (upper case)."""
     candidate = text.strip().upper()
     if len(candidate) != ISSUED8_LENGTH or any(c not in ISSUED8_ALPHABET for c in candidate):
         raise InvalidRequestError("a MyKey ID is 8 letters or digits (A-Z, 0-9)")
@@ -271,7 +277,8 @@ def checked_issued8_id(text: str) -> str:
 
 def pairwise_id(secret: bytes, holder_ref: str, client_id: str) -> str:
     """The PPID of (holder, service): HMAC-SHA256 under the platform's secret, so nobody without
-    the secret can compute or join them, and each service's is unrelated to another's (§B.3)."""
+    the secret can compute or join them, and each service's is unrelated to another's
+    (docs/services.md §B.3)."""
     digest = hmac.new(secret, f"{holder_ref}\x00{client_id}".encode(), hashlib.sha256).digest()
     return base64.b32encode(digest[:20]).decode("ascii").lower()
 
@@ -394,7 +401,8 @@ class MyKeyPlatform:
                 created = True
             else:
                 if holder.status == "revoked":
-                    # A revoked MyKey ID is never reused: the holder gets a new one (§B.2).
+                    # A revoked MyKey ID is never reused: the holder gets a new one
+                    # (docs/services.md §B.2).
                     mykey_id, terminal = self._new_id(repo, identity)
                     holder.mykey_id, holder.scheme, holder.status = mykey_id, self.scheme, "active"
                     holder.unique_key = _unique_key(self.scheme, mykey_id, terminal)
@@ -462,7 +470,7 @@ class MyKeyPlatform:
             return ChangeResult(True, holder.mykey_id, 0)
 
     def revoke(self, response: ChallengeResponse) -> HolderView:
-        """Revoke the MyKey ID (マイキーIDの失効, §B.2): every link is removed."""
+        """Revoke the MyKey ID (マイキーIDの失効, docs/services.md §B.2): every link is removed."""
         identity = self._authenticate(response)
         holder_ref = self._require_holder_ref(identity.serial)
         with self._uow() as repo:
@@ -594,8 +602,9 @@ class MyKeyPlatform:
             raise refusal
         if resolution is not None:
             return resolution
-        # A certificate the platform has not seen: follow the issuer link (§B.4) outside any
-        # transaction, then resolve with the holder found. The answer was verified above.
+        # A certificate the platform has not seen: follow the issuer link (docs/services.md §B.4)
+        # outside any transaction, then resolve with the holder found. The answer was verified
+        # above.
         assert serial is not None
         return self._resolve(client_id, serial, ASSURANCE_PIN, None)
 
@@ -613,8 +622,8 @@ class MyKeyPlatform:
         self, client_id: str, serial: int, assurance: str, card_key: str | None
     ) -> Resolution:
         # The common case in one transaction: the serial is bound already. A certificate the
-        # platform has not seen is first followed through the issuer link (§B.4), outside any
-        # transaction, and the resolution runs again with the holder found.
+        # platform has not seen is first followed through the issuer link (docs/services.md §B.4),
+        # outside any transaction, and the resolution runs again with the holder found.
         resolution = self._resolve_in_transaction(client_id, serial, None, assurance, card_key)
         if resolution is not None:
             return resolution
@@ -720,7 +729,7 @@ class MyKeyPlatform:
 
     def _find_holder(self, serial: int) -> str | None:
         """The holder of ``serial``; a renewed certificate is followed back through the issuer
-        link (§B.4) and the holder's MyKey ID and links move to it."""
+        link (docs/services.md §B.4) and the holder's MyKey ID and links move to it."""
         with self._uow() as repo:
             holder = repo.holder_for_serial(serial)
             if holder is not None:

@@ -223,13 +223,15 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         # pysqlite's own transaction handling would BEGIN lazily (DEFERRED); switch it off and
         # emit BEGIN IMMEDIATE below, so a transaction takes the write lock up front and two
-        # writers never deadlock upgrading their read locks (SQLite "Transaction" docs, §2.2).
+        # writers never deadlock upgrading their read locks (SQLite "Transaction" docs,
+        # docs/card.md §2.2).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         # WAL: readers never block the writer. synchronous=NORMAL keeps every committed
         # transaction across a killed process (the WAL is written before COMMIT returns); only
-        # an OS crash or power loss can lose the newest ones (SQLite "WAL" docs, §Performance).
+        # an OS crash or power loss can lose the newest ones (SQLite "WAL" docs,
+        # docs/card.md §Performance).
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
