@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mynakit.cli.sandbox_counter import Holder, SandboxCounter
+from mynakit.cli.demo import Holder, SandboxCounter
 from mynakit.emulator.pcscd import VPCD_READER, PcscdSession
 from mynakit.emulator.vpcd import VpcdBridge
 from mynakit.services.eligibility.oqs import OqsBridge, OqsFolders

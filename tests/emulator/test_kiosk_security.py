@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mynakit.cli.sandbox_counter import Holder, SandboxCounter
+from mynakit.cli.demo import Holder, SandboxCounter
 from mynakit.terminal.kiosk import KEY_HEADER, KioskServer, kiosk_for
 from mynakit.terminal.machine import Terminal
 from mynakit.terminal.runner import TerminalRunner

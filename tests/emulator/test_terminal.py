@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mynakit.cli.sandbox_counter import Holder, SandboxCounter
+from mynakit.cli.demo import Holder, SandboxCounter
 from mynakit.terminal.machine import Terminal, Timeouts
 from mynakit.terminal.screens import Screen, TerminalState
 from mynakit.transport.base import CardRemovedError
@@ -356,7 +356,10 @@ def test_visual_check_by_staff_instead_of_the_pin(world: SandboxCounter, counter
     counter.terminal.choose_method("visual")
     assert counter.state() is TerminalState.VISUAL_CHECK
     assert counter.terminal.screen.staff_pad and not counter.terminal.screen.pin_pad
-    wrong = "000000" if holder.persona.birth_date_code != "000000" else "111111"
+    counter.terminal.confirm_visually("000000")  # month 00: never a date, never sent
+    assert counter.state() is TerminalState.VISUAL_CHECK
+    assert counter.verifies_with_data() == []
+    wrong = "010101" if holder.persona.birth_date_code != "010101" else "020202"
     counter.terminal.confirm_visually(wrong)
     assert counter.state() is TerminalState.VISUAL_CHECK
     assert "生年月日が違います" in counter.terminal.screen.message_ja

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mynakit.cli.sandbox_counter import SandboxCounter
+from mynakit.cli.demo import SandboxCounter
 from mynakit.emulator.pcscd import VPCD_READER, PcscdSession, card_in_virtual_reader
 
 pytestmark = pytest.mark.pcsc

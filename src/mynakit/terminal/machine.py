@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mynakit.card.base import checked_secret
 from mynakit.card.detect import CardKind
 from mynakit.card.errors import (
     FileNotFoundOnCardError,
@@ -39,10 +40,11 @@ from mynakit.card.errors import (
 from mynakit.card.jpki import JpkiAp
 from mynakit.card.presence import prove_presence
 from mynakit.card.visual import VisualAp
-from mynakit.errors import CardError, DataError, MynakitError, TransportError
+from mynakit.errors import CardError, DataError, MynakitError, TransportError, UsageError
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError
 from mynakit.jpki.authentication import card_respond
+from mynakit.profiles import load_profile
 from mynakit.services.eligibility.codes import ConsentScope, IdentityConfirmationMethod
 from mynakit.services.eligibility.core import EligibilityClient
 from mynakit.services.eligibility.models import (
@@ -62,10 +64,19 @@ from mynakit.transport.base import CardRemovedError, Connection
 
 logger = logging.getLogger("mynakit.terminal")
 
-AUTH_PIN_LENGTH = 4  # the user-authentication PIN is 4 digits (docs/card.md §4)
+
+def _well_formed(application: str, key_name: str, secret: str) -> bool:
+    """Whether ``secret`` could be right for the card's key: the card layer's own format check
+    (length, ASCII digits, an era ``YYMMDD`` birth date; docs/card.md §4), so a slip on the pad
+    never reaches the card and never costs a try."""
+    key = load_profile().application(application).key(key_name)
+    try:
+        checked_secret(key, secret)
+    except UsageError:
+        return False
+    return True
 
 
-BIRTH_DATE_CODE_LENGTH = 6  # era YYMMDD from the card face opens the age record (docs/card.md §3.3)
 #: Writes a card-initiated result for the receipt computer and returns the file's name.
 ResultSink = Callable[[CheckResult], str]
 Connector = Callable[[str], Connection]
@@ -305,7 +316,7 @@ class Terminal:
             transaction = self._transaction
             if transaction is None or self._state is not TerminalState.VISUAL_CHECK:
                 return
-            if len(birth_date_code) != BIRTH_DATE_CODE_LENGTH or not birth_date_code.isdigit():
+            if not _well_formed("visual", "birth_date_code", birth_date_code):
                 self._enter(TerminalState.VISUAL_CHECK, code_format_error=True)
                 return
             self._confirm_face(transaction, IdentityConfirmationMethod.VISUAL, birth_date_code)
@@ -335,7 +346,7 @@ class Terminal:
                 return
             if self._state is TerminalState.WRONG_PIN and transaction.tries_left == 1:
                 return  # the last try needs the holder's confirmation first
-            if len(pin) != AUTH_PIN_LENGTH or not pin.isascii() or not pin.isdigit():
+            if not _well_formed("jpki", "auth_pin", pin):
                 # A malformed PIN never reaches the card: no try is spent on a slip.
                 self._enter(self._state, tries=transaction.tries_left, pin_format_error=True)
                 return
