@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from cryptography import x509
@@ -339,6 +340,29 @@ def test_replayed_and_foreign_authentications_are_refused(
     )
     assert replay.header.error_code is ResultErrorCode.AUTHENTICATION_REFUSED
     assert replay.refusal_reason == "replayed_nonce"
+
+
+def test_refused_check_still_uses_up_its_nonce(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    # The nonce is consumed in the check's own transaction; a refusal commits that and
+    # nothing else, so a nonce allows one try (docs/services.md §A.8).
+    repository = service.repository
+    before = len(repository.access_records("person-valid"))
+    challenge = service.begin_authentication()
+    response = world.respond("valid", challenge)
+    tampered = replace(
+        response, signature=bytes([response.signature[0] ^ 1]) + response.signature[1:]
+    )
+    refused = service.check_by_card(
+        CardCheckRequest(INSTITUTION, PinAuthentication(tampered), confirmation_date=CHECK_DAY)
+    )
+    assert refused.refusal_reason == "bad_signature"
+    again = service.check_by_card(
+        CardCheckRequest(INSTITUTION, PinAuthentication(response), confirmation_date=CHECK_DAY)
+    )
+    assert again.refusal_reason == "replayed_nonce"
+    assert len(repository.access_records("person-valid")) == before
 
 
 def test_registration_needs_matching_insurer_data(

@@ -10,9 +10,12 @@ For each database (SQLite file, and a throwaway PostgreSQL cluster with fsync on
    the sandbox issuer's CRL, kept by the service and verified on every check);
 4. before the timed window: fetch one nonce per check and have the cards sign them (the card's
    work, not the server's);
-5. timed window: ``--concurrency`` keep-alive HTTP connections post the checks; every check is
-   the full JPKI verification (nonce consumed in the database, signature, chain, validity,
-   revocation), the qualification lookup, and the access record committed before the answer.
+5. timed window: ``--concurrency`` keep-alive HTTP connections of ``loopback_load`` (one lean
+   asyncio process) post the checks; every check is the full JPKI verification (nonce
+   consumed in the database, signature, chain, validity, revocation), the qualification
+   lookup, and the access record committed before the answer (one transaction). A check
+   counts as an error unless its check row was committed (a refusal is an HTTP 200 with
+   SegmentOfResult 9 and records nothing).
 
 Prints checks/s, p50/p99 latency, the errors, and the bulk-load time. Run inside /work/nsrun
 (it binds loopback ports). The machine is shared: note its load average with the figures.
@@ -21,20 +24,21 @@ Prints checks/s, p50/p99 latency, the errors, and the bulk-load time. Run inside
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from loopback_load import encode_posts, run_window
+from sqlalchemy import func, select
 
 from mynakit.card.jpki import JpkiAp
 from mynakit.emulator.issuer import SandboxIssuer
@@ -52,7 +56,12 @@ from mynakit.services.eligibility.population import (
     read_records,
     write_records,
 )
-from mynakit.services.eligibility.store import CardRow, SqlEligibilityRepository, bulk_load
+from mynakit.services.eligibility.store import (
+    CardRow,
+    CheckRow,
+    SqlEligibilityRepository,
+    bulk_load,
+)
 from mynakit.services.store import Database, sqlite_url
 from mynakit.services.store.postgres_cluster import ThrowawayCluster
 from mynakit.transport.in_process import InProcessConnection
@@ -209,47 +218,13 @@ class Server:
         self._log.close()
 
 
-async def post_all(
-    ports: list[int], bodies: list[bytes], credential: str, concurrency: int
-) -> tuple[list[float], int, list[str]]:
-    """Send every body once over ``concurrency`` keep-alive connections; per-request latency."""
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    latencies: list[float] = []
-    failures: list[str] = []
-
-    async def worker(port: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        head = (
-            "POST /v1/checks/card HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {credential}\r\nContent-Type: application/json\r\n"
-        )
-        try:
-            while not queue.empty():
-                body = queue.get_nowait()
-                request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
-                started = time.perf_counter()
-                writer.write(request)
-                await writer.drain()
-                status_line = await reader.readline()
-                length = 0
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b""):
-                        break
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                answer = await reader.readexactly(length)
-                latencies.append(time.perf_counter() - started)
-                if b" 200 " not in status_line or b'"SegmentOfResult":"1"' not in answer:
-                    failures.append(answer[:300].decode("utf-8", "replace"))
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(concurrency)))
-    return latencies, len(bodies), failures
+def count_checks(url: str) -> int:
+    database = Database.open(url, chains=["eligibility"])
+    try:
+        with database.transaction() as session:
+            return int(session.scalar(select(func.count()).select_from(CheckRow)) or 0)
+    finally:
+        database.dispose()
 
 
 def run_one(
@@ -305,53 +280,58 @@ def run_one(
 
         # Pre-sign: one nonce per check, signed by a card (outside the timed window).
         started = time.monotonic()
-        bodies: list[bytes] = []
+        bodies: list[dict[str, Any]] = []
         with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}") as client:
             for index in range(args.checks + args.warmup):
                 name = names[index % len(names)]
                 challenge = Challenge.from_dict(client.post("/v1/challenges").json())
                 answer = cards.sign(name, challenge)
                 bodies.append(
-                    json.dumps(
-                        {
-                            "identification": {"method": "pin", "authentication": answer},
-                            "confirmation_date": REFERENCE_DAY,
-                        }
-                    ).encode()
+                    {
+                        "identification": {"method": "pin", "authentication": answer},
+                        "confirmation_date": REFERENCE_DAY,
+                    }
                 )
         log(f"  signed {len(bodies):,} nonces in {time.monotonic() - started:.1f} s")
         random.Random(1).shuffle(bodies)
-        warmup, timed = bodies[: args.warmup], bodies[args.warmup :]
-        asyncio.run(post_all(ports, warmup, credential, args.concurrency))
-        load_average = os.getloadavg()[0]
-        started = time.perf_counter()
-        latencies, sent, failures = asyncio.run(
-            post_all(ports, timed, credential, args.concurrency)
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        requests = encode_posts(
+            urls[0], "/v1/checks/card", bodies, {"Authorization": f"Bearer {credential}"}
         )
-        elapsed = time.perf_counter() - started
-        latencies.sort()
+        warmup, timed = requests[: args.warmup], requests[args.warmup :]
+        run_window(urls, warmup, connections=args.concurrency, time_limit=args.time_limit)
+        recorded_before = count_checks(url)
+        load_average = os.getloadavg()[0]
+        window = run_window(
+            urls, timed, connections=args.concurrency, time_limit=args.time_limit
+        ).to_dict()
+        # A refused check is an HTTP 200 with SegmentOfResult 9 and records nothing: every
+        # answered check must have left its check row (committed before the answer).
+        recorded = count_checks(url) - recorded_before
         verify = Database.open(url, chains=["eligibility"])
         try:
             verdicts = SqlEligibilityRepository(verify).verify_access_chains()
         finally:
             verify.dispose()
         chain = "ok" if verdicts and all(verdict.ok for verdict in verdicts) else "BROKEN"
+        refused = window["answered"] - recorded
+        errors = sum(window["errors"].values()) + window["unsent"] + refused
         result = {
             "database": kind,
             "records": loaded,
             "bulk_load_seconds": round(load_seconds, 1),
-            "checks": sent,
-            "errors": len(failures),
-            "checks_per_second": round(sent / elapsed, 1),
-            "p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+            "checks": window["answered"],
+            "errors": errors,
+            "checks_per_second": window["per_second"],
+            "p50_ms": window["p50_ms"],
+            "p99_ms": window["p99_ms"],
             "servers": args.servers,
             "concurrency": args.concurrency,
             "load_average_before": round(load_average, 2),
             "chain": chain,
         }
-        if failures:
-            log(f"  first failure: {failures[0]}")
+        if errors:
+            log(f"  errors: {window['errors']}, unsent {window['unsent']}, refused {refused}")
         log(f"  {json.dumps(result)}")
         return result
     finally:
@@ -370,6 +350,7 @@ def main() -> None:
     parser.add_argument("--bound", type=int, default=200_000, help="extra synthetic card bindings")
     parser.add_argument("--servers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--time-limit", type=float, default=120, help="bound of each window (s)")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
         "--population", type=Path, help="JSON-lines file to reuse (written first if missing)"

@@ -79,12 +79,18 @@ async def _exchange(
     return status
 
 
-async def _run(url: str, requests: Sequence[bytes], connections: int, limit: float) -> WindowResult:
-    parsed = urlsplit(url)
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+async def _run(
+    urls: Sequence[str], requests: Sequence[bytes], connections: int, limit: float
+) -> WindowResult:
+    addresses = [urlsplit(url) for url in urls]
     result = WindowResult()
     pending = iter(requests)
-    streams = [await asyncio.open_connection(host, port) for _ in range(connections)]
+    # Connections go round-robin over the servers (several single-process servers, one port
+    # each); the requests' Host header is not checked by the services.
+    streams = [
+        await asyncio.open_connection(address.hostname or "127.0.0.1", address.port or 80)
+        for address in (addresses[index % len(addresses)] for index in range(connections))
+    ]
     began = time.perf_counter()
     deadline = began + limit
 
@@ -115,15 +121,17 @@ async def _run(url: str, requests: Sequence[bytes], connections: int, limit: flo
 
 
 def run_window(
-    url: str, requests: Sequence[bytes], *, connections: int, time_limit: float
+    url: str | Sequence[str], requests: Sequence[bytes], *, connections: int, time_limit: float
 ) -> WindowResult:
-    """Send ``requests`` over ``connections`` keep-alive connections, at most ``time_limit``
-    seconds; uvloop when installed (the generator's own CPU matters on a shared machine)."""
+    """Send ``requests`` over ``connections`` keep-alive connections (spread over the servers
+    when ``url`` is several), at most ``time_limit`` seconds; uvloop when installed (the
+    generator's own CPU matters on a shared machine)."""
+    urls = [url] if isinstance(url, str) else list(url)
     try:
         import uvloop
 
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    result: WindowResult = runner(_run(url, requests, connections, time_limit))
+    result: WindowResult = runner(_run(urls, requests, connections, time_limit))
     return result

@@ -75,7 +75,7 @@ def build_service(
         clock=clock,
     )
     return EligibilityService(
-        SqlEligibilityRepository(database),
+        SqlEligibilityRepository(database, nonce_purpose=NONCE_PURPOSE),
         authenticator,
         certificate_validator=CertificateValidator(trust_store, checker, production=production),
         presence=(

@@ -18,6 +18,7 @@ import hmac
 import secrets
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -31,6 +32,7 @@ from mynakit.jpki.authentication import (
     Challenge,
     ChallengeResponse,
     ExpiredNonceError,
+    NonceState,
     ReplayedNonceError,
     RevokedCertificateError,
     UnknownNonceError,
@@ -218,6 +220,26 @@ class EligibilityRepository(Protocol):
     def access_records(self, subject: str) -> list[AccessEntry]:
         """The access records of one person, oldest first."""
         ...
+
+    def check_unit(self) -> AbstractContextManager[CheckUnit | None]:
+        """One transaction for a PIN check (nonce, holder, check and access record), or
+        ``None`` when this repository does not hold the authenticator's nonces."""
+        ...
+
+
+class CheckUnit(Protocol):
+    """The reads and writes of one PIN check inside one transaction, committed together when
+    the unit's context ends (docs/services.md §A.6: the answer leaves after the commit)."""
+
+    def consume_pin_nonce(
+        self, challenge_id: str, at: dt.datetime
+    ) -> tuple[NonceState, Challenge | None]: ...
+
+    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None: ...
+
+    def commit_check(
+        self, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
+    ) -> None: ...
 
 
 class SerialLink(Protocol):
@@ -501,19 +523,73 @@ class EligibilityService:
                 request.arbitrary_file_identifier,
                 _RefusalError(ResultErrorCode.MALFORMED_REQUEST, "malformed_request", str(error)),
             )
-        try:
-            identified = self._identify(request, now)
-        except _RefusalError as refusal:
-            return self._abnormal(
-                institution,
-                day,
-                now,
-                ReferenceClassification.MY_NUMBER_CARD,
-                request.arbitrary_file_identifier,
-                refusal,
-            )
+        unit_result = self._check_in_one_transaction(request, institution, day, now)
+        if isinstance(unit_result, CheckResult):
+            return unit_result
+        if unit_result is not None:
+            identified = unit_result  # verified; the card is not bound yet: follow the link
+        else:
+            try:
+                identified = self._identify(request, now)
+            except _RefusalError as refusal:
+                return self._card_refusal(request, institution, day, now, refusal)
+        return self._card_result(request, institution, day, now, identified, None, None)
+
+    def _check_in_one_transaction(
+        self, request: CardCheckRequest, institution: str, day: dt.date, now: dt.datetime
+    ) -> CheckResult | _Identified | None:
+        """A PIN check of a registered card in ONE transaction, so one commit per check:
+        consume the nonce (``UPDATE ... RETURNING``), verify the answer fully (nonce state and
+        expiry, signature, chain, validity, revocation), read the holder, record the check,
+        its consents and its access record. A refusal still commits the consumed nonce (one
+        try per nonce) and nothing else. Answers the identification alone when the card is
+        not bound yet (a renewal: the issuer link is followed outside any transaction), and
+        ``None`` when the repository does not hold the nonces (face mode, in-memory)."""
+        identification = request.identification
+        if not isinstance(identification, PinAuthentication):
+            return None
+        response = identification.response
+        with self.repository.check_unit() as unit:
+            if unit is None:
+                return None
+            state, challenge = unit.consume_pin_nonce(response.challenge_id, now)
+            refusal: _RefusalError | None = None
+            try:
+                identity = self.authenticator.check_consumed(
+                    state,
+                    challenge,
+                    response.signature,
+                    response.certificate_der,
+                    hash_algorithm=response.hash_algorithm,
+                )
+            except VerificationError as error:
+                refusal = _refusal_for(error)
+            except MynakitError as error:  # an unparsable certificate, an unknown hash
+                refusal = _RefusalError(
+                    ResultErrorCode.MALFORMED_REQUEST, "malformed_request", str(error)
+                )
+            if refusal is None:
+                identified = _Identified(identity.serial, IdentityConfirmationMethod.PIN, None)
+                holder = unit.card_holder(identity.serial, institution)
+                if holder is None:
+                    return identified
+                # Outside any try: a failure while recording rolls the whole transaction back.
+                return self._card_result(request, institution, day, now, identified, holder, unit)
+        return self._card_refusal(request, institution, day, now, refusal)
+
+    def _card_result(
+        self,
+        request: CardCheckRequest,
+        institution: str,
+        day: dt.date,
+        now: dt.datetime,
+        identified: _Identified,
+        holder: CardHolder | None,
+        unit: CheckUnit | None,
+    ) -> CheckResult:
         # The usual case in one read: the card is registered; else follow a renewal link.
-        holder = self.repository.card_holder(identified.serial, institution)
+        if holder is None:
+            holder = self.repository.card_holder(identified.serial, institution)
         try:
             person = (
                 holder.person_key
@@ -523,23 +599,21 @@ class EligibilityService:
         except SerialLinkConsentError:
             person = None  # a renewal the holder did not let the issuer link: register again
         except ServiceError as error:  # the issuer link is down
-            return self._abnormal(
+            return self._card_refusal(
+                request,
                 institution,
                 day,
                 now,
-                ReferenceClassification.MY_NUMBER_CARD,
-                request.arbitrary_file_identifier,
                 _RefusalError(
                     ResultErrorCode.REVOCATION_UNAVAILABLE, "issuer_unavailable", str(error)
                 ),
             )
         if person is None:
-            return self._abnormal(
+            return self._card_refusal(
+                request,
                 institution,
                 day,
                 now,
-                ReferenceClassification.MY_NUMBER_CARD,
-                request.arbitrary_file_identifier,
                 _RefusalError(
                     ResultErrorCode.CARD_NOT_REGISTERED,
                     "not_registered",
@@ -575,6 +649,7 @@ class EligibilityService:
             request.purpose,
             serial=identified.serial,
             known_consents=holder.consents,
+            unit=unit,
         )
 
     def check_by_insurance_card(self, request: InsuranceCardCheckRequest) -> CheckResult:
@@ -795,6 +870,7 @@ class EligibilityService:
         *,
         serial: int | None = None,
         known_consents: Sequence[Consent] | None = None,
+        unit: CheckUnit | None = None,
     ) -> CheckResult:
         now = check.checked_at
         if known_consents is None:
@@ -828,7 +904,7 @@ class EligibilityService:
                     specific_diseases_consent=diseases_flag,
                 )
             )
-        self.repository.commit_check(
+        (unit or self.repository).commit_check(
             check,
             given,
             AccessEntry(
@@ -891,6 +967,23 @@ class EligibilityService:
             arbitrary_file_identifier=request.arbitrary_file_identifier,
             reference_classification=classification,
             segment_of_result=SegmentOfResult.NORMAL,
+        )
+
+    def _card_refusal(
+        self,
+        request: CardCheckRequest,
+        institution: str,
+        day: dt.date,
+        now: dt.datetime,
+        refusal: _RefusalError,
+    ) -> CheckResult:
+        return self._abnormal(
+            institution,
+            day,
+            now,
+            ReferenceClassification.MY_NUMBER_CARD,
+            request.arbitrary_file_identifier,
+            refusal,
         )
 
     def _abnormal(
@@ -1068,6 +1161,10 @@ class InMemoryEligibilityRepository:
     def find_check(self, check_id: str) -> CheckRecord | None:
         with self._lock:
             return self._checks.get(check_id)
+
+    def check_unit(self) -> AbstractContextManager[CheckUnit | None]:
+        # The in-memory repository does not hold the authenticator's nonces.
+        return contextlib.nullcontext(None)
 
     def access_records(self, subject: str) -> list[AccessEntry]:
         with self._lock:

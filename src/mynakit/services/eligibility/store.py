@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -27,17 +28,22 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
+    insert,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mynakit.errors import UsageError
+from mynakit.jpki.authentication import Challenge, NonceState
 from mynakit.services.audit import ChainVerdict
 from mynakit.services.audit import store as audit_store
+from mynakit.services.auth.store import consume_nonce
 from mynakit.services.eligibility.codes import (
     ConsentScope,
     InsuredCardClassification,
@@ -50,6 +56,7 @@ from mynakit.services.eligibility.core import (
     AccessEntry,
     CardHolder,
     CheckRecord,
+    CheckUnit,
     InsurerSummary,
 )
 from mynakit.services.eligibility.models import (
@@ -210,7 +217,7 @@ def record_to_row(record: InsuredRecord) -> dict[str, Any]:
     }
 
 
-def row_to_record(row: InsuredRow) -> InsuredRecord:
+def row_to_record(row: InsuredRow | Row[Any]) -> InsuredRecord:
     return InsuredRecord(
         person_key=row.person_key,
         insurer_number=row.insurer_number,
@@ -364,8 +371,11 @@ def _batches(records: Iterable[InsuredRecord], size: int) -> Iterator[list[Insur
 class SqlEligibilityRepository:
     """The core's ``EligibilityRepository`` over one :class:`Database`."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, nonce_purpose: str | None = None) -> None:
         self.database = database
+        # The purpose of the authenticator's nonces in this database (its DatabaseNonceStore),
+        # so a PIN check consumes its nonce in the check's own transaction.
+        self.nonce_purpose = nonce_purpose
 
     @classmethod
     def open(cls, url: str | None = None) -> SqlEligibilityRepository:
@@ -417,25 +427,7 @@ class SqlEligibilityRepository:
 
     def card_holder(self, serial: int, institution_code: str) -> CardHolder | None:
         with self.database.transaction() as session:
-            person = session.scalars(
-                select(CardRow.person_key).where(
-                    CardRow.serial == str(serial), CardRow.superseded_at.is_(None)
-                )
-            ).one_or_none()
-            if person is None:
-                return None
-            rows = session.scalars(select(InsuredRow).where(InsuredRow.person_key == person)).all()
-            consents = session.scalars(
-                select(ConsentRow)
-                .where(
-                    ConsentRow.person_key == person,
-                    ConsentRow.institution_code == institution_code,
-                )
-                .order_by(ConsentRow.id)
-            ).all()
-            return CardHolder(
-                person, [row_to_record(row) for row in rows], [_consent(c) for c in consents]
-            )
+            return _card_holder(session, serial, institution_code)
 
     def card_key_for_serial(self, serial: int) -> str | None:
         with self.database.transaction() as session:
@@ -500,40 +492,17 @@ class SqlEligibilityRepository:
         self, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
     ) -> None:
         with self.database.transaction() as session:
-            session.add(
-                CheckRow(
-                    check_id=check.check_id,
-                    institution_code=check.institution_code,
-                    person_key=check.person_key,
-                    checked_at=check.checked_at,
-                    confirmation_date=check.confirmation_date,
-                    reference_classification=check.reference_classification.value,
-                    method=check.method,
-                    confirmed_by=check.confirmed_by,
-                    query=_json(check.query.to_message()) if check.query else None,
-                )
-            )
-            for consent in consents:
-                session.add(
-                    ConsentRow(
-                        person_key=check.person_key,
-                        institution_code=consent.institution_code,
-                        scope=consent.scope.value,
-                        given_at=consent.given_at,
-                        expires_at=consent.expires_at,
-                        method=consent.method,
-                    )
-                )
-            audit_store.append(
-                session,
-                access_chain(access.subject),
-                actor=access.institution_code,
-                subject=access.subject,
-                purpose=access.purpose,
-                items=access.items,
-                method=access.method,
-                at=access.accessed_at,
-            )
+            _record_check(session, check, consents, access)
+
+    @contextmanager
+    def check_unit(self) -> Iterator[CheckUnit | None]:
+        """One transaction for a PIN check; ``None`` unless this repository was told the
+        purpose of the authenticator's nonces (they live in the same database)."""
+        if self.nonce_purpose is None:
+            yield None
+            return
+        with self.database.transaction() as session:
+            yield _SqlCheckUnit(session, self.nonce_purpose)
 
     def find_check(self, check_id: str) -> CheckRecord | None:
         with self.database.transaction() as session:
@@ -601,7 +570,119 @@ class SqlEligibilityRepository:
             return int(session.scalar(select(func.count()).select_from(InsuredRow)) or 0)
 
 
-def _consent(row: ConsentRow) -> Consent:
+# The hot path's reads, built once, as Core statements on the session's connection (no ORM
+# objects): the active card's person and every record of theirs in one statement (a join),
+# then their consents at the institution.
+_INSURED = InsuredRow.__table__
+_CARDS = CardRow.__table__
+_CONSENTS = ConsentRow.__table__
+_HOLDER_RECORDS = (
+    select(_INSURED)
+    .join(_CARDS, _CARDS.c.person_key == _INSURED.c.person_key)
+    .where(_CARDS.c.serial == bindparam("serial"), _CARDS.c.superseded_at.is_(None))
+)
+_ACTIVE_PERSON = select(_CARDS.c.person_key).where(
+    _CARDS.c.serial == bindparam("serial"), _CARDS.c.superseded_at.is_(None)
+)
+_HOLDER_CONSENTS = (
+    select(_CONSENTS)
+    .where(
+        _CONSENTS.c.person_key == bindparam("person_key"),
+        _CONSENTS.c.institution_code == bindparam("institution_code"),
+    )
+    .order_by(_CONSENTS.c.id)
+)
+
+
+def _card_holder(session: Session, serial: int, institution_code: str) -> CardHolder | None:
+    connection = session.connection()
+    rows = connection.execute(_HOLDER_RECORDS, {"serial": str(serial)}).all()
+    # A bound person without records (removed by the insurer) still resolves.
+    person: str | None = (
+        rows[0].person_key
+        if rows
+        else connection.execute(_ACTIVE_PERSON, {"serial": str(serial)}).scalar_one_or_none()
+    )
+    if person is None:
+        return None
+    consents = connection.execute(
+        _HOLDER_CONSENTS, {"person_key": person, "institution_code": institution_code}
+    ).all()
+    return CardHolder(person, [row_to_record(row) for row in rows], [_consent(c) for c in consents])
+
+
+_INSERT_CHECK = insert(CheckRow)
+_INSERT_CONSENT = insert(ConsentRow)
+
+
+def _record_check(
+    session: Session, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
+) -> None:
+    # Core INSERTs (no ORM objects to flush), in the caller's transaction.
+    connection = session.connection()
+    connection.execute(
+        _INSERT_CHECK,
+        {
+            "check_id": check.check_id,
+            "institution_code": check.institution_code,
+            "person_key": check.person_key,
+            "checked_at": check.checked_at,
+            "confirmation_date": check.confirmation_date,
+            "reference_classification": check.reference_classification.value,
+            "method": check.method,
+            "confirmed_by": check.confirmed_by,
+            "query": _json(check.query.to_message()) if check.query else None,
+        },
+    )
+    if consents:
+        connection.execute(
+            _INSERT_CONSENT,
+            [
+                {
+                    "person_key": check.person_key,
+                    "institution_code": consent.institution_code,
+                    "scope": consent.scope.value,
+                    "given_at": consent.given_at,
+                    "expires_at": consent.expires_at,
+                    "method": consent.method,
+                }
+                for consent in consents
+            ],
+        )
+    audit_store.append(
+        session,
+        access_chain(access.subject),
+        actor=access.institution_code,
+        subject=access.subject,
+        purpose=access.purpose,
+        items=access.items,
+        method=access.method,
+        at=access.accessed_at,
+    )
+
+
+class _SqlCheckUnit:
+    """The core's ``CheckUnit`` on one open session (one transaction)."""
+
+    def __init__(self, session: Session, nonce_purpose: str) -> None:
+        self._session = session
+        self._nonce_purpose = nonce_purpose
+
+    def consume_pin_nonce(
+        self, challenge_id: str, at: dt.datetime
+    ) -> tuple[NonceState, Challenge | None]:
+        return consume_nonce(self._session.connection(), self._nonce_purpose, challenge_id, at)
+
+    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None:
+        return _card_holder(self._session, serial, institution_code)
+
+    def commit_check(
+        self, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
+    ) -> None:
+        _record_check(self._session, check, consents, access)
+
+
+def _consent(row: ConsentRow | Row[Any]) -> Consent:
     return Consent(
         institution_code=row.institution_code,
         scope=ConsentScope(row.scope),
