@@ -79,8 +79,8 @@ from mynakit.services.errors import NotFoundError, ServiceError
 from mynakit.services.issuer_link import SerialLinkConsentError
 
 # Viewing consent lasts 24 hours (docs/services.md §A.2 item 7). The limit-certificate consent
-# has no AvailableTime in the response (§A.4); the sandbox lets it last as long, so a same-day
-# second check at the same counter does not ask again.
+# has no AvailableTime in the response (docs/services.md §A.4); the sandbox lets it last as long, so
+# a same-day second check at the same counter does not ask again.
 CONSENT_LIFETIMES: dict[ConsentScope, dt.timedelta] = {
     scope: dt.timedelta(hours=24) for scope in ConsentScope
 }

@@ -277,8 +277,8 @@ def bulk_load(
     """Load insured records in ONE transaction: all of them, or none when any is refused.
 
     PostgreSQL gets them through ``COPY ... FROM STDIN`` (the fast path its documentation
-    recommends for bulk loading, "Populating a Database" §14.4.2); SQLite through batched
-    INSERTs. ``progress`` is called with the running count.
+    recommends for bulk loading, "Populating a Database" §14.4.2); SQLite through
+    batched INSERTs. ``progress`` is called with the running count.
     """
     count = 0
     try:
