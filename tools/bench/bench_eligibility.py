@@ -17,8 +17,9 @@ For each database (SQLite file, and a throwaway PostgreSQL cluster with fsync on
    counts as an error unless its check row was committed (a refusal is an HTTP 200 with
    SegmentOfResult 9 and records nothing).
 
-Prints checks/s, p50/p99 latency, the errors, and the bulk-load time. Run inside /work/nsrun
-(it binds loopback ports). The machine is shared: note its load average with the figures.
+Prints checks/s, p50/p99 latency, the errors, and the bulk-load time. Run it inside a private
+network namespace (``tools/pcscd_manager.py isolate -- COMMAND``): it binds loopback ports.
+The machine is shared: note its load average with the figures.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
         [--databases sqlite,postgresql] [--workers 2] [--connections 32] [--time-limit 120]
         [--json]
 
-Run it inside ``/work/nsrun`` (or any private network namespace): it binds loopback ports.
+Run it inside a private network namespace (``tools/pcscd_manager.py isolate -- COMMAND``): it
+binds loopback ports.
 
 Per database (SQLite file, or a throwaway PostgreSQL cluster with fsync on):
 1. ``--holders`` synthetic holders are bulk-loaded (PostgreSQL ``COPY``, SQLite one

@@ -1,12 +1,14 @@
-"""cProfile of the eligibility check core without HTTP: ``EligibilityService.check_by_card``.
+r"""cProfile of the eligibility check core without HTTP: ``EligibilityService.check_by_card``.
 
 Builds the service as the server does (``build_service``: nonces in the database, revocation
 from the sandbox issuer's CRL kept by the service), loads a small population, registers one
 virtual card, signs ``--checks`` nonces before profiling, then profiles the checks alone and
 prints milliseconds per check and the top of the cumulative profile. PostgreSQL runs on a
-throwaway cluster with fsync on. Run inside /work/nsrun (the issuer responder binds loopback)::
+throwaway cluster with fsync on. Run it in a private namespace (the issuer responder binds
+loopback)::
 
-    /work/nsrun .venv/bin/python tools/bench/profile_eligibility_check.py [--database postgresql]
+    .venv/bin/python tools/pcscd_manager.py isolate -- \
+        .venv/bin/python tools/bench/profile_eligibility_check.py [--database postgresql]
 """
 
 from __future__ import annotations
