@@ -13,24 +13,8 @@ from mynakit.card.presence import PresenceProof, prove_presence
 from mynakit.card.visual import VisualAp
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.authentication import Challenge, ChallengeResponse, card_respond
-from mynakit.services.errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidRequestError,
-    NotAuthenticatedError,
-    NotFoundError,
-    ServiceError,
-    UpstreamError,
-)
+from mynakit.services.errors import InvalidRequestError, UpstreamError, error_for_status
 
-_ERRORS: dict[int, type[ServiceError]] = {
-    401: NotAuthenticatedError,
-    403: ForbiddenError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: InvalidRequestError,
-    503: UpstreamError,
-}
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -163,9 +147,8 @@ class MyKeyClient:
         except ValueError:
             payload = {}
         if response.status_code >= 400:
-            error_class = _ERRORS.get(response.status_code, ServiceError)
             message = payload.get("message") if isinstance(payload, dict) else None
-            refusal = error_class(str(message or f"HTTP {response.status_code}"))
+            refusal = error_for_status(response.status_code, str(message or ""))
             if isinstance(payload, dict) and isinstance(payload.get("error"), str):
                 refusal.code = payload["error"]
             raise refusal

@@ -40,18 +40,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from mynakit.card.cv_certificate import CardCaKeys
-from mynakit.card.presence import PresenceProof, ap_key_fingerprint, verify_presence
+from mynakit.card.presence import PresenceProof
 from mynakit.errors import MynakitError
 from mynakit.jpki.authentication import (
     Authenticator,
     Challenge,
     ChallengeResponse,
-    ExpiredNonceError,
     NonceState,
     NonceStore,
-    ReplayedNonceError,
     RevokedCertificateError,
-    UnknownNonceError,
     VerifiedIdentity,
     WrongCertificateKindError,
 )
@@ -60,6 +57,7 @@ from mynakit.jpki.revocation import RevocationChecker
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, ValidationFailure, validate_path
 from mynakit.services.audit import AccessRecord
+from mynakit.services.auth.presence import PresenceChallenges, PresenceRefusedError
 from mynakit.services.errors import (
     ConflictError,
     ForbiddenError,
@@ -309,11 +307,12 @@ class MyKeyPlatform:
             raise InvalidRequestError(f"MyKey ID scheme must be one of {SCHEMES}")
         self._uow = unit_of_work
         self._authenticator = authenticator
-        self._tap_nonces = tap_nonces
+        self._presence = PresenceChallenges(
+            tap_nonces, card_ca or {}, lifetime=TAP_NONCE_LIFETIME, clock=clock
+        )
         self._issuer_link = issuer_link
         self._trust_store = trust_store
         self._revocation = revocation
-        self._card_ca: CardCaKeys = card_ca or {}
         self.scheme = scheme
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
@@ -325,12 +324,7 @@ class MyKeyPlatform:
 
     def begin_tap(self) -> Challenge:
         """A nonce for the card-presence proof (tap mode, or tap enrollment)."""
-        now = self._clock()
-        challenge = Challenge(
-            secrets.token_urlsafe(16), secrets.token_bytes(32), now, now + TAP_NONCE_LIFETIME
-        )
-        self._tap_nonces.save(challenge)
-        return challenge
+        return self._presence.begin()
 
     # -- services (operator) -----------------------------------------------------------------
 
@@ -758,18 +752,10 @@ class MyKeyPlatform:
         return None
 
     def _presence_key(self, challenge_id: str, proof: PresenceProof) -> str:
-        state, challenge = self._tap_nonces.consume(challenge_id)
-        if state is NonceState.UNKNOWN or challenge is None:
-            raise UnknownNonceError("this tap challenge was not issued here")
-        if state is NonceState.USED:
-            raise ReplayedNonceError("this tap challenge was already answered")
-        if self._clock() > challenge.expires_at:
-            raise ExpiredNonceError("the tap challenge expired; request a new one")
         try:
-            key = verify_presence(proof, challenge.nonce, self._card_ca)
-        except MynakitError as error:  # PresenceProofError, or a malformed record (DataError)
+            return self._presence.verify(challenge_id, proof)
+        except PresenceRefusedError as error:
             raise TapRefusedError(str(error)) from error
-        return ap_key_fingerprint(key)
 
     def _validated_serial(self, certificate_der: bytes) -> int:
         certificate = parse_certificate(certificate_der)
