@@ -33,16 +33,9 @@ from mynakit.jpki.validation import ValidationFailure
 from mynakit.profiles import load_profile
 from mynakit.transport.in_process import InProcessConnection
 from mynakit.transport.trace import TracingConnection
+from support.clocks import OffsetClock
 
 pytestmark = pytest.mark.emulator
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = dt.timedelta(0)
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +123,7 @@ def test_replayed_response_is_refused(
 def test_expired_challenge_is_refused(
     sandbox_issuer: SandboxIssuer, virtual_card_connection: InProcessConnection, persona: Persona
 ) -> None:
-    clock = Clock()
+    clock = OffsetClock()
     authenticator = Authenticator(
         TrustStore().with_sandbox(sandbox_issuer), revocation="none", clock=clock
     )

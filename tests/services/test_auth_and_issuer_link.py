@@ -22,20 +22,13 @@ from mynakit.services.http import create_app, error_responses, service_client_de
 from mynakit.services.issuer_link import SerialLinkConsentError, predecessors
 from mynakit.services.issuer_link.http import HttpIssuerLink
 from mynakit.services.store import Database
+from support.clocks import FixedClock
 
 pytestmark = pytest.mark.services
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 def test_credentials_are_checked(database: Database) -> None:
-    clock = Clock()
+    clock = FixedClock()
     store = CredentialStore(database, "mykey", clock=clock)
     issued = store.issue("City library", lifetime=dt.timedelta(days=1))
     assert "secret" not in repr(issued) or issued.secret not in repr(issued)

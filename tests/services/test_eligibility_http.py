@@ -30,6 +30,7 @@ from mynakit.services.eligibility.http import (
 from mynakit.services.issuer_link.http import HttpIssuerLink
 from mynakit.services.store import Database, sqlite_url
 from mynakit.transport.in_process import InProcessConnection
+from support.clocks import OffsetClock
 from support.eligibility_world import (
     CHECK_DAY,
     INSTITUTION,
@@ -42,18 +43,10 @@ from support.eligibility_world import (
 pytestmark = pytest.mark.services
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.offset = dt.timedelta(0)
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
-
-
 class Api:
     """The app behind a TestClient, with one credential per caller."""
 
-    def __init__(self, world: EligibilityWorld, database: Database, clock: Clock, url: str):
+    def __init__(self, world: EligibilityWorld, database: Database, clock: OffsetClock, url: str):
         self.world = world
         self.clock = clock
         self.service = build_service(
@@ -109,7 +102,7 @@ def api(
     database = Database.open(
         sqlite_url(tmp_path_factory.mktemp("http-db") / "e.sqlite3"), chains=["eligibility"]
     )
-    api = Api(world, database, Clock(), responder.url)
+    api = Api(world, database, OffsetClock(), responder.url)
     loaded = api.client.post(
         "/v1/insurers/records",
         content="\n".join(_json_line(record) for record in population()).encode(),

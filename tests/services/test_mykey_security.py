@@ -13,19 +13,10 @@ import pytest
 from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.services.auth.store import CredentialStore
 from mynakit.services.errors import ForbiddenError, NotAuthenticatedError, NotFoundError
+from support.clocks import OffsetClock
 from support.mykey import CounterCard, RunningPlatform, new_card, running_platform
 
 pytestmark = pytest.mark.services
-
-
-class Clock:
-    """The platform's clock, moved by the test instead of waiting."""
-
-    def __init__(self) -> None:
-        self.offset = dt.timedelta(0)
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +35,8 @@ def dave(cards_dir: Path, sandbox_issuer: SandboxIssuer) -> CounterCard:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> OffsetClock:
+    return OffsetClock()
 
 
 @pytest.fixture
@@ -55,7 +46,7 @@ def platform(
     cards_dir: Path,
     carol: CounterCard,
     dave: CounterCard,
-    clock: Clock,
+    clock: OffsetClock,
 ) -> Iterator[RunningPlatform]:
     with running_platform(database_url, sandbox_issuer, cards_dir, clock=clock) as running:
         yield running
@@ -112,7 +103,7 @@ def test_a_holder_reads_only_their_own_records(
 
 
 def test_missing_forged_expired_and_revoked_credentials_are_refused(
-    platform: RunningPlatform, carol: CounterCard, clock: Clock
+    platform: RunningPlatform, carol: CounterCard, clock: OffsetClock
 ) -> None:
     holder = platform.holder
     holder.register(carol.pin(holder))
@@ -149,7 +140,7 @@ def test_missing_forged_expired_and_revoked_credentials_are_refused(
 
 
 def test_replayed_expired_and_unknown_nonces_are_refused(
-    platform: RunningPlatform, carol: CounterCard, clock: Clock
+    platform: RunningPlatform, carol: CounterCard, clock: OffsetClock
 ) -> None:
     holder = platform.holder
     answer = carol.pin(holder)

@@ -22,19 +22,14 @@ from mynakit.jpki.authentication import (
 )
 from mynakit.services.auth.presence import PresenceChallenges, PresenceRefusedError
 from mynakit.transport.in_process import InProcessConnection
+from support.clocks import FixedClock
 
 pytestmark = pytest.mark.services
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-def _challenges(card: VirtualCard, clock: Clock, *, trusted: bool = True) -> PresenceChallenges:
+def _challenges(
+    card: VirtualCard, clock: FixedClock, *, trusted: bool = True
+) -> PresenceChallenges:
     key = card.state.card_ca_public_key()
     assert key is not None
     keys = [key] if trusted else []
@@ -43,7 +38,7 @@ def _challenges(card: VirtualCard, clock: Clock, *, trusted: bool = True) -> Pre
 
 
 def test_one_answer_per_challenge(virtual_card: VirtualCard, persona: Persona) -> None:
-    clock = Clock()
+    clock = FixedClock(dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     challenges = _challenges(virtual_card, clock)
     visual = VisualAp(ApduProtocol(InProcessConnection(virtual_card), extended_length=True))
     challenge = challenges.begin()
@@ -67,7 +62,7 @@ def test_one_answer_per_challenge(virtual_card: VirtualCard, persona: Persona) -
 
 
 def test_forged_and_untrusted_answers(virtual_card: VirtualCard, persona: Persona) -> None:
-    clock = Clock()
+    clock = FixedClock(dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     visual = VisualAp(ApduProtocol(InProcessConnection(virtual_card), extended_length=True))
     challenges = _challenges(virtual_card, clock)
     challenge = challenges.begin()

@@ -28,6 +28,7 @@ from mynakit.jpki.authentication import (
 from mynakit.jpki.revocation import crl_checker
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import ValidationFailure
+from support.clocks import FixedClock
 from support.jpki_builders import (
     SANDBOX_COMMON_NAME,
     TEST_AUTH_CA_NAME,
@@ -44,16 +45,6 @@ pytestmark = pytest.mark.unit
 UTC = dt.UTC
 START = dt.datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
 AUTH_COMMON_NAME = SANDBOX_COMMON_NAME
-
-
-class Clock:
-    """An injectable clock the test moves by hand."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +109,7 @@ def _sign(key: rsa.RSAPrivateKey, nonce: bytes, algorithm: hashes.HashAlgorithm)
     return key.sign(nonce, padding.PKCS1v15(), algorithm)
 
 
-def _authenticator(trust_store: TrustStore, clock: Clock, **options: object) -> Authenticator:
+def _authenticator(trust_store: TrustStore, clock: FixedClock, **options: object) -> Authenticator:
     options.setdefault("revocation", "none")
     return Authenticator(trust_store, clock=clock, **options)  # type: ignore[arg-type]
 
@@ -126,7 +117,7 @@ def _authenticator(trust_store: TrustStore, clock: Clock, **options: object) -> 
 def test_good_response_gives_the_identity(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    clock = Clock(START)
+    clock = FixedClock(START)
     authenticator = _authenticator(trust_store, clock)
     challenge = authenticator.begin()
     assert len(challenge.nonce) == 32
@@ -149,7 +140,7 @@ def test_good_response_gives_the_identity(
 
 
 def test_every_challenge_is_new(trust_store: TrustStore) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     first, second = authenticator.begin(), authenticator.begin()
     assert first.nonce != second.nonce
     assert first.challenge_id != second.challenge_id
@@ -158,7 +149,7 @@ def test_every_challenge_is_new(trust_store: TrustStore) -> None:
 def test_replayed_nonce_is_refused(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     challenge = authenticator.begin()
     signature = _sign(keys["holder"], challenge.nonce, hashes.SHA256())
     authenticator.complete(challenge.challenge_id, signature, certificates["auth"])
@@ -169,7 +160,7 @@ def test_replayed_nonce_is_refused(
 def test_failed_attempt_still_consumes_the_nonce(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     challenge = authenticator.begin()
     with pytest.raises(BadSignatureError):
         authenticator.complete(challenge.challenge_id, b"\x00" * 256, certificates["auth"])
@@ -181,7 +172,7 @@ def test_failed_attempt_still_consumes_the_nonce(
 def test_expired_nonce_is_refused(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    clock = Clock(START)
+    clock = FixedClock(START)
     authenticator = _authenticator(trust_store, clock, nonce_lifetime=dt.timedelta(minutes=2))
     challenge = authenticator.begin()
     clock.now = START + dt.timedelta(minutes=2, seconds=1)
@@ -196,8 +187,8 @@ def test_expired_nonce_is_refused(
 def test_unknown_challenge_is_refused(
     trust_store: TrustStore, certificates: dict[str, bytes]
 ) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
-    other = _authenticator(trust_store, Clock(START)).begin()
+    authenticator = _authenticator(trust_store, FixedClock(START))
+    other = _authenticator(trust_store, FixedClock(START)).begin()
     with pytest.raises(UnknownNonceError):
         authenticator.complete(other.challenge_id, b"\x00" * 256, certificates["auth"])
 
@@ -205,7 +196,7 @@ def test_unknown_challenge_is_refused(
 def test_signature_by_another_key_is_refused(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     challenge = authenticator.begin()
     with pytest.raises(BadSignatureError):
         authenticator.complete(
@@ -218,7 +209,7 @@ def test_signature_by_another_key_is_refused(
 def test_signature_over_another_nonce_is_refused(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     first, second = authenticator.begin(), authenticator.begin()
     with pytest.raises(BadSignatureError):
         authenticator.complete(
@@ -231,7 +222,7 @@ def test_signature_over_another_nonce_is_refused(
 def test_certificate_from_an_unknown_root_is_refused(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     challenge = authenticator.begin()
     with pytest.raises(UnknownRootError) as caught:
         authenticator.complete(
@@ -247,7 +238,7 @@ def test_no_matching_root_name_is_an_unknown_root(
     keys: dict[str, rsa.RSAPrivateKey],
     certificates: dict[str, bytes],
 ) -> None:
-    authenticator = _authenticator(TrustStore().add(roots["sign"]), Clock(START))
+    authenticator = _authenticator(TrustStore().add(roots["sign"]), FixedClock(START))
     challenge = authenticator.begin()
     with pytest.raises(UnknownRootError) as caught:
         authenticator.complete(
@@ -261,7 +252,7 @@ def test_no_matching_root_name_is_an_unknown_root(
 def test_sign_certificate_cannot_authenticate(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     challenge = authenticator.begin()
     with pytest.raises(WrongCertificateKindError) as caught:
         authenticator.complete(
@@ -292,7 +283,7 @@ def test_revoked_certificate_is_refused_by_crl(
         )
         .sign(keys["root"], hashes.SHA256())
     )
-    authenticator = _authenticator(trust_store, Clock(START), revocation=crl_checker(crl))
+    authenticator = _authenticator(trust_store, FixedClock(START), revocation=crl_checker(crl))
     challenge = authenticator.begin()
     with pytest.raises(RevokedCertificateError) as caught:
         authenticator.complete(
@@ -307,7 +298,7 @@ def test_revoked_certificate_is_refused_by_crl(
 def test_other_strong_hashes_work_and_sha1_is_refused(
     trust_store: TrustStore, keys: dict[str, rsa.RSAPrivateKey], certificates: dict[str, bytes]
 ) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     challenge = authenticator.begin()
     identity = authenticator.complete(
         challenge.challenge_id,
@@ -337,7 +328,7 @@ def test_production_mode_refuses_sandbox_roots_and_unchecked_revocation(
         trust_store,
         revocation=lambda certificate, issuer: pytest.fail("no revocation check expected"),
         production=True,
-        clock=Clock(now),
+        clock=FixedClock(now),
     )
     challenge = authenticator.begin()
     with pytest.raises(UnknownRootError, match="sandbox"):
@@ -349,7 +340,7 @@ def test_production_mode_refuses_sandbox_roots_and_unchecked_revocation(
 
 
 def test_garbage_certificate_is_a_data_error(trust_store: TrustStore) -> None:
-    authenticator = _authenticator(trust_store, Clock(START))
+    authenticator = _authenticator(trust_store, FixedClock(START))
     challenge = authenticator.begin()
     with pytest.raises(DataError):
         authenticator.complete(challenge.challenge_id, b"\x00" * 256, b"\x30\x03\x02\x01\x01")
@@ -377,7 +368,7 @@ def test_challenge_and_response_travel_as_json_values() -> None:
 
 
 def test_memory_store_forgets_long_expired_challenges_only() -> None:
-    clock = Clock(START)
+    clock = FixedClock(START)
     store = InMemoryNonceStore(clock)
     old = Challenge("old", b"\x00" * 32, START, START + dt.timedelta(minutes=5))
     store.save(old)
