@@ -25,6 +25,12 @@ done
 # pyscard compiles from source on Linux: it needs swig and libpcsclite-dev (docs/testing.md).
 # nfcpy (the nfc:usb transport and its tests) loads libusb-1.0 when imported.
 packages=(swig libpcsclite-dev libpcsclite1 openssl libusb-1.0-0)
+# The venv is made from Debian's python3, built with profile-guided and link-time optimisation:
+# a source build found first on PATH (pyenv's, say) usually is not, and starts and runs about a
+# third slower here (tools/bench/README.md). python3-dev for pyscard's extension.
+if [ -z "${PYTHON:-}" ]; then
+  packages+=(python3 python3-venv python3-dev)
+fi
 if [ "$want_pcsc" = 1 ]; then
   packages+=(pcscd vsmartcard-vpcd opensc)
 fi
@@ -53,9 +59,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-python=${PYTHON:-python3}
+python=${PYTHON:-/usr/bin/python3}
+# A venv made from another interpreter (an older set-up, or PYTHON changed) is made anew.
+if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c 'import os, sys; print(os.path.realpath(sys._base_executable))')" \
+    != "$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')" ]; then
+  echo "setup: .venv was made from another python; making it anew from $python" >&2
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-  echo "setup: creating .venv" >&2
+  echo "setup: creating .venv from $python" >&2
   "$python" -m venv .venv
 fi
 stamp=.venv/.mynakit-installed
