@@ -38,6 +38,17 @@ def shard_chain(family: str, subject: str, shards: int) -> str:
 
 
 @dataclass(frozen=True)
+class AccessEntry:
+    """What one access record says before it is placed in a chain (no position, no hashes)."""
+
+    actor: str
+    subject: str | None
+    purpose: str
+    items: tuple[str, ...]
+    method: str | None = None
+
+
+@dataclass(frozen=True)
 class AccessRecord:
     chain: str
     position: int
