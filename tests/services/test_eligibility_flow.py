@@ -19,6 +19,7 @@ from mynakit.emulator.state import renew_card_certificate
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.jpki.authentication import card_respond
 from mynakit.jpki.trust import TrustStore
+from mynakit.services.eligibility import store as store_module
 from mynakit.services.eligibility.assembly import build_service
 from mynakit.services.eligibility.codes import (
     ConsentFlag,
@@ -38,6 +39,7 @@ from mynakit.services.eligibility.models import (
     PinAuthentication,
     RegistrationRequest,
 )
+from mynakit.services.eligibility.store import SqlEligibilityRepository
 from mynakit.services.issuer_link.http import HttpIssuerLink
 from mynakit.services.store import Database, sqlite_url
 from mynakit.services.store.postgres_cluster import ThrowawayCluster
@@ -391,3 +393,80 @@ def test_holder_lists_own_access_records(
     assert history and all(view.institution_code == INSTITUTION for view in history)
     assert {view.method for view in history} == {"pin"}
     assert all("qualification" in view.items for view in history)
+
+
+BATCH_INSTITUTION = "1399999999"
+
+
+def test_checks_of_one_batch_share_a_transaction_and_answer_each_on_its_own(
+    service: EligibilityService, world: EligibilityWorld
+) -> None:
+    repository = service.repository
+    before = len(repository.access_records("person-valid"))
+
+    def pin(scenario: str) -> PinAuthentication:
+        return PinAuthentication(world.respond(scenario, service.begin_authentication()))
+
+    first = pin("valid")
+    tampered = pin("valid")
+    tampered = PinAuthentication(
+        replace(
+            tampered.response,
+            signature=bytes([tampered.response.signature[0] ^ 1]) + tampered.response.signature[1:],
+        )
+    )
+    limit = frozenset({ConsentScope.LIMIT_CERTIFICATE})
+    answers = service.check_by_card_batch(
+        [
+            CardCheckRequest(BATCH_INSTITUTION, first, CHECK_DAY, consents=limit),
+            # The consent given by the first check holds for the second, as if committed first.
+            CardCheckRequest(BATCH_INSTITUTION, pin("valid"), CHECK_DAY),
+            CardCheckRequest(BATCH_INSTITUTION, first, CHECK_DAY),  # a replay in the same batch
+            CardCheckRequest(BATCH_INSTITUTION, tampered, CHECK_DAY),
+            CardCheckRequest(BATCH_INSTITUTION, pin("several"), CHECK_DAY),
+            CardCheckRequest("12", pin("valid"), CHECK_DAY),
+        ]
+    )
+    results = [answer for answer in answers if isinstance(answer, CheckResult)]
+    assert len(results) == 6
+    given, sees_consent, replay, bad, several, malformed = results
+    assert given.validity is QualificationValidity.VALID
+    assert given.body.results[0].limit_certificate is not None
+    assert sees_consent.body.results[0].limit_certificate is not None
+    assert replay.refusal_reason == "replayed_nonce"
+    assert bad.refusal_reason == "bad_signature"
+    assert several.validity is QualificationValidity.SEVERAL
+    assert malformed.refusal_reason == "malformed_request"
+    # Two accepted checks of this holder: two access records, in a chain that verifies.
+    assert len(repository.access_records("person-valid")) == before + 2
+    assert isinstance(repository, SqlEligibilityRepository)
+    assert all(verdict.ok for verdict in repository.verify_access_chains())
+    # The refused check's nonce was used up with the batch.
+    again = service.check_by_card(
+        CardCheckRequest(
+            BATCH_INSTITUTION,
+            PinAuthentication(replace(tampered.response, signature=first.response.signature)),
+            CHECK_DAY,
+        )
+    )
+    assert again.refusal_reason == "replayed_nonce"
+
+
+def test_a_batch_that_fails_while_recording_commits_nothing(
+    service: EligibilityService, world: EligibilityWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = service.repository
+    before = len(repository.access_records("person-valid"))
+    response = world.respond("valid", service.begin_authentication())
+    request = CardCheckRequest(BATCH_INSTITUTION, PinAuthentication(response), CHECK_DAY)
+
+    def fail(self: object, writes: object) -> None:
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module._SqlCheckBatch, "commit_checks", fail)
+        with pytest.raises(RuntimeError, match="went away"):
+            service.check_by_card_batch([request])
+    assert len(repository.access_records("person-valid")) == before
+    # Nothing was committed, not even the nonce: the same answer is still fresh.
+    assert service.check_by_card(request).accepted

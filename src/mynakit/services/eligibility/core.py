@@ -221,25 +221,43 @@ class EligibilityRepository(Protocol):
         """The access records of one person, oldest first."""
         ...
 
-    def check_unit(self) -> AbstractContextManager[CheckUnit | None]:
-        """One transaction for a PIN check (nonce, holder, check and access record), or
-        ``None`` when this repository does not hold the authenticator's nonces."""
+    def check_batch(self) -> AbstractContextManager[CheckBatch | None]:
+        """One transaction for a batch of PIN checks (nonces, holders, checks and access
+        records), or ``None`` when this repository does not hold the authenticator's nonces."""
         ...
 
 
-class CheckUnit(Protocol):
-    """The reads and writes of one PIN check inside one transaction, committed together when
-    the unit's context ends (docs/services.md §A.6: the answer leaves after the commit)."""
+@dataclass(frozen=True)
+class CheckWrite:
+    """What one accepted check writes: the check, the consents given with it, its access
+    record."""
 
-    def consume_pin_nonce(
-        self, challenge_id: str, at: dt.datetime
-    ) -> tuple[NonceState, Challenge | None]: ...
+    check: CheckRecord
+    consents: Sequence[Consent]
+    access: AccessEntry
 
-    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None: ...
 
-    def commit_check(
-        self, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
-    ) -> None: ...
+class CheckBatch(Protocol):
+    """The reads and writes of a batch of PIN checks inside one transaction, committed
+    together when the batch's context ends (docs/services.md §A.6: the answers leave after
+    the commit). Each method is a few statements for the whole batch, whatever its size."""
+
+    def consume_pin_nonces(
+        self, challenge_ids: Sequence[str], at: dt.datetime
+    ) -> list[tuple[NonceState, Challenge | None]]:
+        """One answer per challenge ID, in order; an ID given twice is a replay the second
+        time."""
+        ...
+
+    def card_holders(self, keys: Sequence[tuple[int, str]]) -> list[CardHolder | None]:
+        """For each ``(serial, institution_code)``: the holder of the active serial with all
+        their records and their consents at that institution, or ``None`` (not bound)."""
+        ...
+
+    def commit_checks(self, writes: Sequence[CheckWrite]) -> None:
+        """Record the checks, their consents and their access records (in this order within
+        each access chain)."""
+        ...
 
 
 class SerialLink(Protocol):
@@ -420,6 +438,27 @@ class _Identified:
     confirmed_by: str | None
 
 
+@dataclass(frozen=True)
+class _PendingCheck:
+    """A card check of a batch: its place in the batch, its institution and check day."""
+
+    index: int
+    request: CardCheckRequest
+    institution: str
+    day: dt.date
+
+
+def _pin_response(request: CardCheckRequest) -> ChallengeResponse:
+    identification = request.identification
+    if not isinstance(identification, PinAuthentication):
+        raise UsageError("only PIN checks share a batch's transaction")
+    return identification.response
+
+
+def _unanswered() -> Exception:
+    return RuntimeError("a check of the batch was left without an answer")
+
+
 class EligibilityService:
     """The eligibility service's behaviour; an :class:`EligibilityClient` in-process.
 
@@ -509,50 +548,80 @@ class EligibilityService:
     # -- checks
 
     def check_by_card(self, request: CardCheckRequest) -> CheckResult:
+        answer = self.check_by_card_batch([request])[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def check_by_card_batch(
+        self, requests: Sequence[CardCheckRequest]
+    ) -> list[CheckResult | Exception]:
+        """Checks with the card, one answer per request in order (a result, or the exception
+        that request alone met after the batch's transaction).
+
+        PIN checks of registered cards share ONE transaction, so one commit for the batch
+        (group commit, ``mynakit.services.group_commit``): the nonces consumed by one
+        ``UPDATE ... RETURNING``, each answer verified fully (nonce state and expiry,
+        signature, chain, validity, revocation), the holders read together, the checks, their
+        consents and access records written together. A refused check still commits its
+        consumed nonce (one try per nonce) and nothing else. A failure while reading or
+        recording rolls the whole batch back and raises. What the batch cannot finish (a
+        renewed card not bound yet: the issuer link is asked over HTTP; face or visual
+        confirmation) runs after it, each request alone, outside its transaction.
+        """
         now = self._now()
-        day = request.confirmation_date or japan_today(now)
-        try:
-            institution = normalize_institution_code(request.institution_code)
-            check_date_range(day, "confirmation date")
-        except InvalidRecordError as error:
-            return self._abnormal(
-                request.institution_code,
-                day,
-                now,
-                ReferenceClassification.MY_NUMBER_CARD,
-                request.arbitrary_file_identifier,
-                _RefusalError(ResultErrorCode.MALFORMED_REQUEST, "malformed_request", str(error)),
-            )
-        unit_result = self._check_in_one_transaction(request, institution, day, now)
-        if isinstance(unit_result, CheckResult):
-            return unit_result
-        if unit_result is not None:
-            identified = unit_result  # verified; the card is not bound yet: follow the link
-        else:
+        answers: list[CheckResult | Exception | None] = [None] * len(requests)
+        in_batch: list[_PendingCheck] = []
+        alone: list[tuple[_PendingCheck, _Identified | None]] = []
+        for index, request in enumerate(requests):
+            day = request.confirmation_date or japan_today(now)
             try:
-                identified = self._identify(request, now)
-            except _RefusalError as refusal:
-                return self._card_refusal(request, institution, day, now, refusal)
-        return self._card_result(request, institution, day, now, identified, None, None)
+                institution = normalize_institution_code(request.institution_code)
+                check_date_range(day, "confirmation date")
+            except InvalidRecordError as error:
+                answers[index] = self._abnormal(
+                    request.institution_code,
+                    day,
+                    now,
+                    ReferenceClassification.MY_NUMBER_CARD,
+                    request.arbitrary_file_identifier,
+                    _RefusalError(
+                        ResultErrorCode.MALFORMED_REQUEST, "malformed_request", str(error)
+                    ),
+                )
+                continue
+            pending = _PendingCheck(index, request, institution, day)
+            if isinstance(request.identification, PinAuthentication):
+                in_batch.append(pending)
+            else:
+                alone.append((pending, None))
+        if in_batch:
+            with self.repository.check_batch() as batch:
+                if batch is None:
+                    alone.extend((pending, None) for pending in in_batch)
+                else:
+                    alone.extend(self._check_in_one_transaction(batch, in_batch, now, answers))
+        for pending, identified in alone:
+            try:
+                answers[pending.index] = self._check_alone(pending, now, identified)
+            except Exception as error:  # this request's own failure
+                answers[pending.index] = error
+        return [answer if answer is not None else _unanswered() for answer in answers]
 
     def _check_in_one_transaction(
-        self, request: CardCheckRequest, institution: str, day: dt.date, now: dt.datetime
-    ) -> CheckResult | _Identified | None:
-        """A PIN check of a registered card in ONE transaction, so one commit per check:
-        consume the nonce (``UPDATE ... RETURNING``), verify the answer fully (nonce state and
-        expiry, signature, chain, validity, revocation), read the holder, record the check,
-        its consents and its access record. A refusal still commits the consumed nonce (one
-        try per nonce) and nothing else. Answers the identification alone when the card is
-        not bound yet (a renewal: the issuer link is followed outside any transaction), and
-        ``None`` when the repository does not hold the nonces (face mode, in-memory)."""
-        identification = request.identification
-        if not isinstance(identification, PinAuthentication):
-            return None
-        response = identification.response
-        with self.repository.check_unit() as unit:
-            if unit is None:
-                return None
-            state, challenge = unit.consume_pin_nonce(response.challenge_id, now)
+        self,
+        batch: CheckBatch,
+        pending: Sequence[_PendingCheck],
+        now: dt.datetime,
+        answers: list[CheckResult | Exception | None],
+    ) -> list[tuple[_PendingCheck, _Identified | None]]:
+        """The PIN checks of ``pending`` inside ``batch``'s transaction; fills ``answers``
+        and returns the verified checks of cards not bound yet (a renewal: the issuer link is
+        followed outside any transaction)."""
+        responses = [_pin_response(check.request) for check in pending]
+        states = batch.consume_pin_nonces([r.challenge_id for r in responses], now)
+        verified: list[tuple[_PendingCheck, _Identified]] = []
+        for check, response, (state, challenge) in zip(pending, responses, states, strict=True):
             refusal: _RefusalError | None = None
             try:
                 identity = self.authenticator.check_consumed(
@@ -568,14 +637,49 @@ class EligibilityService:
                 refusal = _RefusalError(
                     ResultErrorCode.MALFORMED_REQUEST, "malformed_request", str(error)
                 )
-            if refusal is None:
-                identified = _Identified(identity.serial, IdentityConfirmationMethod.PIN, None)
-                holder = unit.card_holder(identity.serial, institution)
-                if holder is None:
-                    return identified
-                # Outside any try: a failure while recording rolls the whole transaction back.
-                return self._card_result(request, institution, day, now, identified, holder, unit)
-        return self._card_refusal(request, institution, day, now, refusal)
+            if refusal is not None:
+                answers[check.index] = self._card_refusal(
+                    check.request, check.institution, check.day, now, refusal
+                )
+                continue
+            verified.append(
+                (check, _Identified(identity.serial, IdentityConfirmationMethod.PIN, None))
+            )
+        holders = batch.card_holders(
+            [(identified.serial, check.institution) for check, identified in verified]
+        )
+        unbound: list[tuple[_PendingCheck, _Identified | None]] = []
+        writes: list[CheckWrite] = []
+        # Consents given by an earlier check of the same batch hold for a later one, as if
+        # the two had been committed one after the other.
+        given_in_batch: dict[tuple[str, str], list[Consent]] = {}
+        for (check, identified), holder in zip(verified, holders, strict=True):
+            if holder is None:
+                unbound.append((check, identified))
+                continue
+            earlier = given_in_batch.setdefault((holder.person_key, check.institution), [])
+            result, write = self._card_answer(
+                check, now, identified, holder.person_key, holder.records,
+                [*holder.consents, *earlier],
+            )  # fmt: skip
+            earlier.extend(write.consents)
+            answers[check.index] = result
+            writes.append(write)
+        # Outside any try: a failure while recording rolls the whole batch back.
+        batch.commit_checks(writes)
+        return unbound
+
+    def _check_alone(
+        self, check: _PendingCheck, now: dt.datetime, identified: _Identified | None
+    ) -> CheckResult:
+        """A check outside the batch: face or visual confirmation, a PIN check on a
+        repository without the nonces, or a verified card not bound yet (``identified``)."""
+        if identified is None:
+            try:
+                identified = self._identify(check.request, now)
+            except _RefusalError as refusal:
+                return self._card_refusal(check.request, check.institution, check.day, now, refusal)
+        return self._card_result(check.request, check.institution, check.day, now, identified)
 
     def _card_result(
         self,
@@ -584,12 +688,10 @@ class EligibilityService:
         day: dt.date,
         now: dt.datetime,
         identified: _Identified,
-        holder: CardHolder | None,
-        unit: CheckUnit | None,
     ) -> CheckResult:
-        # The usual case in one read: the card is registered; else follow a renewal link.
-        if holder is None:
-            holder = self.repository.card_holder(identified.serial, institution)
+        """A check outside a batch: the card's holder (following a renewal link when the
+        serial is not bound yet), the answer, and its own transaction for the records."""
+        holder = self.repository.card_holder(identified.serial, institution)
         try:
             person = (
                 holder.person_key
@@ -626,21 +728,46 @@ class EligibilityService:
                 self.repository.records_for_person(person),
                 self.repository.consents_for(institution, person),
             )
-        records = holder.records
-        validity, listed = decide_validity(records, records, day)
-        given = self._consents(institution, request.consents, now, "card-reader") if listed else []
-        check = CheckRecord(
+        result, write = self._card_answer(
+            _PendingCheck(-1, request, institution, day),
+            now,
+            identified,
+            holder.person_key,
+            holder.records,
+            holder.consents,
+        )
+        self.repository.commit_check(write.check, write.consents, write.access)
+        return result
+
+    def _card_answer(
+        self,
+        check: _PendingCheck,
+        now: dt.datetime,
+        identified: _Identified,
+        person: str,
+        records: Sequence[InsuredRecord],
+        known_consents: Sequence[Consent],
+    ) -> tuple[CheckResult, CheckWrite]:
+        """The answer to a card check of ``person`` and what it writes (not yet written)."""
+        request = check.request
+        validity, listed = decide_validity(records, records, check.day)
+        given = (
+            self._consents(check.institution, request.consents, now, "card-reader")
+            if listed
+            else []
+        )
+        record = CheckRecord(
             check_id=secrets.token_urlsafe(16),
-            institution_code=institution,
+            institution_code=check.institution,
             person_key=person,
             checked_at=now,
-            confirmation_date=day,
+            confirmation_date=check.day,
             reference_classification=ReferenceClassification.MY_NUMBER_CARD,
             method=identified.method.value,
             confirmed_by=identified.confirmed_by,
         )
-        return self._answer(
-            check,
+        return self._prepare_answer(
+            record,
             validity,
             listed,
             given,
@@ -648,8 +775,7 @@ class EligibilityService:
             None,
             request.purpose,
             serial=identified.serial,
-            known_consents=holder.consents,
-            unit=unit,
+            known_consents=known_consents,
         )
 
     def check_by_insurance_card(self, request: InsuranceCardCheckRequest) -> CheckResult:
@@ -869,9 +995,28 @@ class EligibilityService:
         purpose: str,
         *,
         serial: int | None = None,
-        known_consents: Sequence[Consent] | None = None,
-        unit: CheckUnit | None = None,
     ) -> CheckResult:
+        """The answer, after its check, consents and access record were committed."""
+        result, write = self._prepare_answer(
+            check, validity, listed, given, file_identifier, query, purpose, serial=serial
+        )
+        self.repository.commit_check(write.check, write.consents, write.access)
+        return result
+
+    def _prepare_answer(
+        self,
+        check: CheckRecord,
+        validity: QualificationValidity,
+        listed: Sequence[InsuredRecord],
+        given: Sequence[Consent],
+        file_identifier: str | None,
+        query: InsuranceCardQuery | None,
+        purpose: str,
+        *,
+        serial: int | None = None,
+        known_consents: Sequence[Consent] | None = None,
+    ) -> tuple[CheckResult, CheckWrite]:
+        """The answer and what it writes; nothing is written yet."""
         now = check.checked_at
         if known_consents is None:
             known_consents = self.repository.consents_for(check.institution_code, check.person_key)
@@ -904,17 +1049,13 @@ class EligibilityService:
                     specific_diseases_consent=diseases_flag,
                 )
             )
-        (unit or self.repository).commit_check(
-            check,
-            given,
-            AccessEntry(
-                subject=check.person_key,
-                institution_code=check.institution_code,
-                accessed_at=now,
-                purpose=purpose,
-                items=tuple(items),
-                method=_method_label(check),
-            ),
+        access = AccessEntry(
+            subject=check.person_key,
+            institution_code=check.institution_code,
+            accessed_at=now,
+            purpose=purpose,
+            items=tuple(items),
+            method=_method_label(check),
         )
         header = MessageHeader(
             process_execution_time=now,
@@ -929,7 +1070,7 @@ class EligibilityService:
             if check.reference_classification is ReferenceClassification.MY_NUMBER_CARD
             else None
         )
-        return CheckResult(
+        result = CheckResult(
             header=header,
             body=self._body(validity, tuple(results), query),
             check_id=check.check_id,
@@ -937,6 +1078,7 @@ class EligibilityService:
             confirmed_by=check.confirmed_by,
             certificate_serial=serial,
         )
+        return result, CheckWrite(check, tuple(given), access)
 
     def _body(
         self,
@@ -1162,7 +1304,7 @@ class InMemoryEligibilityRepository:
         with self._lock:
             return self._checks.get(check_id)
 
-    def check_unit(self) -> AbstractContextManager[CheckUnit | None]:
+    def check_batch(self) -> AbstractContextManager[CheckBatch | None]:
         # The in-memory repository does not hold the authenticator's nonces.
         return contextlib.nullcontext(None)
 

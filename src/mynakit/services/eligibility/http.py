@@ -14,6 +14,8 @@ import base64
 import binascii
 import datetime as dt
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
@@ -29,6 +31,7 @@ from mynakit.services.eligibility.core import EligibilityService
 from mynakit.services.eligibility.models import (
     CardCheckRequest,
     CardIdentification,
+    CheckResult,
     FaceConfirmation,
     InsuranceCardCheckRequest,
     InsuranceCardQuery,
@@ -39,6 +42,7 @@ from mynakit.services.eligibility.models import (
 from mynakit.services.eligibility.population import read_records
 from mynakit.services.eligibility.store import SqlEligibilityRepository
 from mynakit.services.errors import ForbiddenError, InvalidRequestError
+from mynakit.services.group_commit import GroupCommit
 from mynakit.services.http import create_app, error_responses, service_client_dependency
 from mynakit.services.store import Database
 
@@ -212,17 +216,25 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
         """A challenge for the card-presence proof of face/visual mode."""
         return service.begin_presence().to_dict()
 
+    # Card checks share transactions: those that arrive while a batch is being committed go
+    # together in the next one (one commit for many checks). The route runs on the event
+    # loop; the batch runs in the group commit's own threads.
+    card_checks: GroupCommit[CardCheckRequest, CheckResult] = GroupCommit(
+        service.check_by_card_batch, name="eligibility-checks"
+    )
+    _close_on_shutdown(app, card_checks)
+
     @app.post(
         "/v1/checks/card",
         responses=error_responses(401, 422),
         tags=["institution"],
     )
-    def check_card(
+    async def check_card(
         body: CardCheckIn,
         client: ServiceClient = Depends(institution_client),  # noqa: B008
     ) -> JSONResponse:
         """A check with the My Number card (ReferenceClassification 1)."""
-        result = service.check_by_card(
+        result = await card_checks.submit(
             CardCheckRequest(
                 institution_code=client.name,
                 identification=body.identification.identification(),
@@ -346,6 +358,19 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
         return {"loaded": service.load_records(records)}
 
     return app
+
+
+def _close_on_shutdown(app: FastAPI, group: GroupCommit[Any, Any]) -> None:
+    """Close ``group`` (its running batches finish) when the app's lifespan ends."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            yield state
+        group.close()
+
+    app.router.lifespan_context = lifespan
 
 
 def _base64(text: str, label: str) -> bytes:

@@ -41,9 +41,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mynakit.errors import UsageError
 from mynakit.jpki.authentication import Challenge, NonceState
+from mynakit.services.audit import AccessEntry as AuditEntry
 from mynakit.services.audit import ChainVerdict
 from mynakit.services.audit import store as audit_store
-from mynakit.services.auth.store import consume_nonce
+from mynakit.services.auth.store import consume_nonces
 from mynakit.services.eligibility.codes import (
     ConsentScope,
     InsuredCardClassification,
@@ -55,8 +56,9 @@ from mynakit.services.eligibility.codes import (
 from mynakit.services.eligibility.core import (
     AccessEntry,
     CardHolder,
+    CheckBatch,
     CheckRecord,
-    CheckUnit,
+    CheckWrite,
     InsurerSummary,
 )
 from mynakit.services.eligibility.models import (
@@ -495,14 +497,14 @@ class SqlEligibilityRepository:
             _record_check(session, check, consents, access)
 
     @contextmanager
-    def check_unit(self) -> Iterator[CheckUnit | None]:
-        """One transaction for a PIN check; ``None`` unless this repository was told the
-        purpose of the authenticator's nonces (they live in the same database)."""
+    def check_batch(self) -> Iterator[CheckBatch | None]:
+        """One transaction for a batch of PIN checks; ``None`` unless this repository was
+        told the purpose of the authenticator's nonces (they live in the same database)."""
         if self.nonce_purpose is None:
             yield None
             return
         with self.database.transaction() as session:
-            yield _SqlCheckUnit(session, self.nonce_purpose)
+            yield _SqlCheckBatch(session, self.nonce_purpose)
 
     def find_check(self, check_id: str) -> CheckRecord | None:
         with self.database.transaction() as session:
@@ -570,116 +572,162 @@ class SqlEligibilityRepository:
             return int(session.scalar(select(func.count()).select_from(InsuredRow)) or 0)
 
 
-# The hot path's reads, built once, as Core statements on the session's connection (no ORM
-# objects): the active card's person and every record of theirs in one statement (a join),
-# then their consents at the institution.
+# The hot path's statements, built once, as Core statements on the session's connection (no
+# ORM objects): the active cards' people and every record of theirs in one statement (an outer
+# join, so a bound person without records still resolves), then their consents.
 _INSURED = InsuredRow.__table__
 _CARDS = CardRow.__table__
 _CONSENTS = ConsentRow.__table__
-_HOLDER_RECORDS = (
-    select(_INSURED)
-    .join(_CARDS, _CARDS.c.person_key == _INSURED.c.person_key)
-    .where(_CARDS.c.serial == bindparam("serial"), _CARDS.c.superseded_at.is_(None))
+_HOLDERS_RECORDS = (
+    select(_CARDS.c.serial, _CARDS.c.person_key.label("bound_person"), _INSURED)
+    .select_from(_CARDS.outerjoin(_INSURED, _INSURED.c.person_key == _CARDS.c.person_key))
+    .where(
+        _CARDS.c.serial.in_(bindparam("serials", expanding=True)),
+        _CARDS.c.superseded_at.is_(None),
+    )
+    .order_by(_INSURED.c.id)
 )
-_ACTIVE_PERSON = select(_CARDS.c.person_key).where(
-    _CARDS.c.serial == bindparam("serial"), _CARDS.c.superseded_at.is_(None)
-)
-_HOLDER_CONSENTS = (
+_HOLDERS_CONSENTS = (
     select(_CONSENTS)
     .where(
-        _CONSENTS.c.person_key == bindparam("person_key"),
-        _CONSENTS.c.institution_code == bindparam("institution_code"),
+        _CONSENTS.c.person_key.in_(bindparam("person_keys", expanding=True)),
+        _CONSENTS.c.institution_code.in_(bindparam("institution_codes", expanding=True)),
     )
     .order_by(_CONSENTS.c.id)
 )
+_INSERT_CHECK = insert(CheckRow)
+_INSERT_CONSENT = insert(ConsentRow)
 
 
 def _card_holder(session: Session, serial: int, institution_code: str) -> CardHolder | None:
+    return _card_holders(session, [(serial, institution_code)])[0]
+
+
+def _card_holders(session: Session, keys: Sequence[tuple[int, str]]) -> list[CardHolder | None]:
+    """Two statements for any number of ``(serial, institution_code)``."""
+    if not keys:
+        return []
     connection = session.connection()
-    rows = connection.execute(_HOLDER_RECORDS, {"serial": str(serial)}).all()
-    # A bound person without records (removed by the insurer) still resolves.
-    person: str | None = (
-        rows[0].person_key
-        if rows
-        else connection.execute(_ACTIVE_PERSON, {"serial": str(serial)}).scalar_one_or_none()
-    )
-    if person is None:
-        return None
-    consents = connection.execute(
-        _HOLDER_CONSENTS, {"person_key": person, "institution_code": institution_code}
-    ).all()
-    return CardHolder(person, [row_to_record(row) for row in rows], [_consent(c) for c in consents])
-
-
-_INSERT_CHECK = insert(CheckRow)
-_INSERT_CONSENT = insert(ConsentRow)
+    people: dict[str, str] = {}
+    records: dict[str, list[InsuredRecord]] = {}
+    for row in connection.execute(
+        _HOLDERS_RECORDS, {"serials": sorted({str(serial) for serial, _ in keys})}
+    ):
+        people[row.serial] = row.bound_person
+        found = records.setdefault(row.bound_person, [])
+        if row.id is not None:
+            found.append(row_to_record(row))
+    consents: dict[tuple[str, str], list[Consent]] = {}
+    if people:
+        for row in connection.execute(
+            _HOLDERS_CONSENTS,
+            {
+                "person_keys": sorted(set(people.values())),
+                "institution_codes": sorted({institution for _, institution in keys}),
+            },
+        ):
+            consents.setdefault((row.person_key, row.institution_code), []).append(_consent(row))
+    holders: list[CardHolder | None] = []
+    for serial, institution in keys:
+        person = people.get(str(serial))
+        holders.append(
+            None
+            if person is None
+            else CardHolder(
+                person, list(records[person]), list(consents.get((person, institution), ()))
+            )
+        )
+    return holders
 
 
 def _record_check(
     session: Session, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
 ) -> None:
-    # Core INSERTs (no ORM objects to flush), in the caller's transaction.
+    _record_checks(session, [CheckWrite(check, consents, access)])
+
+
+def _record_checks(session: Session, writes: Sequence[CheckWrite]) -> None:
+    """Core multi-row INSERTs (no ORM objects to flush), in the caller's transaction: the
+    checks, the consents given with them, their access records (one append for all)."""
+    if not writes:
+        return
     connection = session.connection()
     connection.execute(
         _INSERT_CHECK,
+        [
+            {
+                "check_id": write.check.check_id,
+                "institution_code": write.check.institution_code,
+                "person_key": write.check.person_key,
+                "checked_at": write.check.checked_at,
+                "confirmation_date": write.check.confirmation_date,
+                "reference_classification": write.check.reference_classification.value,
+                "method": write.check.method,
+                "confirmed_by": write.check.confirmed_by,
+                "query": _json(write.check.query.to_message()) if write.check.query else None,
+            }
+            for write in writes
+        ],
+    )
+    consents = [
         {
-            "check_id": check.check_id,
-            "institution_code": check.institution_code,
-            "person_key": check.person_key,
-            "checked_at": check.checked_at,
-            "confirmation_date": check.confirmation_date,
-            "reference_classification": check.reference_classification.value,
-            "method": check.method,
-            "confirmed_by": check.confirmed_by,
-            "query": _json(check.query.to_message()) if check.query else None,
-        },
-    )
+            "person_key": write.check.person_key,
+            "institution_code": consent.institution_code,
+            "scope": consent.scope.value,
+            "given_at": consent.given_at,
+            "expires_at": consent.expires_at,
+            "method": consent.method,
+        }
+        for write in writes
+        for consent in write.consents
+    ]
     if consents:
-        connection.execute(
-            _INSERT_CONSENT,
+        connection.execute(_INSERT_CONSENT, consents)
+    # One append per access time (a batch's checks share theirs): the audit stamps each
+    # append's records with one time.
+    start = 0
+    while start < len(writes):
+        at = writes[start].access.accessed_at
+        end = start
+        while end < len(writes) and writes[end].access.accessed_at == at:
+            end += 1
+        audit_store.append_many(
+            session,
             [
-                {
-                    "person_key": check.person_key,
-                    "institution_code": consent.institution_code,
-                    "scope": consent.scope.value,
-                    "given_at": consent.given_at,
-                    "expires_at": consent.expires_at,
-                    "method": consent.method,
-                }
-                for consent in consents
+                (
+                    access_chain(write.access.subject),
+                    AuditEntry(
+                        actor=write.access.institution_code,
+                        subject=write.access.subject,
+                        purpose=write.access.purpose,
+                        items=write.access.items,
+                        method=write.access.method,
+                    ),
+                )
+                for write in writes[start:end]
             ],
+            at=at,
         )
-    audit_store.append(
-        session,
-        access_chain(access.subject),
-        actor=access.institution_code,
-        subject=access.subject,
-        purpose=access.purpose,
-        items=access.items,
-        method=access.method,
-        at=access.accessed_at,
-    )
+        start = end
 
 
-class _SqlCheckUnit:
-    """The core's ``CheckUnit`` on one open session (one transaction)."""
+class _SqlCheckBatch:
+    """The core's ``CheckBatch`` on one open session (one transaction)."""
 
     def __init__(self, session: Session, nonce_purpose: str) -> None:
         self._session = session
         self._nonce_purpose = nonce_purpose
 
-    def consume_pin_nonce(
-        self, challenge_id: str, at: dt.datetime
-    ) -> tuple[NonceState, Challenge | None]:
-        return consume_nonce(self._session.connection(), self._nonce_purpose, challenge_id, at)
+    def consume_pin_nonces(
+        self, challenge_ids: Sequence[str], at: dt.datetime
+    ) -> list[tuple[NonceState, Challenge | None]]:
+        return consume_nonces(self._session.connection(), self._nonce_purpose, challenge_ids, at)
 
-    def card_holder(self, serial: int, institution_code: str) -> CardHolder | None:
-        return _card_holder(self._session, serial, institution_code)
+    def card_holders(self, keys: Sequence[tuple[int, str]]) -> list[CardHolder | None]:
+        return _card_holders(self._session, keys)
 
-    def commit_check(
-        self, check: CheckRecord, consents: Sequence[Consent], access: AccessEntry
-    ) -> None:
-        _record_check(self._session, check, consents, access)
+    def commit_checks(self, writes: Sequence[CheckWrite]) -> None:
+        _record_checks(self._session, writes)
 
 
 def _consent(row: ConsentRow | Row[Any]) -> Consent:
