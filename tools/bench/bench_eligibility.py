@@ -219,6 +219,44 @@ class Server:
         self._log.close()
 
 
+def process_tree(roots: list[int]) -> list[int]:
+    """``roots`` and all their descendants (from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def cpu_ticks(pids: list[int]) -> dict[int, int]:
+    """User + system CPU ticks of each process still running."""
+    ticks = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
+    # A process that started during the window counts whole.
+    ticks = sum(value - before.get(pid, 0) for pid, value in after.items())
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def count_checks(url: str) -> int:
     database = Database.open(url, chains=["eligibility"])
     try:
@@ -303,9 +341,23 @@ def run_one(
         run_window(urls, warmup, connections=args.concurrency, time_limit=args.time_limit)
         recorded_before = count_checks(url)
         load_average = os.getloadavg()[0]
+        # CPU time of the servers and of PostgreSQL over the window (the load generator is
+        # this process): per check, it says what the machine must give, whatever else ran.
+        roots = [server.process.pid for server in servers]
+        if cluster is not None:
+            postmaster = cluster.directory / "data" / "postmaster.pid"
+            database_roots = [int(postmaster.read_text().split()[0])]
+        else:
+            database_roots = []
+        server_before = cpu_ticks(process_tree(roots))
+        database_before = cpu_ticks(process_tree(database_roots))
+        load_before = time.process_time()
         window = run_window(
             urls, timed, connections=args.concurrency, time_limit=args.time_limit
         ).to_dict()
+        load_cpu = time.process_time() - load_before
+        server_cpu = cpu_seconds_between(server_before, cpu_ticks(process_tree(roots)))
+        database_cpu = cpu_seconds_between(database_before, cpu_ticks(process_tree(database_roots)))
         # A refused check is an HTTP 200 with SegmentOfResult 9 and records nothing: every
         # answered check must have left its check row (committed before the answer).
         recorded = count_checks(url) - recorded_before
@@ -330,6 +382,15 @@ def run_one(
             "concurrency": args.concurrency,
             "load_average_before": round(load_average, 2),
             "chain": chain,
+            # Milliseconds of CPU per answered check over the timed window.
+            "cpu_ms_per_check": {
+                name: round(seconds * 1000 / max(1, window["answered"]), 3)
+                for name, seconds in (
+                    ("servers", server_cpu),
+                    ("database", database_cpu),
+                    ("load_generator", load_cpu),
+                )
+            },
         }
         if errors:
             log(f"  errors: {window['errors']}, unsent {window['unsent']}, refused {refused}")
