@@ -31,7 +31,10 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    null,
     select,
+    type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -572,29 +575,42 @@ class SqlEligibilityRepository:
             return int(session.scalar(select(func.count()).select_from(InsuredRow)) or 0)
 
 
-# The hot path's statements, built once, as Core statements on the session's connection (no
-# ORM objects): the active cards' people and every record of theirs in one statement (an outer
-# join, so a bound person without records still resolves), then their consents.
+# The hot path's read, built once, as one Core statement on the session's connection (no ORM
+# objects, one round trip): the active cards' people with every record of theirs (an outer
+# join, so a bound person without records still resolves), and under them (UNION ALL) those
+# people's consents at the institutions asked about. A row with a serial is a record row; a
+# row without one is a consent row. The columns the other branch lacks are typed NULLs, so
+# each column is converted the same way on both databases.
 _INSURED = InsuredRow.__table__
 _CARDS = CardRow.__table__
 _CONSENTS = ConsentRow.__table__
-_HOLDERS_RECORDS = (
-    select(_CARDS.c.serial, _CARDS.c.person_key.label("bound_person"), _INSURED)
+_CONSENT_FIELDS = ("id", "institution_code", "scope", "given_at", "expires_at", "method")
+_ACTIVE_CARDS = _CARDS.c.serial.in_(bindparam("serials", expanding=True)) & (
+    _CARDS.c.superseded_at.is_(None)
+)
+_HOLDER_RECORDS = (
+    select(
+        _CARDS.c.serial,
+        _CARDS.c.person_key.label("bound_person"),
+        *_INSURED.c,
+        *(
+            type_coerce(null(), _CONSENTS.c[name].type).label(f"consent_{name}")
+            for name in _CONSENT_FIELDS
+        ),
+    )
     .select_from(_CARDS.outerjoin(_INSURED, _INSURED.c.person_key == _CARDS.c.person_key))
-    .where(
-        _CARDS.c.serial.in_(bindparam("serials", expanding=True)),
-        _CARDS.c.superseded_at.is_(None),
-    )
-    .order_by(_INSURED.c.id)
+    .where(_ACTIVE_CARDS)
 )
-_HOLDERS_CONSENTS = (
-    select(_CONSENTS)
-    .where(
-        _CONSENTS.c.person_key.in_(bindparam("person_keys", expanding=True)),
-        _CONSENTS.c.institution_code.in_(bindparam("institution_codes", expanding=True)),
-    )
-    .order_by(_CONSENTS.c.id)
+_HOLDER_CONSENTS = select(
+    type_coerce(null(), _CARDS.c.serial.type).label("serial"),
+    _CONSENTS.c.person_key.label("bound_person"),
+    *(type_coerce(null(), column.type).label(column.name) for column in _INSURED.c),
+    *(_CONSENTS.c[name].label(f"consent_{name}") for name in _CONSENT_FIELDS),
+).where(
+    _CONSENTS.c.person_key.in_(select(_CARDS.c.person_key).where(_ACTIVE_CARDS)),
+    _CONSENTS.c.institution_code.in_(bindparam("institution_codes", expanding=True)),
 )
+_HOLDERS = union_all(_HOLDER_RECORDS, _HOLDER_CONSENTS)
 _INSERT_CHECK = insert(CheckRow)
 _INSERT_CONSENT = insert(ConsentRow)
 
@@ -604,29 +620,35 @@ def _card_holder(session: Session, serial: int, institution_code: str) -> CardHo
 
 
 def _card_holders(session: Session, keys: Sequence[tuple[int, str]]) -> list[CardHolder | None]:
-    """Two statements for any number of ``(serial, institution_code)``."""
+    """One statement for any number of ``(serial, institution_code)``."""
     if not keys:
         return []
-    connection = session.connection()
     people: dict[str, str] = {}
-    records: dict[str, list[InsuredRecord]] = {}
-    for row in connection.execute(
-        _HOLDERS_RECORDS, {"serials": sorted({str(serial) for serial, _ in keys})}
-    ):
+    records: dict[str, list[tuple[int, InsuredRecord]]] = {}
+    consents: dict[tuple[str, str], list[tuple[int, Consent]]] = {}
+    rows = session.connection().execute(
+        _HOLDERS,
+        {
+            "serials": sorted({str(serial) for serial, _ in keys}),
+            "institution_codes": sorted({institution for _, institution in keys}),
+        },
+    )
+    for row in rows:
+        if row.serial is None:
+            consent = Consent(
+                institution_code=row.consent_institution_code,
+                scope=ConsentScope(row.consent_scope),
+                given_at=row.consent_given_at,
+                expires_at=row.consent_expires_at,
+                method=row.consent_method,
+            )
+            given = consents.setdefault((row.bound_person, consent.institution_code), [])
+            given.append((row.consent_id, consent))
+            continue
         people[row.serial] = row.bound_person
         found = records.setdefault(row.bound_person, [])
         if row.id is not None:
-            found.append(row_to_record(row))
-    consents: dict[tuple[str, str], list[Consent]] = {}
-    if people:
-        for row in connection.execute(
-            _HOLDERS_CONSENTS,
-            {
-                "person_keys": sorted(set(people.values())),
-                "institution_codes": sorted({institution for _, institution in keys}),
-            },
-        ):
-            consents.setdefault((row.person_key, row.institution_code), []).append(_consent(row))
+            found.append((row.id, row_to_record(row)))
     holders: list[CardHolder | None] = []
     for serial, institution in keys:
         person = people.get(str(serial))
@@ -634,10 +656,19 @@ def _card_holders(session: Session, keys: Sequence[tuple[int, str]]) -> list[Car
             None
             if person is None
             else CardHolder(
-                person, list(records[person]), list(consents.get((person, institution), ()))
+                person,
+                [record for _, record in sorted(records[person], key=_first)],
+                [
+                    consent
+                    for _, consent in sorted(consents.get((person, institution), ()), key=_first)
+                ],
             )
         )
     return holders
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def _record_check(
