@@ -238,7 +238,7 @@ class CardPrivateKey:
         algorithm: hashes.HashAlgorithm | utils.Prehashed | None = None,
     ) -> bytes:
         # cryptography only here: reading a certificate or signing a DigestInfo never needs it,
-        # and its import is a third of a CLI command's start-up (tools/bench/README.md).
+        # and its import costs a CLI command about 7 ms of start-up (tools/bench/README.md).
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
         from cryptography.hazmat.primitives.asymmetric import utils
