@@ -295,26 +295,23 @@ ENVIRONMENT_VARIABLES = {
 }
 
 
-def pin_stdin_option(command: _Command) -> _Command:
-    """``--pin-stdin``."""
-    import click  # the options are built by the click path only; the fast path never builds them
+def _flag_option(name: str, help_text: str) -> Callable[[_Command], _Command]:
+    """A click flag option ``name``, built when a command is decorated with it."""
 
-    return click.option(
-        "--pin-stdin",
-        is_flag=True,
-        help="Read the PIN/password from the first line of standard input.",
-    )(command)
+    def add(command: _Command) -> _Command:
+        import click  # options are built by the click path only; the fast path never builds them
+
+        return click.option(name, is_flag=True, help=help_text)(command)
+
+    return add
 
 
-def force_option(command: _Command) -> _Command:
-    """``--force``."""
-    import click  # the click path only (see pin_stdin_option)
-
-    return click.option(
-        "--force",
-        is_flag=True,
-        help="Allow spending the last PIN try (a wrong entry then blocks the PIN).",
-    )(command)
+pin_stdin_option = _flag_option(
+    "--pin-stdin", "Read the PIN/password from the first line of standard input."
+)
+force_option = _flag_option(
+    "--force", "Allow spending the last PIN try (a wrong entry then blocks the PIN)."
+)
 
 
 def read_secret(key_name: str, label: str, *, from_stdin: bool = False) -> str:
@@ -400,7 +397,7 @@ def credential_option(
     choices: tuple[str, ...], *, pin_means: str = CREDENTIAL_HELP["pin"]
 ) -> Callable[[_Command], _Command]:
     """``-c/--credential`` with ``choices`` (the first is the default)."""
-    import click  # the click path only (see pin_stdin_option)
+    import click  # the click path only (see _flag_option)
 
     meanings = {**CREDENTIAL_HELP, "pin": pin_means}
     return click.option(
@@ -608,16 +605,11 @@ _ISSUER_KEY = "mynakit.sandbox_issuer"
 _TRANSCRIPT_CA = "mynakit transcript CA"  # in every transcript CA's name (emulator.transcripts)
 
 
-def sandbox_option(command: _Command) -> _Command:
-    """``--sandbox`` for the relying side's trust."""
-    import click  # the click path only (see pin_stdin_option)
-
-    return click.option(
-        "--sandbox",
-        is_flag=True,
-        help="Also trust the sandbox issuer's roots ($MYNAKIT_HOME/issuer). "
-        "Without it only the J-LIS roots are trusted.",
-    )(command)
+sandbox_option = _flag_option(
+    "--sandbox",
+    "Also trust the sandbox issuer's roots ($MYNAKIT_HOME/issuer). "
+    "Without it only the J-LIS roots are trusted.",
+)
 
 
 def issuer_directory(ctx: click.Context) -> Path:
@@ -720,7 +712,7 @@ def revocation_checker(mode: str | None) -> RevocationChecker | None:
 
 def revocation_options(command: _Command) -> _Command:
     """``--ocsp`` / ``--crl`` (default: no revocation check)."""
-    import click  # the click path only (see pin_stdin_option)
+    import click  # the click path only (see _flag_option)
 
     return click.option(
         "--ocsp",
@@ -737,14 +729,8 @@ def revocation_options(command: _Command) -> _Command:
     )
 
 
-def sandbox_card_ca_option(command: _Command) -> _Command:
-    """``--sandbox`` for the card-CA keys of the text and visual APs."""
-    import click  # the click path only (see pin_stdin_option)
-
-    return click.option(
-        "--sandbox",
-        is_flag=True,
-        help="Trust the sandbox card-CA keys of the virtual cards in $MYNAKIT_HOME (for a "
-        "virtual card served through pcscd). A virtual:NAME reader trusts its own card's key "
-        "anyway.",
-    )(command)
+sandbox_card_ca_option = _flag_option(
+    "--sandbox",
+    "Trust the sandbox card-CA keys of the virtual cards in $MYNAKIT_HOME (for a virtual "
+    "card served through pcscd). A virtual:NAME reader trusts its own card's key anyway.",
+)
