@@ -16,7 +16,7 @@ from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.ocsp_server import OcspServer
 from mynakit.jpki.authentication import Challenge, NonceState
 from mynakit.services.auth import ServiceClient
-from mynakit.services.auth.store import CredentialStore, DatabaseNonceStore
+from mynakit.services.auth.store import CredentialStore, DatabaseNonceStore, consume_nonces
 from mynakit.services.errors import NotAuthenticatedError
 from mynakit.services.http import create_app, error_responses, service_client_dependency
 from mynakit.services.issuer_link import SerialLinkConsentError, predecessors
@@ -170,3 +170,28 @@ def test_issuer_link_over_http(sandbox_issuer: SandboxIssuer, issuer_server: Ocs
     sandbox_issuer.revoke(no_consent.serial_number, x509.ReasonFlags.key_compromise)
     assert link.status(no_consent.serial_number).reason == "keyCompromise"
     link.close()
+
+
+def test_a_batch_of_nonces_is_consumed_in_one_statement_with_an_answer_each(
+    database: Database,
+) -> None:
+    store = DatabaseNonceStore(database, "holder")
+    fresh, spent, foreign = _challenge(), _challenge(), _challenge()
+    for challenge in (fresh, spent):
+        store.save(challenge)
+    DatabaseNonceStore(database, "tap").save(foreign)
+    store.consume(spent.challenge_id)
+    ids = [fresh.challenge_id, spent.challenge_id, "never-issued", foreign.challenge_id]
+    with database.transaction() as session:
+        answers = consume_nonces(
+            session.connection(), "holder", [*ids, fresh.challenge_id], dt.datetime.now(dt.UTC)
+        )
+    assert answers == [
+        (NonceState.FRESH, fresh),
+        (NonceState.USED, spent),
+        (NonceState.UNKNOWN, None),
+        (NonceState.UNKNOWN, None),  # issued for another purpose
+        (NonceState.USED, fresh),  # the same challenge answered twice in one batch
+    ]
+    # The batch committed: the fresh one is spent for everyone now.
+    assert store.consume(fresh.challenge_id)[0] is NonceState.USED

@@ -11,6 +11,7 @@ from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.orm import Session
 
 from mynakit.errors import UsageError
+from mynakit.services.audit import AccessEntry
 from mynakit.services.audit import store as audit
 from mynakit.services.audit.store import AuditHeadRow, AuditRecordRow
 from mynakit.services.auth import store as auth_store
@@ -200,3 +201,63 @@ def _row_id(session: Session, subject: str) -> int:
     return session.scalars(
         select(AuditRecordRow.id).where(AuditRecordRow.subject == subject).limit(1)
     ).one()
+
+
+def _entry(subject: str) -> AccessEntry:
+    return AccessEntry("service:x", subject, "resolve", ("ppid",), "pin")
+
+
+def test_append_many_spreads_one_transaction_over_chains_in_the_order_given(
+    database: Database,
+) -> None:
+    with database.transaction() as session:
+        audit.append(session, "b", actor="a", subject="s0", purpose="p", items=[])
+    entries = [("b", _entry("s1")), ("a", _entry("s2")), ("b", _entry("s3")), ("c", _entry("s4"))]
+    with database.transaction() as session:
+        records = audit.append_many(session, entries)
+    assert [(record.chain, record.position, record.subject) for record in records] == [
+        ("b", 2, "s1"),
+        ("a", 1, "s2"),
+        ("b", 3, "s3"),
+        ("c", 1, "s4"),
+    ]
+    assert records[2].previous_hash == records[0].record_hash
+    for chain, count in (("a", 1), ("b", 3), ("c", 1)):
+        verdict = audit.verify(database, chain)
+        assert verdict.ok and verdict.records == count, verdict.problems
+    with database.transaction() as session:
+        assert audit.append_many(session, []) == []
+
+
+def test_batches_over_the_same_chains_in_opposite_orders_do_not_deadlock(
+    database_url: str,
+) -> None:
+    """Heads are locked in chain-name order, whatever order a batch names them in."""
+    databases = [Database.open(database_url) for _ in range(2)]
+    orders = [["x", "y", "z"], ["z", "y", "x"]]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def writer(database: Database, chains: list[str]) -> None:
+        try:
+            barrier.wait()
+            for _ in range(15):
+                with database.transaction() as session:
+                    audit.append_many(session, [(chain, _entry(chain)) for chain in chains])
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=writer, args=(database, chains))
+        for database, chains in zip(databases, orders, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for chain in "xyz":
+        verdict = audit.verify(databases[0], chain)
+        assert verdict.ok and verdict.records == 30, verdict.problems
+    for database in databases:
+        database.dispose()

@@ -1,6 +1,7 @@
 """Access records in the database: append under the chain's head row, list, verify.
 
-Appends are serialised per chain by the head row: ``SELECT ... FOR UPDATE`` on PostgreSQL, and
+Appends are serialised per chain by the head row: ``SELECT ... FOR UPDATE`` on PostgreSQL (heads
+locked in chain-name order, so transactions appending to several chains cannot deadlock), and
 on SQLite by the write lock every transaction takes (``BEGIN IMMEDIATE``, see
 ``mynakit.services.store``). The record and the head change in the caller's transaction, so a
 record exists exactly when the access it records was committed.
@@ -31,10 +32,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mynakit.services.audit import (
     GENESIS_HASH,
+    AccessEntry,
     AccessRecord,
     ChainVerdict,
     merged_verdict,
-    record_hash,
+    seal,
     verify_chain,
 )
 from mynakit.services.store import Base, Database, UtcDateTime, utc_now
@@ -94,54 +96,69 @@ def append(
     method: str | None = None,
     at: dt.datetime | None = None,
 ) -> AccessRecord:
-    """Append one record to ``chain`` inside the caller's transaction (SQLAlchemy Core on the
-    session's connection: three statements, no ORM objects, on the hot path of every
-    resolution)."""
+    """Append one record to ``chain`` inside the caller's transaction."""
+    entry = AccessEntry(actor, subject, purpose, tuple(items), method)
+    return append_many(session, [(chain, entry)], at=at)[0]
+
+
+def append_many(
+    session: Session,
+    entries: Sequence[tuple[str, AccessEntry]],
+    *,
+    at: dt.datetime | None = None,
+) -> list[AccessRecord]:
+    """Append each ``(chain, entry)`` inside the caller's transaction; the records in the order
+    given (within a chain, positions follow that order).
+
+    SQLAlchemy Core on the session's connection, no ORM objects (the hot path of every
+    resolution and check): the heads of all the chains touched are read (locked, on
+    PostgreSQL) in one statement in chain-name order, so two transactions that touch the same
+    chains always lock them in the same order and cannot deadlock; then one multi-row insert
+    and one update per chain head.
+    """
+    if not entries:
+        return []
     connection = session.connection()
-    position, previous_hash = _locked_head(connection, chain)
+    heads = _locked_heads(connection, sorted({chain for chain, _ in entries}))
     recorded_at = at or utc_now()
-    position += 1
-    digest = record_hash(
-        chain=chain,
-        position=position,
-        recorded_at=recorded_at,
-        actor=actor,
-        subject=subject,
-        purpose=purpose,
-        items=items,
-        method=method,
-        previous_hash=previous_hash,
-    )
+    records = []
+    for chain, entry in entries:
+        position, previous_hash = heads[chain]
+        record = seal(
+            entry,
+            chain=chain,
+            position=position + 1,
+            recorded_at=recorded_at,
+            previous_hash=previous_hash,
+        )
+        heads[chain] = (record.position, record.record_hash)
+        records.append(record)
     connection.execute(
         _INSERT_RECORD,
-        {
-            "chain": chain,
-            "position": position,
-            "recorded_at": recorded_at,
-            "actor": actor,
-            "subject": subject,
-            "purpose": purpose,
-            "items": json.dumps(list(items), ensure_ascii=False),
-            "method": method,
-            "previous_hash": previous_hash,
-            "record_hash": digest,
-        },
+        [
+            {
+                "chain": record.chain,
+                "position": record.position,
+                "recorded_at": record.recorded_at,
+                "actor": record.actor,
+                "subject": record.subject,
+                "purpose": record.purpose,
+                "items": json.dumps(list(record.items), ensure_ascii=False),
+                "method": record.method,
+                "previous_hash": record.previous_hash,
+                "record_hash": record.record_hash,
+            }
+            for record in records
+        ],
     )
     connection.execute(
-        _MOVE_HEAD, {"head_chain": chain, "head_position": position, "head_hash": digest}
+        _MOVE_HEAD,
+        [
+            {"head_chain": chain, "head_position": position, "head_hash": digest}
+            for chain, (position, digest) in heads.items()
+        ],
     )
-    return AccessRecord(
-        chain=chain,
-        position=position,
-        recorded_at=recorded_at,
-        actor=actor,
-        subject=subject,
-        purpose=purpose,
-        items=tuple(items),
-        method=method,
-        previous_hash=previous_hash,
-        record_hash=digest,
-    )
+    return records
 
 
 def records_for(
@@ -190,22 +207,26 @@ def _stream(session: Session, chain: str) -> Iterator[AccessRecord]:
         yield row.to_record()
 
 
-def _locked_head(connection: Connection, chain: str) -> tuple[int, str]:
-    """The chain head's (position, hash), locked until the caller's transaction ends."""
+def _locked_heads(connection: Connection, chains: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """Each chain head's (position, hash), locked until the caller's transaction ends."""
     postgres = connection.dialect.name == "postgresql"
-    statement = _LOCK_HEAD if postgres else _READ_HEAD
-    head = connection.execute(statement, {"chain": chain}).first()
-    if head is None:
+    statement = _LOCK_HEADS if postgres else _READ_HEADS
+    heads = {
+        str(chain): (int(position), str(digest))
+        for chain, position, digest in connection.execute(statement, {"chains": list(chains)})
+    }
+    missing = [chain for chain in chains if chain not in heads]
+    if missing:
         # The first append to a chain creates its head; two first appends racing must not
         # both insert, so "insert if absent" is one statement on either database.
         upsert = postgresql.insert if postgres else sqlite.insert
         connection.execute(
-            upsert(_HEADS)
-            .values(chain=chain, position=0, record_hash=GENESIS_HASH)
-            .on_conflict_do_nothing(index_elements=["chain"])
+            upsert(_HEADS).on_conflict_do_nothing(index_elements=["chain"]),
+            [{"chain": chain, "position": 0, "record_hash": GENESIS_HASH} for chain in missing],
         )
-        head = connection.execute(statement, {"chain": chain}).one()
-    return int(head[0]), str(head[1])
+        for chain, position, digest in connection.execute(statement, {"chains": missing}):
+            heads[str(chain)] = (int(position), str(digest))
+    return heads
 
 
 _HEADS = cast("Table", AuditHeadRow.__table__)
@@ -213,10 +234,12 @@ _RECORDS = cast("Table", AuditRecordRow.__table__)
 # Built once (the hot path of every access): SQLAlchemy then only looks up the compiled form.
 # SQLite needs no row lock: every transaction holds the database's write lock (BEGIN
 # IMMEDIATE, mynakit.services.store).
-_READ_HEAD = select(_HEADS.c.position, _HEADS.c.record_hash).where(
-    _HEADS.c.chain == bindparam("chain")
+_READ_HEADS = (
+    select(_HEADS.c.chain, _HEADS.c.position, _HEADS.c.record_hash)
+    .where(_HEADS.c.chain.in_(bindparam("chains", expanding=True)))
+    .order_by(_HEADS.c.chain)
 )
-_LOCK_HEAD = _READ_HEAD.with_for_update()
+_LOCK_HEADS = _READ_HEADS.with_for_update()
 _INSERT_RECORD = insert(_RECORDS)
 _MOVE_HEAD = (
     update(_HEADS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -204,18 +204,20 @@ class DatabaseNonceStore:
 
 _NONCES = cast("Table", NonceRow.__table__)
 # Built once: the statements of every resolution skip SQLAlchemy's construction work.
-_CLAIM_NONCE = (
+_CLAIM_NONCES = (
     update(_NONCES)
     .where(
-        _NONCES.c.challenge_id == bindparam("claim_id"),
+        _NONCES.c.challenge_id.in_(bindparam("claim_ids", expanding=True)),
         _NONCES.c.purpose == bindparam("claim_purpose"),
         _NONCES.c.used_at.is_(None),
     )
     .values(used_at=bindparam("claim_at"))
-    .returning(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at)
+    .returning(_NONCES.c.challenge_id, _NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at)
 )
-_FIND_NONCE = select(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at).where(
-    _NONCES.c.challenge_id == bindparam("challenge_id"),
+_FIND_NONCES = select(
+    _NONCES.c.challenge_id, _NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at
+).where(
+    _NONCES.c.challenge_id.in_(bindparam("challenge_ids", expanding=True)),
     _NONCES.c.purpose == bindparam("purpose"),
 )
 
@@ -223,19 +225,43 @@ _FIND_NONCE = select(_NONCES.c.nonce, _NONCES.c.issued_at, _NONCES.c.expires_at)
 def consume_nonce(
     connection: Connection, purpose: str, challenge_id: str, at: dt.datetime
 ) -> tuple[NonceState, Challenge | None]:
-    """Consume a challenge inside the caller's transaction: one ``UPDATE ... WHERE used_at IS
-    NULL RETURNING``, so of two concurrent consumers exactly one claims it (SQLite serialises
-    writers; PostgreSQL re-checks the WHERE clause after a concurrent update), and the claim
-    commits with whatever else the transaction does."""
-    claimed = connection.execute(
-        _CLAIM_NONCE, {"claim_id": challenge_id, "claim_purpose": purpose, "claim_at": at}
-    ).first()
-    if claimed is not None:
-        return NonceState.FRESH, Challenge(challenge_id, *claimed)
+    """Consume one challenge inside the caller's transaction (see :func:`consume_nonces`)."""
+    return consume_nonces(connection, purpose, [challenge_id], at)[0]
+
+
+def consume_nonces(
+    connection: Connection, purpose: str, challenge_ids: Sequence[str], at: dt.datetime
+) -> list[tuple[NonceState, Challenge | None]]:
+    """Consume challenges inside the caller's transaction, one answer per ID in order: one
+    ``UPDATE ... WHERE used_at IS NULL RETURNING`` for them all, so of two concurrent consumers
+    of a challenge exactly one claims it (SQLite serialises writers; PostgreSQL re-checks the
+    WHERE clause after a concurrent update), and the claims commit with whatever else the
+    transaction does. An ID given twice is fresh the first time and a replay after."""
+    claimed = {
+        str(row[0]): Challenge(str(row[0]), *row[1:])
+        for row in connection.execute(
+            _CLAIM_NONCES,
+            {"claim_ids": list(set(challenge_ids)), "claim_purpose": purpose, "claim_at": at},
+        )
+    }
     # Not claimed: either used before (a replay) or never issued for this purpose.
-    row = connection.execute(
-        _FIND_NONCE, {"challenge_id": challenge_id, "purpose": purpose}
-    ).first()
-    if row is None:
-        return NonceState.UNKNOWN, None
-    return NonceState.USED, Challenge(challenge_id, *row)
+    unclaimed = [challenge_id for challenge_id in challenge_ids if challenge_id not in claimed]
+    known = {}
+    if unclaimed:
+        known = {
+            str(row[0]): Challenge(str(row[0]), *row[1:])
+            for row in connection.execute(
+                _FIND_NONCES, {"challenge_ids": list(set(unclaimed)), "purpose": purpose}
+            )
+        }
+    answers: list[tuple[NonceState, Challenge | None]] = []
+    for challenge_id in challenge_ids:
+        fresh = claimed.pop(challenge_id, None)
+        if fresh is not None:
+            answers.append((NonceState.FRESH, fresh))
+            known[challenge_id] = fresh  # a second answer to it in this batch is a replay
+        elif challenge_id in known:
+            answers.append((NonceState.USED, known[challenge_id]))
+        else:
+            answers.append((NonceState.UNKNOWN, None))
+    return answers

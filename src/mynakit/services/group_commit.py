@@ -1,0 +1,113 @@
+"""Group commit: requests that arrive while a transaction runs share the next transaction.
+
+A hot service route (a MyKey resolution, an eligibility check) costs the server one database
+transaction, and a transaction costs round trips, a commit and, on PostgreSQL, a WAL flush,
+whatever the number of rows it writes. Under load many requests wait at the same moment, so
+:class:`GroupCommit` hands each batch of waiting requests to one call of a core's batch
+function, which runs them in one transaction and answers each request on its own (a result or
+the error for that request alone). With no load a request runs at once, alone: batching only
+ever groups requests that would otherwise queue.
+
+Every answer is released after its batch function returned, that is after the batch's
+transaction committed: a write is acknowledged only once it is committed (docs/services.md §B).
+If the batch function raises, every request of the batch gets that exception and nothing of the
+batch was committed.
+
+Framework-free (asyncio and a thread pool from the standard library): the HTTP layer submits
+from its event loop; the batch function runs in one of ``pipelines`` threads, so the loop keeps
+reading and parsing requests while a batch waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+RequestT = TypeVar("RequestT")
+ResultT = TypeVar("ResultT")
+
+# Two batches in flight per process: while one waits on its commit the next one's statements
+# run. More only adds lock waits on the shared rows (audit chain heads) and GIL hand-offs
+# (tools/bench/README.md has the measurements).
+DEFAULT_PIPELINES = 2
+DEFAULT_MAX_BATCH = 64
+
+
+class BatchAnswerError(RuntimeError):
+    """A batch function answered a different number of results than it got requests."""
+
+
+class GroupCommit(Generic[RequestT, ResultT]):
+    """Submit requests from an event loop; run them in batches of at most ``max_batch``, at
+    most ``pipelines`` batches at once, each batch one call of ``run_batch`` in a worker
+    thread."""
+
+    def __init__(
+        self,
+        # One answer per request, in order; an exception answers that request alone.
+        run_batch: Callable[[Sequence[RequestT]], Sequence[ResultT | Exception]],
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        pipelines: int = DEFAULT_PIPELINES,
+        name: str = "group-commit",
+    ) -> None:
+        if max_batch < 1 or pipelines < 1:
+            raise ValueError("max_batch and pipelines must be at least 1")
+        self._run_batch = run_batch
+        self._max_batch = max_batch
+        self._pipelines = pipelines
+        self._waiting: list[tuple[RequestT, asyncio.Future[ResultT]]] = []
+        self._running = 0
+        self._executor = ThreadPoolExecutor(max_workers=pipelines, thread_name_prefix=name)
+        self.batch_sizes: list[int] = []  # every batch's size, for tests and benchmarks
+
+    async def submit(self, request: RequestT) -> ResultT:
+        """The request's own result, once the batch that carried it has committed; raises the
+        request's own error, or the batch's."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ResultT] = loop.create_future()
+        self._waiting.append((request, future))
+        self._start_batches(loop)
+        return await future
+
+    def close(self) -> None:
+        """Wait for the running batches, then stop the threads."""
+        self._executor.shutdown(wait=True)
+
+    def _start_batches(self, loop: asyncio.AbstractEventLoop) -> None:
+        while self._waiting and self._running < self._pipelines:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            self._running += 1
+            self.batch_sizes.append(len(batch))
+            requests = [request for request, _ in batch]
+            running = loop.run_in_executor(self._executor, self._run_batch, requests)
+            running.add_done_callback(functools.partial(self._finished, loop, batch))
+
+    def _finished(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[RequestT, asyncio.Future[ResultT]]],
+        done: asyncio.Future[Sequence[ResultT | Exception]],
+    ) -> None:
+        self._running -= 1
+        failure = done.exception()
+        results: Sequence[ResultT | Exception] = ()
+        if failure is None:
+            results = done.result()
+            if len(results) != len(batch):
+                failure = BatchAnswerError(
+                    f"a batch of {len(batch)} requests got {len(results)} answers"
+                )
+        for index, (_, future) in enumerate(batch):
+            if future.done():  # the caller went away (cancelled); its work committed anyway
+                continue
+            answer = failure if failure is not None else results[index]
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+        self._start_batches(loop)
