@@ -16,7 +16,8 @@ from pathlib import Path
 from mynakit.cli.root import fast_path_spec
 
 TARGET = Path(__file__).resolve().parent.parent / "src" / "mynakit" / "cli" / "fast_path_spec.py"
-HEADER = '''"""The command lines the fast path (``mynakit.cli.fast_path``) runs without click, as the click
+HEADER = '''\
+"""The command lines the fast path (``mynakit.cli.fast_path``) runs without click, as the click
 commands declare them: per command ("" is the root), its option strings and the parameter each
 sets, the flags, the choices, the values of what a command line leaves out, environment
 variables, arguments, and the parameters only click takes.
