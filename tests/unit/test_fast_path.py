@@ -16,6 +16,7 @@ from mynakit.cli.fast_path import BODIES, plan_for
 from mynakit.cli.fast_path_spec import COMMANDS
 from mynakit.cli.main import hoist_global_options, main
 from mynakit.cli.root import FAST_PATH_COMMANDS, fast_path_spec
+from support.cli import run_main
 
 pytestmark = pytest.mark.unit
 
@@ -33,6 +34,7 @@ TAKEN = [
     ["jpki", "pkey", "sign", "-t", "auth", "-", "-d", "sha512", "--raw", "-o", "sig", "--json"],
     ["--reader=Some Reader", "jpki", "pkey", "sign", "--digest=sha1", "in.txt", "--force"],
     ["jpki", "pkey", "sign", "--pin-stdin", "--type", "sign", "in.txt", "--output", "out.sig"],
+    ["jpki", "pkey", "sign", "-o", "--raw", "in.txt"],  # click too takes "--raw" as -o's value
 ]
 
 #: Command lines it leaves to click: help, version, verbosity, short options run together,
@@ -55,6 +57,7 @@ DECLINED = [
     ["jpki", "cert", "--force=yes"],
     ["jpki", "cert", "--unknown"],
     ["jpki", "cert", "extra"],
+    ["jpki", "cert", "-t", "-f", "der"],
     ["jpki", "pkey", "sign"],
     ["jpki", "pkey", "sign", "a", "b"],
     ["jpki", "pkey", "sign", "-d", "md5", "in.txt"],
@@ -129,3 +132,21 @@ def test_the_bodies_get_what_click_would_give_them(
     main(list(arguments), fast_path=False)
     assert len(calls) == 2
     assert calls[0] == calls[1]
+
+
+@pytest.mark.parametrize(
+    "failure", [KeyboardInterrupt(), BrokenPipeError(32, "Broken pipe"), RuntimeError("bug")]
+)
+def test_an_interrupted_or_failing_body_ends_alike(
+    failure: BaseException, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*_args: Any, **_kwargs: Any) -> None:
+        raise failure
+
+    monkeypatch.setattr(jpki_cert, "read_certificate_command", fail)
+    monkeypatch.setitem(fast_path.BODIES, "jpki cert", fail)
+    arguments = ["--json", "jpki", "cert", "-f", "der", "-o", "out.der"]
+    fast = run_main(arguments, fast_path=True)
+    slow = run_main(arguments, fast_path=False)
+    assert (fast.exit_code, fast.stdout, fast.stderr) == (slow.exit_code, slow.stdout, slow.stderr)
+    assert fast.exit_code in (1, 70, 130)

@@ -8,6 +8,9 @@ it as one line on stderr and exits with its ``exit_code``, whichever path ran th
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -85,9 +88,18 @@ def main(argv: list[str] | None = None, *, fast_path: bool = True) -> Any:
         return _run(arguments, fast_path=fast_path)
     except MynakitError as error:
         _fail(str(error), error.exit_code, as_json=as_json, result=_result_of(error))
-    except KeyboardInterrupt:
-        _fail("interrupted", INTERRUPTED_EXIT_CODE, as_json=as_json)
+    except (KeyboardInterrupt, EOFError):
+        # What click does with them in the commands it runs, so the fast path's Ctrl-C reads
+        # the same: end the current line, then one error line.
+        echo("", err=True)
+        _fail("aborted", INTERRUPTED_EXIT_CODE, as_json=as_json)
     except OSError as error:
+        if error.errno == errno.EPIPE:
+            # Standard output's reader went away (`| head`): exit 1 without a word, as click
+            # does, and keep the interpreter's last flush from complaining.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         # A file, a device or a socket the command used: what failed and why, in one line.
         where = f"{error.filename}: " if error.filename else ""
         _fail(f"{where}{error.strerror or error}", 2 if error.filename else 1, as_json=as_json)
