@@ -53,6 +53,8 @@ def _forms(carol_pin: str, carol_password: str) -> list[tuple[list[str], dict[st
         (["jpki", "cert", "-t", "signature", "--show-personal"], sign, ""),
         (["jpki", "cert", "-t", "sign", "--pin-stdin", "-f", "pem"], {}, carol_password + "\n"),
         (["jpki", "cert", "-f", "pem"], {}, ""),
+        (["jpki", "cert", "-f", "pem", "--trace"], {}, ""),
+        (["--trace", "jpki", "pkey", "sign", "-t", "auth", DOCUMENT], auth, ""),
         (["jpki", "cert", "-f", "der", "-o", "out/auth.der"], {}, ""),
         (["jpki", "cert", "--format=pem", "--output=out/auth.pem"], {}, ""),
         (["jpki", "cert", "-o", "out/auth.txt"], {}, ""),
