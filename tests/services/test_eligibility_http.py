@@ -343,3 +343,33 @@ def test_no_server_errors(api: Api) -> None:
                 assert response.status_code < 500, (case.method, case.path, response.text)
 
         no_5xx()
+
+
+def test_concurrent_checks_are_each_answered_on_their_own(api: Api) -> None:
+    """Checks that arrive together share transactions (group commit) and each still gets its
+    own answer: the same answer sent twice at once is accepted once and refused once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def body(answer: dict[str, str]) -> dict[str, Any]:
+        return {
+            "identification": {"method": "pin", "authentication": answer},
+            "confirmation_date": CHECK_DAY.isoformat(),
+        }
+
+    scenarios = ["valid", "several", "expired", "valid", "several", "expired"]
+    bodies = [body(api.answer(scenario)) for scenario in scenarios]
+    bodies.append(bodies[0])  # the first answer again: a replay racing its original
+    headers = {"Authorization": f"Bearer {api.institution}"}
+    with TestClient(api.app) as client, ThreadPoolExecutor(len(bodies)) as pool:
+        responses = list(
+            pool.map(lambda b: client.post("/v1/checks/card", json=b, headers=headers), bodies)
+        )
+    assert all(response.status_code == 200 for response in responses)
+    results = [response.json() for response in responses]
+    segments = [r["XmlMsg"]["MessageHeader"]["SegmentOfResult"] for r in results]
+    validity = [r["XmlMsg"]["MessageBody"].get("QualificationValidity") for r in results]
+    assert validity[1:6] == ["5", "2", "1", "5", "2"]
+    # Of the original and its replay exactly one was accepted.
+    assert sorted([segments[0], segments[6]]) == ["1", "9"]
+    refused = results[0] if segments[0] == "9" else results[6]
+    assert refused["check"]["refusal_reason"] == "replayed_nonce"
