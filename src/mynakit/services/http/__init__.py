@@ -10,14 +10,15 @@ answer 500.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
@@ -68,24 +69,39 @@ def error_status(error: MynakitError) -> tuple[int, str]:
     return 400, "refused"
 
 
-# Threads per server process that run the blocking (database) handlers. Enough for several
-# transactions to wait on their commits at once (PostgreSQL flushes concurrent commits
+# Threads per server process that run the blocking (database) handlers of the routes that are
+# not async (the hot routes submit to a GroupCommit, which has threads of its own). Enough for
+# several transactions to wait on their commits at once (PostgreSQL flushes concurrent commits
 # together), few enough that the threads do not spend the CPU handing the GIL to each other.
 # Overridable by MYNAKIT_SERVICE_THREADS; tools/bench/README.md has the measurements.
 DEFAULT_HANDLER_THREADS = 4
 
 
-@asynccontextmanager
-async def _bounded_threads(app: FastAPI) -> AsyncIterator[None]:
-    import anyio.to_thread
+def create_app(
+    title: str,
+    *,
+    version: str = "1",
+    description: str = "",
+    on_shutdown: Sequence[Callable[[], None]] = (),
+) -> FastAPI:
+    """A FastAPI app with the shared error mapping; ``on_shutdown`` runs when the server stops
+    (after the last request), e.g. closing a :class:`~mynakit.services.group_commit.GroupCommit`.
+    """
 
-    threads = int(os.environ.get("MYNAKIT_SERVICE_THREADS") or DEFAULT_HANDLER_THREADS)
-    anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
-    yield
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
 
+        # The routes that are not async run in this many threads per process.
+        threads = int(os.environ.get("MYNAKIT_SERVICE_THREADS") or DEFAULT_HANDLER_THREADS)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
+        try:
+            yield
+        finally:
+            for close in on_shutdown:
+                close()
 
-def create_app(title: str, *, version: str = "1", description: str = "") -> FastAPI:
-    app = FastAPI(title=title, version=version, description=description, lifespan=_bounded_threads)
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
 
     @app.exception_handler(MynakitError)
     async def expected_failure(request: Request, error: MynakitError) -> JSONResponse:
@@ -105,6 +121,17 @@ def create_app(title: str, *, version: str = "1", description: str = "") -> Fast
 
 
 _bearer = HTTPBearer(auto_error=False, description="Service credential: <client id>.<secret>")
+
+
+def json_response(payload: dict[str, Any], status_code: int = 200) -> Response:
+    """``payload`` as JSON bytes, returned as they are: a hot route that already built exactly
+    its documented response model's fields skips FastAPI's re-validation and serialisation
+    (the route keeps its ``response_model``, so the OpenAPI schema is unchanged)."""
+    return Response(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        status_code=status_code,
+        media_type="application/json",
+    )
 
 
 def service_client_dependency(
@@ -131,18 +158,86 @@ def serve_factory(
     port: int = 8700,
     log_level: str = "info",
 ) -> None:
-    """Run ``module:function`` (an app factory) in ``workers`` uvicorn worker processes."""
+    """Run ``module:function`` (an app factory) in ``workers`` uvicorn worker processes.
+
+    Each worker listens on a socket of its own bound with ``SO_REUSEPORT``, so the kernel
+    spreads new connections over the workers (socket(7)). With one socket shared by all
+    workers, the first worker to wake accepts every pending connection: a few long-lived
+    keep-alive clients (counters, a load balancer) would all land on one process and leave the
+    others idle. When a worker dies the others are stopped and this returns with an error.
+    """
+    import multiprocessing
+    import signal
+    import socket
+    from multiprocessing.connection import wait
+
+    if not hasattr(socket, "SO_REUSEPORT"):  # not on Windows: uvicorn's shared socket
+        import uvicorn
+
+        uvicorn.run(
+            factory,
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+        )
+        return
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=_serve_worker,
+            args=(factory, host, port, log_level),
+            name=f"mynakit-worker-{number}",
+        )
+        for number in range(workers)
+    ]
+    stopping = False
+
+    def stop(signal_number: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    previous = {
+        signal_number: signal.signal(signal_number, stop)
+        for signal_number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        for process in processes:
+            process.start()
+        wait([process.sentinel for process in processes], timeout=None)
+        if not stopping:
+            logger.error("a worker process stopped; stopping the others")
+            stop(signal.SIGTERM, None)
+        for process in processes:
+            process.join()
+    finally:
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, handler)
+    if not stopping:
+        raise UsageError(f"a worker of the server on {host}:{port} stopped (see its log above)")
+
+
+def _serve_worker(factory: str, host: str, port: int, log_level: str) -> None:
+    """One worker process of :func:`serve_factory`: its own listening socket, one uvicorn."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(
-        factory,
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.set_inheritable(True)
+    config = uvicorn.Config(
+        factory, factory=True, host=host, port=port, log_level=log_level, access_log=False
     )
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def serve(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI, Header, Response
 from pydantic import BaseModel, Field
 
 from mynakit.card.presence import PresenceProof
@@ -20,9 +20,15 @@ from mynakit.jpki.authentication import ChallengeResponse
 from mynakit.services.audit import store as audit
 from mynakit.services.auth import ServiceClient
 from mynakit.services.errors import ForbiddenError, NotAuthenticatedError
-from mynakit.services.http import create_app, error_responses, service_client_dependency
+from mynakit.services.group_commit import GroupCommit
+from mynakit.services.http import (
+    create_app,
+    error_responses,
+    json_response,
+    service_client_dependency,
+)
 from mynakit.services.mykey.assembly import MyKeyDeployment
-from mynakit.services.mykey.core import AUDIT_CHAIN, TapRequest
+from mynakit.services.mykey.core import AUDIT_CHAIN, Resolution, ResolveRequest, TapRequest
 
 # -- request and response bodies ---------------------------------------------------------------
 
@@ -172,9 +178,15 @@ class ChainView(BaseModel):
 
 def create_mykey_app(deployment: MyKeyDeployment, *, admin_token: str | None = None) -> FastAPI:
     platform = deployment.platform
+    # Resolutions that arrive while a batch runs share the next transaction (one commit for
+    # many counters, docs/services.md §B); closed when the server stops.
+    resolutions: GroupCommit[ResolveRequest, Resolution] = GroupCommit(
+        platform.resolve_batch, name="mykey-resolve"
+    )
     app = create_app(
         "mynakit MyKey platform",
         description="Certificate serial -> MyKey ID -> each service's own ID (sandbox).",
+        on_shutdown=[resolutions.close],
     )
     service_client = service_client_dependency(deployment.credentials)
 
@@ -269,11 +281,15 @@ def create_mykey_app(deployment: MyKeyDeployment, *, admin_token: str | None = N
         response_model=ResolutionView,
         responses=error_responses(401, 403, 404, 422, 503),
     )
-    def resolve(
+    async def resolve(
         body: HolderBody,
         client: ServiceClient = Depends(service_client),  # noqa: B008
-    ) -> dict[str, Any]:
-        return platform.resolve(client.client_id, body.authentication.to_response()).to_dict()
+    ) -> Response:
+        # The hot route: async, so no threadpool hop; the resolution joins the next batch of
+        # the group commit and is answered once that batch's transaction committed.
+        request = ResolveRequest(client.client_id, body.authentication.to_response())
+        resolution = await resolutions.submit(request)
+        return json_response(resolution.to_dict())
 
     @app.post(
         "/v1/services/resolve-tap",
