@@ -12,7 +12,7 @@ import hmac
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from mynakit.card.presence import PresenceProof
 from mynakit.errors import DataError
@@ -22,9 +22,11 @@ from mynakit.services.auth import ServiceClient
 from mynakit.services.errors import ForbiddenError, NotAuthenticatedError
 from mynakit.services.group_commit import GroupCommit
 from mynakit.services.http import (
+    DirectRequest,
     create_app,
     error_responses,
-    json_response,
+    json_bytes,
+    json_response_bytes,
     service_client_dependency,
 )
 from mynakit.services.mykey.assembly import MyKeyDeployment
@@ -276,6 +278,13 @@ def create_mykey_app(deployment: MyKeyDeployment, *, admin_token: str | None = N
     def history(body: HolderBody) -> dict[str, Any]:
         return {"records": platform.history(body.authentication.to_response())}
 
+    async def resolve_submitted(client_id: str, body: HolderBody) -> bytes:
+        # The resolution joins the next batch of the group commit and is answered once that
+        # batch's transaction committed.
+        request = ResolveRequest(client_id, body.authentication.to_response())
+        resolution = await resolutions.submit(request)
+        return json_bytes(resolution.to_dict())
+
     @app.post(
         "/v1/services/resolve",
         response_model=ResolutionView,
@@ -285,11 +294,22 @@ def create_mykey_app(deployment: MyKeyDeployment, *, admin_token: str | None = N
         body: HolderBody,
         client: ServiceClient = Depends(service_client),  # noqa: B008
     ) -> Response:
-        # The hot route: async, so no threadpool hop; the resolution joins the next batch of
-        # the group commit and is answered once that batch's transaction committed.
-        request = ResolveRequest(client.client_id, body.authentication.to_response())
-        resolution = await resolutions.submit(request)
-        return json_response(resolution.to_dict())
+        return json_response_bytes(await resolve_submitted(client.client_id, body))
+
+    async def resolve_direct(request: DirectRequest) -> bytes | None:
+        # The hot route without FastAPI's stack; anything unusual (no bearer credential, a body
+        # that does not validate, not JSON) is left to the route above, which answers it.
+        credential = request.bearer()
+        if credential is None or not request.is_json:
+            return None
+        try:
+            body = HolderBody.model_validate_json(request.body)
+        except ValidationError:
+            return None
+        client = deployment.credentials.authenticate(credential)
+        return await resolve_submitted(client.client_id, body)
+
+    app.direct_route("POST", "/v1/services/resolve", resolve_direct)
 
     @app.post(
         "/v1/services/resolve-tap",
