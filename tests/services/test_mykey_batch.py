@@ -146,3 +146,30 @@ def test_an_unexpected_failure_commits_nothing_of_the_batch(
     answers = platform.deployment.platform.resolve_batch(requests)
     assert all(isinstance(answer, Resolution) for answer in answers)
     assert _records(platform) == records_before + 2
+
+
+def test_history_lists_records_of_the_earlier_sixteen_chains_too(
+    platform: RunningPlatform,
+) -> None:
+    from mynakit.services.audit import AccessEntry, shard_chain
+    from mynakit.services.mykey.core import AUDIT_SHARDS, EARLIER_AUDIT_SHARDS
+    from mynakit.services.mykey.store import SqlMyKeyRepository
+
+    def chains(subject: str) -> tuple[str, str]:
+        return (
+            shard_chain(AUDIT_CHAIN, subject, EARLIER_AUDIT_SHARDS[0]),
+            shard_chain(AUDIT_CHAIN, subject, AUDIT_SHARDS),
+        )
+
+    subject = next(f"holder-{n}" for n in range(100) if len(set(chains(f"holder-{n}"))) == 2)
+    earlier, _ = chains(subject)
+    with platform.deployment.database.transaction() as session:
+        # What a platform with 16 chains wrote for this holder, then what this one writes.
+        audit_store.append(
+            session, earlier, actor="holder", subject=subject, purpose="register", items=["x"]
+        )
+        repo = SqlMyKeyRepository(session, {})
+        repo.record_accesses([AccessEntry("holder", subject, "show", ("x",))])
+        records = repo.access_records(subject)
+    assert [record.purpose for record in records] == ["show", "register"]
+    assert records[1].chain == earlier and records[0].chain != earlier

@@ -67,7 +67,14 @@ from mynakit.services.errors import (
 from mynakit.services.issuer_link import IssuerLink, SerialLinkConsentError, predecessors
 
 AUDIT_CHAIN = "mykey"  # a family of chains "mykey/<n>", one per shard of holders
-AUDIT_SHARDS = 16
+# Each batch of resolutions locks the heads of the chains its holders' records go to until it
+# commits, so two batches wait for each other only when they share a chain: with 16 chains
+# almost every pair of batches did, and the batches of all workers committed one after the
+# other; with 256, most pairs share none (tools/bench/README.md, bench_mykey.py).
+AUDIT_SHARDS = 256
+# Records written before AUDIT_SHARDS was 256 sit in the holder's chain among 16 (the same
+# digest modulo 16): a holder's history lists both.
+EARLIER_AUDIT_SHARDS = (16,)
 # The nonce store purposes of PIN challenges and tap challenges (auth_nonces.purpose).
 PIN_NONCE_PURPOSE = "mykey-pin"
 TAP_NONCE_PURPOSE = "mykey-tap"

@@ -181,9 +181,11 @@ class ChainView(BaseModel):
 def create_mykey_app(deployment: MyKeyDeployment, *, admin_token: str | None = None) -> FastAPI:
     platform = deployment.platform
     # Resolutions that arrive while a batch runs share the next transaction (one commit for
-    # many counters, docs/services.md §B); closed when the server stops.
+    # many counters, docs/services.md §B); closed when the server stops. The batches run on
+    # the event loop: no thread hand-offs, the measured cheaper and faster choice with several
+    # worker processes (services.group_commit, tools/bench/README.md).
     resolutions: GroupCommit[ResolveRequest, Resolution] = GroupCommit(
-        platform.resolve_batch, name="mykey-resolve"
+        platform.resolve_batch, name="mykey-resolve", in_loop=True
     )
     app = create_app(
         "mynakit MyKey platform",

@@ -35,6 +35,7 @@ from mynakit.services.auth.store import ClientRow, consume_nonces
 from mynakit.services.mykey.core import (
     AUDIT_CHAIN,
     AUDIT_SHARDS,
+    EARLIER_AUDIT_SHARDS,
     PIN_NONCE_PURPOSE,
     Holder,
     Link,
@@ -335,9 +336,16 @@ class SqlMyKeyRepository:
         )
 
     def access_records(self, subject: str) -> list[AccessRecord]:
-        return audit.records_for(
-            self.session, shard_chain(AUDIT_CHAIN, subject, AUDIT_SHARDS), subject
-        )
+        chains = {
+            shard_chain(AUDIT_CHAIN, subject, shards)
+            for shards in (AUDIT_SHARDS, *EARLIER_AUDIT_SHARDS)
+        }
+        records = [
+            record for chain in chains for record in audit.records_for(self.session, chain, subject)
+        ]
+        # Newest first, as records_for answers for one chain.
+        records.sort(key=lambda record: (record.recorded_at, record.position), reverse=True)
+        return records
 
     def _flush(self) -> None:
         try:
