@@ -129,3 +129,43 @@ def test_a_caller_that_went_away_does_not_disturb_the_others() -> None:
 def test_sizes_below_one_are_refused(max_batch: int, pipelines: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(Recorder(), max_batch=max_batch, pipelines=pipelines)
+
+
+def test_in_loop_batches_run_on_the_loop_thread_and_gather_what_arrived() -> None:
+    threads: list[int] = []
+    recorder = Recorder()
+
+    def on_loop(requests: Sequence[int]) -> list[int | Exception]:
+        threads.append(threading.get_ident())
+        return recorder(requests)
+
+    committer: GroupCommit[int, int] = GroupCommit(on_loop, in_loop=True, max_batch=3)
+
+    async def scenario() -> tuple[list[int | BaseException], int]:
+        answers = await asyncio.gather(
+            *(committer.submit(n) for n in (2, 3, 4, 6, 8)), return_exceptions=True
+        )
+        return answers, threading.get_ident()
+
+    answers, loop_thread = asyncio.run(scenario())
+    assert answers[0] == 20 and isinstance(answers[1], ValueError) and answers[2:] == [40, 60, 80]
+    # Submitted in one go: the first batch takes as many as it may, the rest the next one.
+    assert recorder.batches == [[2, 3, 4], [6, 8]]
+    assert committer.batch_sizes == [3, 2]
+    assert set(threads) == {loop_thread}
+    committer.close()
+
+
+def test_an_in_loop_batch_that_fails_fails_every_request_in_it() -> None:
+    def broken(requests: Sequence[int]) -> list[int | Exception]:
+        raise ConnectionError("database went away")
+
+    committer: GroupCommit[int, int] = GroupCommit(broken, in_loop=True)
+
+    async def scenario() -> list[int | BaseException]:
+        return await asyncio.gather(
+            *(committer.submit(n) for n in range(3)), return_exceptions=True
+        )
+
+    assert all(isinstance(answer, ConnectionError) for answer in asyncio.run(scenario()))
+    committer.close()

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from mynakit.errors import DataError, UsageError, VerificationError
-from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate
+from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate_cached
 from mynakit.jpki.revocation import RevocationChecker, crl_checker, ocsp_checker
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import (
@@ -360,7 +360,9 @@ class Authenticator:
                 + ", ".join(AUTHENTICATION_HASHES)
             )
 
-        certificate = parse_certificate(certificate_der)
+        # The parse is cached by the DER bytes (a pure function of them); every check below
+        # still runs on every call.
+        certificate = parse_certificate_cached(certificate_der)
         if certificate.kind is not CertificateKind.AUTH:
             raise WrongCertificateKindError(
                 ValidationFailure.WRONG_PURPOSE,

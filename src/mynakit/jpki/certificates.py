@@ -162,8 +162,9 @@ class JpkiCertificate:
     def subject_common_name(self) -> str | None:
         return _single_attribute(self.certificate.subject, NameOID.COMMON_NAME)
 
-    @property
+    @cached_property
     def policies(self) -> frozenset[x509.ObjectIdentifier]:
+        # Cached: a pure function of the certificate's bytes, read by every path validation.
         return _policies(self.certificate)
 
     @property
@@ -294,6 +295,44 @@ def parse_certificate(der: bytes) -> JpkiCertificate:
             "malformed certificate: the serial number is not positive (RFC 5280 §4.1.2.2)"
         )
     return JpkiCertificate(certificate=certificate, der=der, kind=kind)
+
+
+# How many parsed certificates parse_certificate_cached keeps (least recently used dropped).
+PARSE_CACHE_ENTRIES = 4096
+
+
+def parse_certificate_cached(der: bytes) -> JpkiCertificate:
+    """:func:`parse_certificate` for a relying party that sees the same certificates again and
+    again (a service verifying every request of a card): the parse of DER bytes is a pure
+    function of them, so authentication and CA certificates are kept, parsed, in a bounded
+    per-process cache. Only the parse is cached, never a verdict: the caller still checks the
+    signature, the path, validity and revocation every time. Signature certificates are parsed
+    afresh and never kept: they carry the holder's basic-4 information (docs/card.md §9.2),
+    which must not outlive the request that brought it. A malformed input raises every time
+    (errors are not cached)."""
+    if not isinstance(der, bytes | bytearray | memoryview):
+        raise UsageError(f"a certificate must be DER bytes, not {type(der).__name__}")
+    der = bytes(der)
+    cached = _PARSED.get(der)
+    if cached is not None:
+        # Move to the newest end (dicts keep insertion order: the oldest entry is first).
+        _PARSED.pop(der, None)
+        _PARSED[der] = cached
+        return cached
+    certificate = parse_certificate(der)
+    if certificate.kind is not CertificateKind.SIGN:
+        _PARSED[der] = certificate
+        while len(_PARSED) > PARSE_CACHE_ENTRIES:
+            # Other threads may drop the same oldest entry at once: tolerate a miss.
+            try:
+                del _PARSED[next(iter(_PARSED))]
+            except (KeyError, StopIteration, RuntimeError):
+                break
+    return certificate
+
+
+# The cache of parse_certificate_cached: DER bytes -> the parsed, immutable certificate.
+_PARSED: dict[bytes, JpkiCertificate] = {}
 
 
 # What cryptography raises for malformed parts of a certificate. It parses names, extensions

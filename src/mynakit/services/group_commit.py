@@ -15,7 +15,13 @@ batch was committed.
 
 Framework-free (asyncio and a thread pool from the standard library): the HTTP layer submits
 from its event loop; the batch function runs in one of ``pipelines`` threads, so the loop keeps
-reading and parsing requests while a batch waits on the database.
+reading and parsing requests while a batch waits on the database. With ``in_loop=True`` the
+batch function runs on the event loop itself, one batch at a time, and the loop waits while it
+does: no thread hand-offs at all (each database round trip of a worker thread must win the GIL
+back from the busy loop, up to the interpreter's switch interval, 5 ms, per round trip), and
+the requests that arrive meanwhile wait in the sockets and form the next batch. For a process
+whose only hot work is the batch, with several processes per machine (tools/bench/README.md,
+bench_mykey.py has the measurements).
 """
 
 from __future__ import annotations
@@ -53,12 +59,14 @@ class GroupCommit(Generic[RequestT, ResultT]):
         max_batch: int = DEFAULT_MAX_BATCH,
         pipelines: int = DEFAULT_PIPELINES,
         name: str = "group-commit",
+        in_loop: bool = False,
     ) -> None:
         if max_batch < 1 or pipelines < 1:
             raise ValueError("max_batch and pipelines must be at least 1")
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._pipelines = pipelines
+        self._pipelines = 1 if in_loop else pipelines
+        self._in_loop = in_loop
         self._waiting: list[tuple[RequestT, asyncio.Future[ResultT]]] = []
         self._running = 0
         self._executor = ThreadPoolExecutor(max_workers=pipelines, thread_name_prefix=name)
@@ -84,8 +92,30 @@ class GroupCommit(Generic[RequestT, ResultT]):
             self._running += 1
             self.batch_sizes.append(len(batch))
             requests = [request for request, _ in batch]
+            if self._in_loop:
+                # Soon, not now: the loop first reads what else arrived, for this batch.
+                loop.call_soon(self._run_in_loop, loop, batch)
+                continue
             running = loop.run_in_executor(self._executor, self._run_batch, requests)
             running.add_done_callback(functools.partial(self._finished, loop, batch))
+
+    def _run_in_loop(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[RequestT, asyncio.Future[ResultT]]],
+    ) -> None:
+        # Requests that arrived since the batch was scheduled join it, up to max_batch.
+        room = self._max_batch - len(batch)
+        if room > 0 and self._waiting:
+            batch = batch + self._waiting[:room]
+            del self._waiting[:room]
+            self.batch_sizes[-1] = len(batch)
+        done: asyncio.Future[Sequence[ResultT | Exception]] = loop.create_future()
+        try:
+            done.set_result(self._run_batch([request for request, _ in batch]))
+        except Exception as error:
+            done.set_exception(error)
+        self._finished(loop, batch, done)
 
     def _finished(
         self,

@@ -10,14 +10,16 @@ answer 500.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
@@ -68,24 +70,160 @@ def error_status(error: MynakitError) -> tuple[int, str]:
     return 400, "refused"
 
 
-# Threads per server process that run the blocking (database) handlers. Enough for several
-# transactions to wait on their commits at once (PostgreSQL flushes concurrent commits
+# Threads per server process that run the blocking (database) handlers of the routes that are
+# not async (the hot routes submit to a GroupCommit, which has threads of its own). Enough for
+# several transactions to wait on their commits at once (PostgreSQL flushes concurrent commits
 # together), few enough that the threads do not spend the CPU handing the GIL to each other.
 # Overridable by MYNAKIT_SERVICE_THREADS; tools/bench/README.md has the measurements.
 DEFAULT_HANDLER_THREADS = 4
 
 
-@asynccontextmanager
-async def _bounded_threads(app: FastAPI) -> AsyncIterator[None]:
-    import anyio.to_thread
+@dataclass(frozen=True)
+class DirectRequest:
+    """What a direct route sees of a request: its headers (names in lower case) and body."""
 
-    threads = int(os.environ.get("MYNAKIT_SERVICE_THREADS") or DEFAULT_HANDLER_THREADS)
-    anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
-    yield
+    headers: dict[str, str]
+    body: bytes
+
+    def bearer(self) -> str | None:
+        """The ``Authorization: Bearer`` token, None when there is none."""
+        scheme, _, token = self.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        return token if scheme.lower() == "bearer" and token else None
+
+    @property
+    def is_json(self) -> bool:
+        media_type = self.headers.get("content-type", "").partition(";")[0].strip().lower()
+        return media_type == "application/json"
 
 
-def create_app(title: str, *, version: str = "1", description: str = "") -> FastAPI:
-    app = FastAPI(title=title, version=version, description=description, lifespan=_bounded_threads)
+# A direct route answers with the JSON body of a 200, or None: "not mine, let FastAPI answer"
+# (FastAPI then gives its own answer to whatever was unusual: a validation error, a missing
+# credential). Expected failures raise a MynakitError, answered as the app's handler does.
+DirectHandler = Callable[[DirectRequest], Awaitable[bytes | None]]
+# Bodies larger than this are left to FastAPI (and its own body limit).
+DIRECT_BODY_LIMIT = 64 * 1024
+
+
+class ServiceApp(FastAPI):
+    """A FastAPI app whose hottest routes can also be served directly.
+
+    A direct route (:meth:`direct_route`) is a documented FastAPI route too, with the same
+    request and response models, so the OpenAPI schema is unchanged; the direct handler serves
+    the well-formed requests without the middleware stack, routing, dependency solving and
+    response re-validation (tools/bench/README.md, bench_mykey.py: about a third of a worker's
+    CPU per request), and hands anything else to FastAPI with the body it read.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._direct: dict[tuple[str, str], DirectHandler] = {}
+
+    def direct_route(self, method: str, path: str, handler: DirectHandler) -> None:
+        self._direct[(method.upper(), path)] = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self._direct:
+            handler = self._direct.get((scope["method"], scope["path"]))
+            if handler is not None:
+                await self._serve_direct(handler, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _serve_direct(
+        self, handler: DirectHandler, scope: Any, receive: Any, send: Any
+    ) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+            if size > DIRECT_BODY_LIMIT:
+                break
+        body = b"".join(chunks)
+        answer: bytes | None = None
+        status = 200
+        if not more:
+            headers = {
+                name.decode("latin-1").lower(): value.decode("latin-1")
+                for name, value in scope["headers"]
+            }
+            try:
+                answer = await handler(DirectRequest(headers, body))
+            except MynakitError as error:
+                status, code = error_status(error)
+                answer = _error_body(code, str(error))
+            except Exception as error:
+                _log_unexpected(error, scope["method"], scope["path"])
+                status, answer = 500, _error_body("internal_error", "internal error")
+        if answer is None:
+            await super().__call__(scope, _replaying(body, more, receive), send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer)).encode("ascii")),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+
+def _replaying(body: bytes, more: bool, receive: Any) -> Callable[[], Awaitable[Any]]:
+    """A ``receive`` that gives the body already read first, then the rest from ``receive``."""
+    pending = [{"type": "http.request", "body": body, "more_body": more}]
+
+    async def replay() -> Any:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replay
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return json_bytes({"error": code, "message": message})
+
+
+def _log_unexpected(error: Exception, method: str, path: str) -> None:
+    # Never the request body: it may hold a credential.
+    logger.error("unexpected %s on %s %s", type(error).__name__, method, path)
+
+
+def create_app(
+    title: str,
+    *,
+    version: str = "1",
+    description: str = "",
+    on_shutdown: Sequence[Callable[[], None]] = (),
+) -> ServiceApp:
+    """A FastAPI app with the shared error mapping; ``on_shutdown`` runs when the server stops
+    (after the last request), e.g. closing a :class:`~mynakit.services.group_commit.GroupCommit`.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        # The routes that are not async run in this many threads per process.
+        threads = int(os.environ.get("MYNAKIT_SERVICE_THREADS") or DEFAULT_HANDLER_THREADS)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
+        try:
+            yield
+        finally:
+            for close in on_shutdown:
+                close()
+
+    app = ServiceApp(title=title, version=version, description=description, lifespan=lifespan)
 
     @app.exception_handler(MynakitError)
     async def expected_failure(request: Request, error: MynakitError) -> JSONResponse:
@@ -94,9 +232,7 @@ def create_app(title: str, *, version: str = "1", description: str = "") -> Fast
 
     @app.exception_handler(Exception)
     async def unexpected_failure(request: Request, error: Exception) -> JSONResponse:
-        logger.error(
-            "unexpected %s on %s %s", type(error).__name__, request.method, request.url.path
-        )
+        _log_unexpected(error, request.method, request.url.path)
         return JSONResponse(
             {"error": "internal_error", "message": "internal error"}, status_code=500
         )
@@ -105,6 +241,18 @@ def create_app(title: str, *, version: str = "1", description: str = "") -> Fast
 
 
 _bearer = HTTPBearer(auto_error=False, description="Service credential: <client id>.<secret>")
+
+
+def json_bytes(payload: dict[str, Any]) -> bytes:
+    """``payload`` as compact UTF-8 JSON (as FastAPI's JSON responses are written)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_response_bytes(body: bytes, status_code: int = 200) -> Response:
+    """JSON bytes returned as they are: a route that already built exactly its documented
+    response model's fields skips FastAPI's re-validation and serialisation (the route keeps
+    its ``response_model``, so the OpenAPI schema is unchanged)."""
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 def service_client_dependency(
@@ -131,18 +279,86 @@ def serve_factory(
     port: int = 8700,
     log_level: str = "info",
 ) -> None:
-    """Run ``module:function`` (an app factory) in ``workers`` uvicorn worker processes."""
+    """Run ``module:function`` (an app factory) in ``workers`` uvicorn worker processes.
+
+    Each worker listens on a socket of its own bound with ``SO_REUSEPORT``, so the kernel
+    spreads new connections over the workers (socket(7)). With one socket shared by all
+    workers, the first worker to wake accepts every pending connection: a few long-lived
+    keep-alive clients (counters, a load balancer) would all land on one process and leave the
+    others idle. When a worker dies the others are stopped and this returns with an error.
+    """
+    import multiprocessing
+    import signal
+    import socket
+    from multiprocessing.connection import wait
+
+    if not hasattr(socket, "SO_REUSEPORT"):  # not on Windows: uvicorn's shared socket
+        import uvicorn
+
+        uvicorn.run(
+            factory,
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+        )
+        return
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=_serve_worker,
+            args=(factory, host, port, log_level),
+            name=f"mynakit-worker-{number}",
+        )
+        for number in range(workers)
+    ]
+    stopping = False
+
+    def stop(signal_number: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    previous = {
+        signal_number: signal.signal(signal_number, stop)
+        for signal_number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        for process in processes:
+            process.start()
+        wait([process.sentinel for process in processes], timeout=None)
+        if not stopping:
+            logger.error("a worker process stopped; stopping the others")
+            stop(signal.SIGTERM, None)
+        for process in processes:
+            process.join()
+    finally:
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, handler)
+    if not stopping:
+        raise UsageError(f"a worker of the server on {host}:{port} stopped (see its log above)")
+
+
+def _serve_worker(factory: str, host: str, port: int, log_level: str) -> None:
+    """One worker process of :func:`serve_factory`: its own listening socket, one uvicorn."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(
-        factory,
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.set_inheritable(True)
+    config = uvicorn.Config(
+        factory, factory=True, host=host, port=port, log_level=log_level, access_log=False
     )
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def serve(

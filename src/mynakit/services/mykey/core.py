@@ -34,7 +34,7 @@ import hashlib
 import hmac
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -56,7 +56,7 @@ from mynakit.jpki.certificates import CertificateKind, parse_certificate
 from mynakit.jpki.revocation import RevocationChecker
 from mynakit.jpki.trust import TrustStore
 from mynakit.jpki.validation import CertificateValidationError, ValidationFailure, validate_path
-from mynakit.services.audit import AccessRecord
+from mynakit.services.audit import AccessEntry, AccessRecord
 from mynakit.services.auth.presence import PresenceChallenges, PresenceRefusedError
 from mynakit.services.errors import (
     ConflictError,
@@ -67,7 +67,14 @@ from mynakit.services.errors import (
 from mynakit.services.issuer_link import IssuerLink, SerialLinkConsentError, predecessors
 
 AUDIT_CHAIN = "mykey"  # a family of chains "mykey/<n>", one per shard of holders
-AUDIT_SHARDS = 16
+# Each batch of resolutions locks the heads of the chains its holders' records go to until it
+# commits, so two batches wait for each other only when they share a chain: with 16 chains
+# almost every pair of batches did, and the batches of all workers committed one after the
+# other; with 256, most pairs share none (tools/bench/README.md, bench_mykey.py).
+AUDIT_SHARDS = 256
+# Records written before AUDIT_SHARDS was 256 sit in the holder's chain among 16 (the same
+# digest modulo 16): a holder's history lists both.
+EARLIER_AUDIT_SHARDS = (16,)
 # The nonce store purposes of PIN challenges and tap challenges (auth_nonces.purpose).
 PIN_NONCE_PURPOSE = "mykey-pin"
 TAP_NONCE_PURPOSE = "mykey-tap"
@@ -212,6 +219,14 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class ResolveRequest:
+    """One PIN resolution at a service's counter: the service and the card's answer."""
+
+    client_id: str
+    response: ChallengeResponse
+
+
+@dataclass(frozen=True)
 class TapRequest:
     """Tap mode: the certificate read without PIN and the card-presence proof."""
 
@@ -227,12 +242,12 @@ class MyKeyRepository(Protocol):
     """One transaction's view of the platform's tables (``mykey.store`` implements it)."""
 
     def ppid_secret(self) -> bytes: ...
-    def consume_pin_nonce(
-        self, challenge_id: str, at: dt.datetime
-    ) -> tuple[NonceState, Challenge | None]: ...
-    def counter_lookup(
-        self, client_id: str, serial: int
-    ) -> tuple[ServiceInfo | None, Holder | None, Link | None]: ...
+    def consume_pin_nonces(
+        self, challenge_ids: Sequence[str], at: dt.datetime
+    ) -> list[tuple[NonceState, Challenge | None]]: ...
+    def counter_lookups(
+        self, pairs: Sequence[tuple[str, int]]
+    ) -> list[tuple[ServiceInfo | None, Holder | None, Link | None]]: ...
     def holder_for_serial(self, serial: int, *, current_only: bool = True) -> Holder | None: ...
     def holder(self, holder_ref: str) -> Holder | None: ...
     def mykey_id_taken(self, unique_key: str) -> bool: ...
@@ -250,6 +265,7 @@ class MyKeyRepository(Protocol):
     def record_access(
         self, *, actor: str, subject: str, purpose: str, items: list[str], method: str | None
     ) -> None: ...
+    def record_accesses(self, entries: Sequence[AccessEntry]) -> None: ...
     def access_records(self, subject: str) -> list[AccessRecord]: ...
 
 
@@ -562,45 +578,88 @@ class MyKeyPlatform:
             ]
 
     def resolve(self, client_id: str, response: ChallengeResponse) -> Resolution:
-        """PIN resolution: full JPKI verification, then the service's ID and PPID.
+        """PIN resolution: full JPKI verification, then the service's ID and PPID (a batch of
+        one, :meth:`resolve_batch`)."""
+        answer = self.resolve_batch([ResolveRequest(client_id, response)])[0]
+        if isinstance(answer, MynakitError):
+            raise answer
+        return answer
 
-        The common case is one transaction, so one commit per resolution: consume the nonce,
-        verify the answer fully (nonce state and expiry, signature, chain, validity,
-        revocation), find the bound holder and the service's link, append the access record.
-        A refusal still commits the consumed nonce (one try per nonce) and nothing else.
+    def resolve_batch(self, requests: Sequence[ResolveRequest]) -> list[Resolution | MynakitError]:
+        """PIN resolutions of several counters at once, each answered on its own: its
+        resolution, or the error that refused it.
+
+        The common case is one transaction for the whole batch, so one commit however many
+        requests it carries (docs/services.md §B): consume every nonce (one statement), verify
+        each answer fully (nonce state and expiry, signature, chain, validity, revocation), find
+        the services, the bound holders and their links (one statement), append every access
+        record (one insert), commit. A refused request still commits its consumed nonce (one
+        try per nonce) and nothing else; an unexpected failure raises and commits nothing.
+        A certificate the platform has not seen (a renewal, docs/services.md §B.4) is followed
+        through the issuer link after the commit, outside the transaction.
         """
-        refusal: MynakitError | None = None
-        resolution: Resolution | None = None
-        serial: int | None = None
+        answers: list[Resolution | MynakitError | None] = [None] * len(requests)
+        unbound: list[tuple[int, int]] = []  # (request index, serial) for the slow path
         with self._uow() as repo:
-            state, challenge = repo.consume_pin_nonce(response.challenge_id, self._clock())
+            now = self._clock()
+            nonces = repo.consume_pin_nonces([r.response.challenge_id for r in requests], now)
+            verified: list[tuple[int, int]] = []  # (request index, serial)
+            for index, (request, (state, challenge)) in enumerate(
+                zip(requests, nonces, strict=True)
+            ):
+                response = request.response
+                try:
+                    identity = self._authenticator.check_consumed(
+                        state,
+                        challenge,
+                        response.signature,
+                        response.certificate_der,
+                        hash_algorithm=response.hash_algorithm,
+                    )
+                except MynakitError as error:
+                    answers[index] = error
+                else:
+                    verified.append((index, identity.serial))
+            found = repo.counter_lookups(
+                [(requests[index].client_id, serial) for index, serial in verified]
+            )
+            accesses: list[AccessEntry] = []
+            resolved: list[tuple[int, str, str, str | None]] = []
+            for (index, serial), (service, bound, link) in zip(verified, found, strict=True):
+                client_id = requests[index].client_id
+                try:
+                    counter = _counter_check(service, bound, link, None, ASSURANCE_PIN, None)
+                except MynakitError as error:
+                    answers[index] = error
+                    continue
+                if counter is None:
+                    unbound.append((index, serial))
+                    continue
+                holder, link = counter
+                accesses.append(_resolution_access(client_id, holder.holder_ref, ASSURANCE_PIN))
+                resolved.append((index, client_id, holder.holder_ref, _user_id(link)))
+            # Outside any try: a failure while appending rolls the whole batch back.
+            repo.record_accesses(accesses)
+            secret = repo.ppid_secret()
+            resolved_at = self._clock()
+            for index, client_id, holder_ref, service_user_id in resolved:
+                answers[index] = Resolution(
+                    service_user_id,
+                    pairwise_id(secret, holder_ref, client_id),
+                    ASSURANCE_PIN,
+                    resolved_at,
+                )
+        # A certificate the platform has not seen: follow the issuer link (docs/services.md
+        # §B.4) outside any transaction, then resolve with the holder found. The answer was
+        # verified above.
+        for index, serial in unbound:
             try:
-                identity = self._authenticator.check_consumed(
-                    state,
-                    challenge,
-                    response.signature,
-                    response.certificate_der,
-                    hash_algorithm=response.hash_algorithm,
+                answers[index] = self._resolve(
+                    requests[index].client_id, serial, ASSURANCE_PIN, None
                 )
-                serial = identity.serial
-                found = self._counter_lookup(repo, client_id, serial, None, ASSURANCE_PIN, None)
             except MynakitError as error:
-                refusal, found = error, None
-            if found is not None:
-                # Outside the try: a failure while appending rolls the whole transaction back.
-                holder, link = found
-                resolution = self._record_resolution(
-                    repo, client_id, holder.holder_ref, _user_id(link), ASSURANCE_PIN
-                )
-        if refusal is not None:
-            raise refusal
-        if resolution is not None:
-            return resolution
-        # A certificate the platform has not seen: follow the issuer link (docs/services.md §B.4)
-        # outside any transaction, then resolve with the holder found. The answer was verified
-        # above.
-        assert serial is not None
-        return self._resolve(client_id, serial, ASSURANCE_PIN, None)
+                answers[index] = error
+        return [answer for answer in answers if answer is not None]
 
     def resolve_tap(self, client_id: str, request: TapRequest) -> Resolution:
         """Tap resolution: certificate path (chain, validity, revocation) + presence proof of
@@ -659,25 +718,11 @@ class MyKeyPlatform:
         None when the serial is not bound (yet); refusals raise."""
         if holder_ref is None:
             # The common case: service, bound holder and link in one round trip.
-            service, bound, link = repo.counter_lookup(client_id, serial)
+            service, bound, link = repo.counter_lookups([(client_id, serial)])[0]
         else:
             service, bound = repo.service(client_id), repo.holder(holder_ref)
             link = repo.link(holder_ref, client_id)
-        if service is None:
-            raise ForbiddenError("this credential belongs to no MyKey service")
-        if assurance == ASSURANCE_TAP and service.require_pin:
-            raise PinRequiredError("this service requires PIN authentication, not tap")
-        if bound is None and holder_ref is None:
-            return None  # not bound yet: the caller follows the issuer link
-        holder = _active(_present(bound))
-        if card_key is not None:
-            if holder.tap_key is None:
-                raise TapNotEnrolledError(
-                    "tap mode needs the card key enrolled at a PIN registration first"
-                )
-            if not hmac.compare_digest(holder.tap_key, card_key):
-                raise TapRefusedError("the card on the reader is not the registered card")
-        return holder, link
+        return _counter_check(service, bound, link, holder_ref, assurance, card_key)
 
     def _record_resolution(
         self,
@@ -689,13 +734,7 @@ class MyKeyPlatform:
         purpose: str = "resolve",
     ) -> Resolution:
         """Append the service's access record and answer with its user ID and PPID."""
-        repo.record_access(
-            actor=f"service:{client_id}",
-            subject=holder_ref,
-            purpose=purpose,
-            items=["service_user_id", "ppid"],
-            method=assurance,
-        )
+        repo.record_accesses([_resolution_access(client_id, holder_ref, assurance, purpose)])
         return Resolution(
             service_user_id,
             pairwise_id(repo.ppid_secret(), holder_ref, client_id),
@@ -822,6 +861,46 @@ class MyKeyPlatform:
                 if attempt == _RACE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+
+def _counter_check(
+    service: ServiceInfo | None,
+    bound: Holder | None,
+    link: Link | None,
+    holder_ref: str | None,
+    assurance: str,
+    card_key: str | None,
+) -> tuple[Holder, Link | None] | None:
+    """The counter's rules over what the lookup found: the active holder and their link, None
+    when the serial is not bound (yet, and no ``holder_ref`` was given); refusals raise."""
+    if service is None:
+        raise ForbiddenError("this credential belongs to no MyKey service")
+    if assurance == ASSURANCE_TAP and service.require_pin:
+        raise PinRequiredError("this service requires PIN authentication, not tap")
+    if bound is None and holder_ref is None:
+        return None  # not bound yet: the caller follows the issuer link
+    holder = _active(_present(bound))
+    if card_key is not None:
+        if holder.tap_key is None:
+            raise TapNotEnrolledError(
+                "tap mode needs the card key enrolled at a PIN registration first"
+            )
+        if not hmac.compare_digest(holder.tap_key, card_key):
+            raise TapRefusedError("the card on the reader is not the registered card")
+    return holder, link
+
+
+def _resolution_access(
+    client_id: str, holder_ref: str, assurance: str, purpose: str = "resolve"
+) -> AccessEntry:
+    """The access record of a service's resolution (or link): which items it learnt."""
+    return AccessEntry(
+        actor=f"service:{client_id}",
+        subject=holder_ref,
+        purpose=purpose,
+        items=("service_user_id", "ppid"),
+        method=assurance,
+    )
 
 
 def _user_id(link: Link | None) -> str | None:

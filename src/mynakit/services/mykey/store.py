@@ -7,8 +7,9 @@ as :class:`~mynakit.services.mykey.core.StoreRaceError` and the core retries the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import cast
 
 from sqlalchemy import (
@@ -28,12 +29,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mynakit.jpki.authentication import Challenge, NonceState
-from mynakit.services.audit import AccessRecord, shard_chain
+from mynakit.services.audit import AccessEntry, AccessRecord, shard_chain
 from mynakit.services.audit import store as audit
-from mynakit.services.auth.store import ClientRow, consume_nonce
+from mynakit.services.auth.store import ClientRow, consume_nonces
 from mynakit.services.mykey.core import (
     AUDIT_CHAIN,
     AUDIT_SHARDS,
+    EARLIER_AUDIT_SHARDS,
     PIN_NONCE_PURPOSE,
     Holder,
     Link,
@@ -251,33 +253,50 @@ class SqlMyKeyRepository:
         row = self.session.connection().execute(_SERVICE, {"client_id": client_id}).first()
         return ServiceInfo(client_id, row[0], bool(row[1])) if row is not None else None
 
-    def counter_lookup(
-        self, client_id: str, serial: int
-    ) -> tuple[ServiceInfo | None, Holder | None, Link | None]:
-        row = (
-            self.session.connection()
-            .execute(_COUNTER_LOOKUP, {"client_id": client_id, "serial": str(serial)})
-            .first()
+    def counter_lookups(
+        self, pairs: Sequence[tuple[str, int]]
+    ) -> list[tuple[ServiceInfo | None, Holder | None, Link | None]]:
+        if not pairs:
+            return []
+        services: dict[str, ServiceInfo] = {}
+        found: dict[tuple[str, str], tuple[Holder, Link | None]] = {}
+        rows = self.session.connection().execute(
+            _COUNTER_LOOKUPS,
+            {
+                "client_ids": sorted({client_id for client_id, _ in pairs}),
+                "serials": sorted({str(serial) for _, serial in pairs}),
+            },
         )
-        if row is None:
-            return None, None, None
-        service = ServiceInfo(client_id, row[0], bool(row[1]))
-        holder_fields = row[2 : 2 + len(_HOLDER_COLUMNS)]
-        if holder_fields[0] is None:
-            return service, None, None
-        holder = Holder(*holder_fields)
-        service_user_id, linked_at = row[2 + len(_HOLDER_COLUMNS) :]
-        link = (
-            Link(holder.holder_ref, client_id, service_user_id, linked_at)
-            if service_user_id is not None
-            else None
-        )
-        return service, holder, link
+        for row in rows:
+            client_id, name, require_pin, serial = row[:4]
+            services.setdefault(client_id, ServiceInfo(client_id, name, bool(require_pin)))
+            holder_fields = row[4 : 4 + len(_HOLDER_COLUMNS)]
+            if serial is None or holder_fields[0] is None:
+                continue  # the service matched, no requested serial is bound
+            holder = Holder(*holder_fields)
+            service_user_id, linked_at = row[4 + len(_HOLDER_COLUMNS) :]
+            link = (
+                Link(holder.holder_ref, client_id, service_user_id, linked_at)
+                if service_user_id is not None
+                else None
+            )
+            found[(client_id, serial)] = (holder, link)
+        answers: list[tuple[ServiceInfo | None, Holder | None, Link | None]] = []
+        for client_id, serial in pairs:
+            service = services.get(client_id)
+            bound = found.get((client_id, str(serial))) if service is not None else None
+            if bound is None:
+                answers.append((service, None, None))
+            else:
+                # Each request gets its own Holder: the core may change one it was given.
+                holder, link = bound
+                answers.append((service, replace(holder), link))
+        return answers
 
-    def consume_pin_nonce(
-        self, challenge_id: str, at: dt.datetime
-    ) -> tuple[NonceState, Challenge | None]:
-        return consume_nonce(self.session.connection(), PIN_NONCE_PURPOSE, challenge_id, at)
+    def consume_pin_nonces(
+        self, challenge_ids: Sequence[str], at: dt.datetime
+    ) -> list[tuple[NonceState, Challenge | None]]:
+        return consume_nonces(self.session.connection(), PIN_NONCE_PURPOSE, challenge_ids, at)
 
     def add_service(self, service: ServiceInfo, at: dt.datetime) -> None:
         self.session.add(
@@ -304,20 +323,29 @@ class SqlMyKeyRepository:
     def record_access(
         self, *, actor: str, subject: str, purpose: str, items: list[str], method: str | None
     ) -> None:
-        audit.append(
+        self.record_accesses([AccessEntry(actor, subject, purpose, tuple(items), method)])
+
+    def record_accesses(self, entries: Sequence[AccessEntry]) -> None:
+        # Sharded by subject, so a holder's records stay in one chain (audit.shard_chain).
+        audit.append_many(
             self.session,
-            shard_chain(AUDIT_CHAIN, subject, AUDIT_SHARDS),
-            actor=actor,
-            subject=subject,
-            purpose=purpose,
-            items=items,
-            method=method,
+            [
+                (shard_chain(AUDIT_CHAIN, entry.subject or "", AUDIT_SHARDS), entry)
+                for entry in entries
+            ],
         )
 
     def access_records(self, subject: str) -> list[AccessRecord]:
-        return audit.records_for(
-            self.session, shard_chain(AUDIT_CHAIN, subject, AUDIT_SHARDS), subject
-        )
+        chains = {
+            shard_chain(AUDIT_CHAIN, subject, shards)
+            for shards in (AUDIT_SHARDS, *EARLIER_AUDIT_SHARDS)
+        }
+        records = [
+            record for chain in chains for record in audit.records_for(self.session, chain, subject)
+        ]
+        # Newest first, as records_for answers for one chain.
+        records.sort(key=lambda record: (record.recorded_at, record.position), reverse=True)
+        return records
 
     def _flush(self) -> None:
         try:
@@ -351,12 +379,15 @@ _CURRENT_HOLDER_OF_SERIAL = _HOLDER_OF_SERIAL.where(_SERIALS.c.current.is_(True)
 _LINK = select(_LINKS.c.service_user_id, _LINKS.c.linked_at).where(
     _LINKS.c.holder_ref == bindparam("holder_ref"), _LINKS.c.client_id == bindparam("client_id")
 )
-# The service, the holder bound to the serial and their link, in one round trip (every
-# resolution asks exactly this; the outer joins leave the holder or link empty when absent).
-_COUNTER_LOOKUP = (
+# The services, the holders bound to the serials and their links, in one round trip (every
+# batch of resolutions asks exactly this): a row per (service, bound serial); the outer joins
+# leave the holder and link empty when no serial is bound, the link when there is none.
+_COUNTER_LOOKUPS = (
     select(
+        _SERVICES.c.client_id,
         _SERVICES.c.name,
         _SERVICES.c.require_pin,
+        _SERIALS.c.serial,
         *_HOLDER_COLUMNS,
         _LINKS.c.service_user_id,
         _LINKS.c.linked_at,
@@ -364,7 +395,10 @@ _COUNTER_LOOKUP = (
     .select_from(
         _SERVICES.outerjoin(
             _SERIALS,
-            and_(_SERIALS.c.serial == bindparam("serial"), _SERIALS.c.current.is_(True)),
+            and_(
+                _SERIALS.c.serial.in_(bindparam("serials", expanding=True)),
+                _SERIALS.c.current.is_(True),
+            ),
         )
         .outerjoin(_HOLDERS, _HOLDERS.c.holder_ref == _SERIALS.c.holder_ref)
         .outerjoin(
@@ -375,7 +409,7 @@ _COUNTER_LOOKUP = (
             ),
         )
     )
-    .where(_SERVICES.c.client_id == bindparam("client_id"))
+    .where(_SERVICES.c.client_id.in_(bindparam("client_ids", expanding=True)))
 )
 _SERVICE = select(_SERVICES.c.name, _SERVICES.c.require_pin).where(
     _SERVICES.c.client_id == bindparam("client_id")

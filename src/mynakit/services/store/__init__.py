@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
@@ -34,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -49,6 +50,10 @@ CORE_CHAIN = "services_core"
 _MIGRATION_LOCK_KEY = 0x6D796E61  # "myna"
 # SQLite: wait this long for another writer instead of failing at once with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out
+# (the server may have restarted or dropped it); a busy connection is not: a ping per
+# transaction would be one more round trip on every request.
+IDLE_PING_SECONDS = 5.0
 
 _NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -143,12 +148,13 @@ class Database:
         else:
             options["pool_size"] = pool_size
             options["max_overflow"] = pool_size
-            options["pool_pre_ping"] = True
         from sqlalchemy import create_engine
 
         self.engine: Engine = create_engine(self.url, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+        else:
+            _ping_idle_connections(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writer_lock = threading.RLock() if self.dialect == "sqlite" else None
 
@@ -240,6 +246,33 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle in the pool for more than
+    ``IDLE_PING_SECONDS``: a dead one is then replaced (the pool retries the checkout with a new
+    connection) instead of failing the transaction, and a busy pool pays no round trip
+    (SQLAlchemy "Dealing with Disconnects", pessimistic handling done by hand)."""
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checked_in = record.info.get("checked_in")
+        if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as error:
+            # The pool discards this connection and checks out another (up to three tries).
+            raise DisconnectionError(f"pooled connection is dead: {error}") from error
 
 
 def _redacted(url: str) -> str:
