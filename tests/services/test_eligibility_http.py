@@ -27,6 +27,7 @@ from mynakit.services.eligibility.http import (
     INSURER_SERVICE,
     create_eligibility_app,
 )
+from mynakit.services.http import ServiceApp
 from mynakit.services.issuer_link.http import HttpIssuerLink
 from mynakit.services.store import Database, sqlite_url
 from mynakit.transport.in_process import InProcessConnection
@@ -377,3 +378,57 @@ def test_concurrent_checks_are_each_answered_on_their_own(api: Api) -> None:
     assert sorted([segments[0], segments[6]]) == ["1", "9"]
     refused = results[0] if segments[0] == "9" else results[6]
     assert refused["check"]["refusal_reason"] == "replayed_nonce"
+
+
+def test_direct_and_fastapi_check_routes_answer_alike(api: Api) -> None:
+    """The direct route of card checks (``ServiceApp.direct_route``) answers exactly as the
+    documented FastAPI route: refused credentials, bodies that do not validate, bad base64,
+    an unknown challenge (a refusal in the response message), and a good check."""
+    app = api.app
+    assert isinstance(app, ServiceApp)
+    authorised = {"Authorization": f"Bearer {api.institution}"}
+
+    def pin(answer: dict[str, str]) -> dict[str, Any]:
+        return {
+            "identification": {"method": "pin", "authentication": answer},
+            "confirmation_date": CHECK_DAY.isoformat(),
+        }
+
+    def answers(bodies: list[dict[str, Any]]) -> list[tuple[int, Any]]:
+        replies = [app_client.post("/v1/checks/card", **request) for request in bodies]
+        out = []
+        for reply in replies:
+            data = reply.json()
+            if reply.status_code == 200:  # the answer's own times and check id differ
+                data["XmlMsg"]["MessageHeader"].pop("ProcessExecutionTime")
+                data["check"].pop("check_id")
+            out.append((reply.status_code, data))
+        return out
+
+    app_client = TestClient(app)
+    good = api.answer("valid")
+    requests: list[dict[str, Any]] = [
+        {"json": pin(good)},  # no credential
+        {"json": pin(good), "headers": {"Authorization": "Basic abc"}},
+        {"json": pin(good), "headers": {"Authorization": "Bearer x.y"}},
+        {"json": {"identification": {"method": "pin"}}, "headers": authorised},
+        {"json": {"wrong": 1}, "headers": authorised},
+        {"content": b"{not json", "headers": {**authorised, "Content-Type": "application/json"}},
+        {"content": b"text", "headers": {**authorised, "Content-Type": "text/plain"}},
+        {"json": pin({**good, "signature": "***"}), "headers": authorised},
+        {"json": pin({**good, "challenge_id": "unknown"}), "headers": authorised},
+    ]
+    direct = answers(requests)
+    saved = dict(app._direct)
+    app._direct.clear()
+    try:
+        through_fastapi = answers(requests)
+        fastapi_check = answers([{"json": pin(api.answer("valid")), "headers": authorised}])
+    finally:
+        app._direct.update(saved)
+    assert direct == through_fastapi
+    assert [status for status, _ in direct] == [401, 401, 401, 422, 422, 422, 422, 422, 200]
+    assert direct[-1][1]["check"]["refusal_reason"] == "unknown_nonce"
+    direct_check = answers([{"json": pin(good), "headers": authorised}])
+    assert direct_check == fastapi_check
+    assert direct_check[0][1]["XmlMsg"]["MessageBody"]["QualificationValidity"] == "1"

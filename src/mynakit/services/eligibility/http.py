@@ -14,13 +14,11 @@ import base64
 import binascii
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
 
 from mynakit.card.presence import PresenceProof
 from mynakit.jpki.authentication import ChallengeResponse
@@ -43,13 +41,22 @@ from mynakit.services.eligibility.population import read_records
 from mynakit.services.eligibility.store import SqlEligibilityRepository
 from mynakit.services.errors import ForbiddenError, InvalidRequestError
 from mynakit.services.group_commit import GroupCommit
-from mynakit.services.http import create_app, error_responses, service_client_dependency
+from mynakit.services.http import (
+    DirectRequest,
+    create_app,
+    error_responses,
+    json_bytes,
+    json_response_bytes,
+    service_client_dependency,
+)
 from mynakit.services.store import Database
 
 INSTITUTION_SERVICE = "eligibility-institution"
 INSURER_SERVICE = "eligibility-insurer"
 # A bulk load over HTTP is for small batches; millions go through `mynakit eligibility load`.
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+# Card-check batches run on the event loop (True) or in the group commit's threads (False).
+CHECKS_IN_LOOP = True
 
 ScopeName = Literal[
     "limit_certificate", "medication", "specific_health_checkups", "clinical", "operation"
@@ -191,9 +198,17 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
     """The FastAPI app over a built service (see ``assembly.build_service``). Check answers
     are already plain JSON values (``CheckResult.to_dict``), so they go out as they are, not
     through FastAPI's encoder again."""
+    # Card checks share transactions: those that arrive while a batch is being committed go
+    # together in the next one (one commit for many checks, docs/services.md §B). The batches
+    # run on the event loop (no thread hand-offs; services.group_commit,
+    # tools/bench/README.md); closed when the server stops.
+    card_checks: GroupCommit[CardCheckRequest, CheckResult] = GroupCommit(
+        service.check_by_card_batch, name="eligibility-checks", in_loop=CHECKS_IN_LOOP
+    )
     app = create_app(
         "mynakit eligibility (オンライン資格確認 sandbox)",
         description=__doc__ or "",
+        on_shutdown=[card_checks.close],
     )
     institutions = CredentialStore(database, INSTITUTION_SERVICE)
     insurers = CredentialStore(database, INSURER_SERVICE)
@@ -216,13 +231,19 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
         """A challenge for the card-presence proof of face/visual mode."""
         return service.begin_presence().to_dict()
 
-    # Card checks share transactions: those that arrive while a batch is being committed go
-    # together in the next one (one commit for many checks). The route runs on the event
-    # loop; the batch runs in the group commit's own threads.
-    card_checks: GroupCommit[CardCheckRequest, CheckResult] = GroupCommit(
-        service.check_by_card_batch, name="eligibility-checks"
-    )
-    _close_on_shutdown(app, card_checks)
+    async def check_card_submitted(institution: str, body: CardCheckIn) -> bytes:
+        # The check joins the next batch of the group commit and is answered once that
+        # batch's transaction committed.
+        result = await card_checks.submit(
+            CardCheckRequest(
+                institution_code=institution,
+                identification=body.identification.identification(),
+                confirmation_date=body.confirmation_date,
+                arbitrary_file_identifier=body.arbitrary_file_identifier,
+                consents=frozenset(scope_of(name) for name in body.consents),
+            )
+        )
+        return json_bytes(result.to_dict())
 
     @app.post(
         "/v1/checks/card",
@@ -232,18 +253,24 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
     async def check_card(
         body: CardCheckIn,
         client: ServiceClient = Depends(institution_client),  # noqa: B008
-    ) -> JSONResponse:
+    ) -> Response:
         """A check with the My Number card (ReferenceClassification 1)."""
-        result = await card_checks.submit(
-            CardCheckRequest(
-                institution_code=client.name,
-                identification=body.identification.identification(),
-                confirmation_date=body.confirmation_date,
-                arbitrary_file_identifier=body.arbitrary_file_identifier,
-                consents=frozenset(scope_of(name) for name in body.consents),
-            )
-        )
-        return JSONResponse(result.to_dict())
+        return json_response_bytes(await check_card_submitted(client.name, body))
+
+    async def check_card_direct(request: DirectRequest) -> bytes | None:
+        # The hot route without FastAPI's stack; anything unusual (no bearer credential, a body
+        # that does not validate, not JSON) is left to the route above, which answers it.
+        credential = request.bearer()
+        if credential is None or not request.is_json:
+            return None
+        try:
+            body = CardCheckIn.model_validate_json(request.body)
+        except ValidationError:
+            return None
+        client = institutions.authenticate(credential)
+        return await check_card_submitted(client.name, body)
+
+    app.direct_route("POST", "/v1/checks/card", check_card_direct)
 
     @app.post(
         "/v1/checks/insurance-card",
@@ -358,19 +385,6 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
         return {"loaded": service.load_records(records)}
 
     return app
-
-
-def _close_on_shutdown(app: FastAPI, group: GroupCommit[Any, Any]) -> None:
-    """Close ``group`` (its running batches finish) when the app's lifespan ends."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        async with inner(app) as state:
-            yield state
-        group.close()
-
-    app.router.lifespan_context = lifespan
 
 
 def _base64(text: str, label: str) -> bytes:
