@@ -55,8 +55,14 @@ INSTITUTION_SERVICE = "eligibility-institution"
 INSURER_SERVICE = "eligibility-insurer"
 # A bulk load over HTTP is for small batches; millions go through `mynakit eligibility load`.
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
-# Card-check batches run on the event loop (True) or in the group commit's threads (False).
-CHECKS_IN_LOOP = True
+# Card-check batches run in ONE thread of the group commit per process: a batch is mostly
+# verification (signature, chain, CRL) in Python, so while it runs the event loop reads and
+# parses the next requests, and with one pipeline those all wait for the next batch, which is
+# then larger. Measured on the 2-core machine (bench_eligibility.py, 2 servers, 32
+# connections): one thread about 8 checks per batch and 0.8-1.05 ms of server CPU per check;
+# two threads 4.4 per batch; batches on the event loop (in_loop) 5.4 per batch and a p99 past
+# 200 ms (tools/bench/README.md).
+CHECK_PIPELINES = 1
 
 ScopeName = Literal[
     "limit_certificate", "medication", "specific_health_checkups", "clinical", "operation"
@@ -199,11 +205,10 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
     are already plain JSON values (``CheckResult.to_dict``), so they go out as they are, not
     through FastAPI's encoder again."""
     # Card checks share transactions: those that arrive while a batch is being committed go
-    # together in the next one (one commit for many checks, docs/services.md §B). The batches
-    # run on the event loop (no thread hand-offs; services.group_commit,
-    # tools/bench/README.md); closed when the server stops.
+    # together in the next one (one commit for many checks, docs/services.md §B); closed when
+    # the server stops.
     card_checks: GroupCommit[CardCheckRequest, CheckResult] = GroupCommit(
-        service.check_by_card_batch, name="eligibility-checks", in_loop=CHECKS_IN_LOOP
+        service.check_by_card_batch, name="eligibility-checks", pipelines=CHECK_PIPELINES
     )
     app = create_app(
         "mynakit eligibility (オンライン資格確認 sandbox)",

@@ -683,22 +683,25 @@ def _record_checks(session: Session, writes: Sequence[CheckWrite]) -> None:
     if not writes:
         return
     connection = session.connection()
+    # One multi-row INSERT statement (a statement per row count, compiled once each) rather
+    # than executemany, which the PostgreSQL driver sends as one statement per row.
     connection.execute(
-        _INSERT_CHECK,
-        [
-            {
-                "check_id": write.check.check_id,
-                "institution_code": write.check.institution_code,
-                "person_key": write.check.person_key,
-                "checked_at": write.check.checked_at,
-                "confirmation_date": write.check.confirmation_date,
-                "reference_classification": write.check.reference_classification.value,
-                "method": write.check.method,
-                "confirmed_by": write.check.confirmed_by,
-                "query": _json(write.check.query.to_message()) if write.check.query else None,
-            }
-            for write in writes
-        ],
+        _INSERT_CHECK.values(
+            [
+                {
+                    "check_id": write.check.check_id,
+                    "institution_code": write.check.institution_code,
+                    "person_key": write.check.person_key,
+                    "checked_at": write.check.checked_at,
+                    "confirmation_date": write.check.confirmation_date,
+                    "reference_classification": write.check.reference_classification.value,
+                    "method": write.check.method,
+                    "confirmed_by": write.check.confirmed_by,
+                    "query": _json(write.check.query.to_message()) if write.check.query else None,
+                }
+                for write in writes
+            ]
+        )
     )
     consents = [
         {
@@ -713,7 +716,7 @@ def _record_checks(session: Session, writes: Sequence[CheckWrite]) -> None:
         for consent in write.consents
     ]
     if consents:
-        connection.execute(_INSERT_CONSENT, consents)
+        connection.execute(_INSERT_CONSENT.values(consents))
     # One append per access time (a batch's checks share theirs): the audit stamps each
     # append's records with one time.
     start = 0
