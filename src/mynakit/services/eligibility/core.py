@@ -728,16 +728,16 @@ class EligibilityService:
                 self.repository.records_for_person(person),
                 self.repository.consents_for(institution, person),
             )
-        result, write = self._card_answer(
-            _PendingCheck(-1, request, institution, day),
-            now,
-            identified,
-            holder.person_key,
-            holder.records,
-            holder.consents,
+        return self._committed(
+            self._card_answer(
+                _PendingCheck(-1, request, institution, day),
+                now,
+                identified,
+                holder.person_key,
+                holder.records,
+                holder.consents,
+            )
         )
-        self.repository.commit_check(write.check, write.consents, write.access)
-        return result
 
     def _card_answer(
         self,
@@ -831,14 +831,16 @@ class EligibilityService:
             confirmed_by=None,
             query=query,
         )
-        return self._answer(
-            check,
-            validity,
-            listed,
-            given,
-            request.arbitrary_file_identifier,
-            query,
-            request.purpose,
+        return self._committed(
+            self._prepare_answer(
+                check,
+                validity,
+                listed,
+                given,
+                request.arbitrary_file_identifier,
+                query,
+                request.purpose,
+            )
         )
 
     def give_consents(
@@ -867,7 +869,9 @@ class EligibilityService:
         records = self.repository.records_for_person(check.person_key)
         validity, listed = decide_validity(records, records, check.confirmation_date)
         updated = replace(check, check_id=secrets.token_urlsafe(16), checked_at=now)
-        return self._answer(updated, validity, listed, given, None, None, "consent-update")
+        return self._committed(
+            self._prepare_answer(updated, validity, listed, given, None, None, "consent-update")
+        )
 
     # -- the holder's own view
 
@@ -984,22 +988,9 @@ class EligibilityService:
             for scope in sorted(set(scopes))
         ]
 
-    def _answer(
-        self,
-        check: CheckRecord,
-        validity: QualificationValidity,
-        listed: Sequence[InsuredRecord],
-        given: Sequence[Consent],
-        file_identifier: str | None,
-        query: InsuranceCardQuery | None,
-        purpose: str,
-        *,
-        serial: int | None = None,
-    ) -> CheckResult:
-        """The answer, after its check, consents and access record were committed."""
-        result, write = self._prepare_answer(
-            check, validity, listed, given, file_identifier, query, purpose, serial=serial
-        )
+    def _committed(self, prepared: tuple[CheckResult, CheckWrite]) -> CheckResult:
+        """The answer, once its check, consents and access record were committed."""
+        result, write = prepared
         self.repository.commit_check(write.check, write.consents, write.access)
         return result
 

@@ -204,16 +204,28 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
     """The FastAPI app over a built service (see ``assembly.build_service``). Check answers
     are already plain JSON values (``CheckResult.to_dict``), so they go out as they are, not
     through FastAPI's encoder again."""
+
     # Card checks share transactions: those that arrive while a batch is being committed go
     # together in the next one (one commit for many checks, docs/services.md §B); closed when
     # the server stops.
-    card_checks: GroupCommit[CardCheckRequest, CheckResult] = GroupCommit(
-        service.check_by_card_batch, name="eligibility-checks", pipelines=CHECK_PIPELINES
-    )
+    def new_group() -> GroupCommit[CardCheckRequest, CheckResult]:
+        return GroupCommit(
+            service.check_by_card_batch, name="eligibility-checks", pipelines=CHECK_PIPELINES
+        )
+
+    card_checks = [new_group()]
+
+    def close_checks() -> None:
+        # A server may start the same app again after a stop (the demo restarts its
+        # service): the next start gets a fresh group commit (its threads start when used).
+        closing = card_checks[0]
+        card_checks[0] = new_group()
+        closing.close()
+
     app = create_app(
         "mynakit eligibility (オンライン資格確認 sandbox)",
         description=__doc__ or "",
-        on_shutdown=[card_checks.close],
+        on_shutdown=[close_checks],
     )
     institutions = CredentialStore(database, INSTITUTION_SERVICE)
     insurers = CredentialStore(database, INSURER_SERVICE)
@@ -239,7 +251,7 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
     async def check_card_submitted(institution: str, body: CardCheckIn) -> bytes:
         # The check joins the next batch of the group commit and is answered once that
         # batch's transaction committed.
-        result = await card_checks.submit(
+        result = await card_checks[0].submit(
             CardCheckRequest(
                 institution_code=institution,
                 identification=body.identification.identification(),
