@@ -273,19 +273,65 @@ def _check_crl(
     now: dt.datetime,
     max_age: dt.timedelta,
 ) -> RevocationStatus:
+    _verify_crl(crl, issuer_certificate)
+    return _crl_status(certificate, crl, issuer_certificate, now=now, max_age=max_age)
+
+
+def verify_crl(crl: x509.CertificateRevocationList, issuer_certificate: x509.Certificate) -> None:
+    """Check that ``issuer_certificate`` issued and signed ``crl`` (RFC 5280 §6.3.3 (f), (g));
+    ``RevocationCheckError`` otherwise. A pure function of the two: a holder of a downloaded
+    CRL checks it once, then looks certificates up with :func:`crl_status`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # off-profile fields warn; the checks decide
+            _verify_crl(crl, issuer_certificate)
+    except _MALFORMED as error:
+        raise RevocationCheckError(f"CRL is malformed: {error}") from error
+
+
+def crl_status(
+    certificate: x509.Certificate,
+    crl: x509.CertificateRevocationList,
+    issuer_certificate: x509.Certificate,
+    *,
+    at: dt.datetime | None = None,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+) -> RevocationStatus:
+    """:func:`check_crl` for a CRL that :func:`verify_crl` accepted for ``issuer_certificate``:
+    the certificate's issuer, the CRL's freshness at ``at`` and the certificate's entry."""
+    now = _aware(at)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _crl_status(certificate, crl, issuer_certificate, now=now, max_age=max_age)
+    except _MALFORMED as error:
+        raise RevocationCheckError(f"CRL is malformed: {error}") from error
+
+
+def _verify_crl(crl: x509.CertificateRevocationList, issuer_certificate: x509.Certificate) -> None:
     if crl.issuer != issuer_certificate.subject:
         raise RevocationCheckError(
             f"CRL issued by {crl.issuer.rfc4514_string()}, "
             f"not by {issuer_certificate.subject.rfc4514_string()}"
         )
-    if certificate.issuer != issuer_certificate.subject:
-        raise RevocationCheckError("the certificate was not issued by the CRL's issuer")
     try:
         signature_valid = crl.is_signature_valid(_verifying_key(issuer_certificate))
     except (TypeError, UnsupportedAlgorithm) as error:
         raise RevocationCheckError(f"CRL signature cannot be checked: {error}") from error
     if not signature_valid:
         raise RevocationCheckError("CRL signature does not verify with the issuer's key")
+
+
+def _crl_status(
+    certificate: x509.Certificate,
+    crl: x509.CertificateRevocationList,
+    issuer_certificate: x509.Certificate,
+    *,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+) -> RevocationStatus:
+    if certificate.issuer != issuer_certificate.subject:
+        raise RevocationCheckError("the certificate was not issued by the CRL's issuer")
     _check_freshness(crl.last_update_utc, crl.next_update_utc, now, max_age, "CRL")
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
     if entry is None:
