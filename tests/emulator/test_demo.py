@@ -108,3 +108,15 @@ def test_kiosk_demo_serves_the_page(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(30)
+
+
+@pytest.mark.parametrize("reveal", [False, True])
+def test_kiosk_demo_prints_the_pin_only_when_asked(tmp_path: Path, reveal: bool) -> None:
+    arguments = ["demo", "--kiosk", "--kiosk-seconds", "0.2", "--home", str(tmp_path)]
+    result = run_main([*arguments, "--reveal-pin"] if reveal else arguments)
+    assert result.exit_code == 0, result.output
+    pin = generate_persona(SEED).auth_pin
+    assert not _standalone(pin, result.stdout)
+    assert _standalone(pin, result.stderr) is reveal
+    if not reveal:
+        assert "start the demo with --reveal-pin to see it" in result.stderr

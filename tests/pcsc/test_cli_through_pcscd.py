@@ -37,7 +37,7 @@ from mynakit.emulator.personas import Persona
 from mynakit.emulator.state import create_card, load_card, load_card_state
 from mynakit.jpki.certificates import CertificateKind, parse_certificate
 from mynakit.transport.base import NoReaderError
-from support.cli import error_json, fails_with, invoke, ok_json
+from support.cli import error_json, fails_with, invoke, ok_json, run_main
 
 pytestmark = pytest.mark.pcsc
 
@@ -166,8 +166,20 @@ def minimal_pdf() -> bytes:
 # -- start-up: what the common commands import -----------------------------------------------
 
 #: Modules a command that only moves bytes must not import (issue 8, start-up time): X.509 and
-#: ASN.1 parsers, PDF and image libraries, and the emulator (the card is in pcscd here).
-NEEDLESS_FOR_BYTES = ("cryptography.x509", "asn1crypto", "pyhanko", "PIL", "mynakit.emulator")
+#: ASN.1 parsers, PDF and image libraries, and the emulator (the card is in pcscd here); and,
+#: since ``jpki cert`` and ``jpki pkey sign`` take the fast path (docs/architecture.md §10),
+#: click, cryptography, logging (nothing configured it) and pathlib with importlib.resources.
+NEEDLESS_FOR_BYTES = (
+    "cryptography",
+    "asn1crypto",
+    "pyhanko",
+    "PIL",
+    "mynakit.emulator",
+    "click",
+    "logging",
+    "pathlib",
+    "importlib.resources",
+)
 
 
 def imported_by(home: Path, arguments: list[str], env: dict[str, str] | None = None) -> set[str]:
@@ -212,6 +224,33 @@ def test_jpki_cert_and_pkey_sign_import_no_parser(
     sign = ["--reader", VPCD_READER, "jpki", "pkey", "sign", "-t", "auth", str(document)]
     signed = imported_by(home, [*sign, "-o", str(tmp_path / "sig")], env=credentials)
     assert needless(signed) == []
+
+
+@pytest.mark.usefixtures("served_card")
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_fast_path_and_click_alike_through_pcscd(
+    home: Path, credentials: dict[str, str], tmp_path: Path, as_json: bool
+) -> None:
+    """The benchmark's two command lines on a PC/SC reader, where the fast path sets up no
+    logging (docs/architecture.md §10): the same output and files as through click."""
+    document = tmp_path / "challenge"
+    document.write_bytes(b"nonce")
+    forms = [
+        ["jpki", "cert", "-t", "auth", "-f", "der", "-o", str(tmp_path / "auth.der")],
+        ["jpki", "cert", "-t", "auth", "-f", "pem"],
+        ["jpki", "pkey", "sign", "-t", "auth", str(document), "-o", str(tmp_path / "sig")],
+        ["jpki", "pkey", "sign", "-t", "auth", str(document)],
+    ]
+    environment = {"MYNAKIT_HOME": str(home), **credentials}
+    for form in forms:
+        arguments = ["--reader", VPCD_READER, *(["--json"] if as_json else []), *form]
+        runs = []
+        for fast in (True, False):
+            result = run_main(arguments, env=environment, fast_path=fast)
+            written = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+            runs.append((result.exit_code, result.stdout_bytes, result.stderr_bytes, written))
+        assert runs[0] == runs[1], form
+        assert runs[0][0] == 0, runs[0]
 
 
 # -- readers, wait, card info, apdu ---------------------------------------------------------------

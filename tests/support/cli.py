@@ -54,13 +54,15 @@ def run_main(
     *,
     env: dict[str, str] | None = None,
     stdin: str | bytes | None = None,
+    fast_path: bool = True,
 ) -> CliResult:
     """``main(arguments)`` with stdin, stdout and stderr captured and ``env`` set; the exit
-    code is the one ``main`` exits with (0 when it returns)."""
+    code is the one ``main`` exits with (0 when it returns). ``fast_path=False`` makes ``main``
+    run the command through click even where its fast path would take it."""
     runner = CliRunner()
     with runner.isolation(input=stdin, env=env) as (stdout, stderr, _):
         try:
-            main(list(arguments))
+            main(list(arguments), fast_path=fast_path)
             exit_code = 0
         except SystemExit as exit_request:
             code = exit_request.code

@@ -40,3 +40,37 @@ def test_help_lists_every_group() -> None:
     )
     for group in ("readers", "card", "apdu", "jpki", "wait"):
         assert f"  {group} " in result.stdout
+
+
+#: What the fast path of ``jpki cert`` and ``jpki pkey sign`` imports on its way to a PC/SC
+#: reader (docs/architecture.md §10); tests/pcsc runs the commands themselves.
+FAST_PATH_MODULES = (
+    "mynakit.cli.main",
+    "mynakit.cli.fast_path",
+    "mynakit.cli.context",
+    "mynakit.transport.pcsc",
+    "mynakit.transport.trace",
+    "mynakit.transport.limits",
+    "mynakit.card.jpki",
+    "mynakit.jpki.inputs",
+)
+#: Not on that path: the CLI framework, X.509, logging nobody configured, pathlib and
+#: importlib.resources (the card profiles are found by path).
+NOT_ON_THE_FAST_PATH = ("click", "cryptography", "logging", "pathlib", "importlib.resources")
+
+
+def test_the_fast_path_imports_no_click_cryptography_or_logging() -> None:
+    probe = (
+        "import sys\n"
+        f"for name in {FAST_PATH_MODULES!r}:\n"
+        "    __import__(name)\n"
+        "from mynakit.cli.fast_path import plan_for\n"
+        "assert plan_for(['jpki', 'cert', '-f', 'der', '-o', 'x']) is not None\n"
+        f"found = [m for m in sys.modules if m.split('.')[0] in {NOT_ON_THE_FAST_PATH!r}\n"
+        f"         or m in {NOT_ON_THE_FAST_PATH!r}]\n"
+        "print('FOUND=' + ','.join(sorted(found)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "FOUND="

@@ -27,7 +27,6 @@ from mynakit.iso7816 import tlv
 from mynakit.iso7816.apdu import SHORT_MAX_RESPONSE
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError, StatusWord, tries_left
-from mynakit.personal import is_valid_my_number
 from mynakit.profiles import ApplicationProfile, CardProfile, KeyProfile, load_profile
 from mynakit.transport.pinpad import PinPad, PinVerifyRequest
 
@@ -336,6 +335,9 @@ def checked_secret(key: KeyProfile, secret: str) -> str:
         secret = secret.upper()  # registered in upper case (docs/card.md §4)
     key.check_format(secret)
     what = key.label or key.name
+    # Only the text and visual APs' check code A needs it: the JPKI commands skip the import.
+    from mynakit.personal import is_valid_my_number
+
     if key.name == CHECK_CODE_A and not is_valid_my_number(secret):
         raise UsageError(f"the {what} has a wrong check digit")
     if key.name in STARTS_WITH_ERA_DATE and not _is_era_date(secret[:6]):

@@ -9,11 +9,7 @@ DigestInfo, so no SELECT of the key EF is needed (P2 97 auth key, 9A sign key).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
-from cryptography.hazmat.primitives.asymmetric import rsa, utils
+from typing import TYPE_CHECKING, Literal
 
 from mynakit.card.base import KEY_OF_CURRENT_EF, ApplicationSession
 from mynakit.card.detect import CardKind, parse_token_label
@@ -24,6 +20,11 @@ from mynakit.iso7816.apdu import SHORT_MAX_RESPONSE
 from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError, StatusWord
 from mynakit.profiles import CardProfile, load_profile
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
+    from cryptography.hazmat.primitives.asymmetric import rsa, utils
 
 INS_COMPUTE_DIGITAL_SIGNATURE = 0x2A
 CLA_PROPRIETARY = 0x80
@@ -236,6 +237,12 @@ class CardPrivateKey:
         padding: asymmetric_padding.AsymmetricPadding | None = None,
         algorithm: hashes.HashAlgorithm | utils.Prehashed | None = None,
     ) -> bytes:
+        # cryptography only here: reading a certificate or signing a DigestInfo never needs it,
+        # and its import costs a CLI command about 7 ms of start-up (tools/bench/README.md).
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
+        from cryptography.hazmat.primitives.asymmetric import utils
+
         chosen_padding = padding if padding is not None else asymmetric_padding.PKCS1v15()
         if not isinstance(chosen_padding, asymmetric_padding.PKCS1v15):
             raise UsageError("the card signs with PKCS#1 v1.5 only (docs/card.md §5.1)")
@@ -252,6 +259,7 @@ class CardPrivateKey:
         if self._public_key is None:
             # cryptography directly: the relying side (mynakit.jpki) sits above this layer.
             from cryptography import x509
+            from cryptography.hazmat.primitives.asymmetric import rsa
 
             try:
                 certificate = x509.load_der_x509_certificate(

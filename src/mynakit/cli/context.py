@@ -15,15 +15,13 @@ touches the card, so commands that need no card never wait on pcscd.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-import click
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mynakit.errors import UsageError
-from mynakit.paths import mynakit_home
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mynakit.card.cv_certificate import CardCaKeys
     from mynakit.iso7816.protocol import ApduProtocol
     from mynakit.transport.base import Connection
@@ -71,6 +69,9 @@ class CliContext:
 
     @property
     def home(self) -> Path:
+        # pathlib only here: commands on a PC/SC reader never need the home directory.
+        from mynakit.paths import mynakit_home
+
         return mynakit_home()
 
     @property
@@ -87,7 +88,7 @@ class CliContext:
     def _traced(self, raw: Connection) -> TracingConnection:
         from mynakit.transport.trace import TracingConnection
 
-        sink = (lambda line: click.echo(line, err=True)) if self.trace else None
+        sink = _print_to_stderr if self.trace else None
         return TracingConnection(raw, sink=sink)
 
     def protocol(self) -> ApduProtocol:
@@ -191,7 +192,26 @@ class CliContext:
             self._protocol = None
 
 
-def get_context(ctx: click.Context) -> CliContext:
+class Invocation(Protocol):
+    """What the helpers read from a command's context: ``click.Context`` on the click path, the
+    fast path's own ``FastInvocation`` (``mynakit.cli.fast_path``) otherwise."""
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    @property
+    def obj(self) -> Any: ...
+
+    def find_root(self) -> Invocation: ...
+
+
+def _print_to_stderr(line: str) -> None:
+    import click  # --trace runs through click only: the fast path leaves it to the click path
+
+    click.echo(line, err=True)
+
+
+def get_context(ctx: Invocation) -> CliContext:
     obj = ctx.find_root().obj
     assert isinstance(obj, CliContext)
     return obj

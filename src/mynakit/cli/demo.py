@@ -84,6 +84,11 @@ LIBRARY_USER_NUMBER = "L-2026-000123"  # seconds the kiosk demo waits before tak
     default=None,
     help="Stop the kiosk after this many seconds (default: at Ctrl-C).",
 )
+@click.option(
+    "--reveal-pin",
+    is_flag=True,
+    help="With --kiosk: print the demo card's PIN (a generated sandbox holder's) to type in.",
+)
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -94,6 +99,7 @@ def demo(
     library: bool,
     port: int,
     kiosk_seconds: float | None,
+    reveal_pin: bool,
 ) -> None:
     """Run a virtual card through the whole counter flow: PIN, eligibility, result files."""
     if home is None:
@@ -109,6 +115,7 @@ def demo(
                 port=port,
                 seconds=kiosk_seconds,
                 library=library,
+                reveal_pin=reveal_pin,
             )
         elif library:
             result = run_library_demo(stack, home, through_pcscd=through_pcscd, seed=seed)
@@ -382,6 +389,7 @@ def run_kiosk_demo(
     port: int,
     seconds: float | None,
     library: bool = False,
+    reveal_pin: bool = False,
 ) -> dict[str, Any]:
     """Serve the kiosk page with the demo holder's card on the reader until Ctrl-C."""
     from mynakit.errors import TransportError
@@ -392,9 +400,12 @@ def run_kiosk_demo(
     kiosk = stack.enter_context(kiosk_for(counter.runner, port=port))
     click.echo(f"Kiosk page: {kiosk.url}", err=False)
     note("Open the address above in a browser on this machine; the demo card is on the reader.")
-    # A generated holder's PIN, shown on request as `mynakit emulator show --reveal` does:
-    # the person at the kiosk must type it.
-    note(f"The demo card's PIN (generated holder): {counter.holder.persona.auth_pin}")
+    # The person at the kiosk must type the PIN, but a PIN is printed only when asked for, as
+    # `mynakit emulator show --reveal` does (docs/architecture.md, privacy rules).
+    if reveal_pin:
+        note(f"The demo card's PIN (generated holder): {counter.holder.persona.auth_pin}")
+    else:
+        note("The demo card's PIN is not shown; start the demo with --reveal-pin to see it.")
     note("Ctrl-C stops the kiosk.")
     counter.insert_card()
     deadline = None if seconds is None else time.monotonic() + seconds

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from mynakit.cli.context import get_context
-from mynakit.cli.util import LazyGroup
+from mynakit.cli.util import lazy_group
 
 # Subcommands that live in other modules: name -> (module, attribute, one-line help).
 EMULATOR_LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -26,7 +26,7 @@ EMULATOR_LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-@click.group(cls=LazyGroup, lazy_commands=EMULATOR_LAZY_COMMANDS)
+@lazy_group(EMULATOR_LAZY_COMMANDS)
 def emulator() -> None:
     """Virtual My Number cards (仮想マイナンバーカード) with a sandbox issuer."""
 

@@ -3,9 +3,7 @@ and is imported only when used."""
 
 from __future__ import annotations
 
-import click
-
-from mynakit.cli.util import LazyGroup
+from mynakit.cli.util import lazy_group
 
 JPKI_COMMANDS: dict[str, tuple[str, str, str]] = {
     "cert": ("mynakit.cli.jpki_cert", "cert", "Read a certificate (auth, sign, auth_ca, sign_ca)."),
@@ -21,6 +19,6 @@ JPKI_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-@click.group(cls=LazyGroup, lazy_commands=JPKI_COMMANDS)
+@lazy_group(JPKI_COMMANDS)
 def jpki() -> None:
     """JPKI AP (公的個人認証AP): certificates, signatures, authentication."""

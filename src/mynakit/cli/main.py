@@ -1,82 +1,21 @@
-"""The ``mynakit`` root command and the one error boundary.
+"""The ``mynakit`` entry point and the CLI's one error boundary.
 
-Command groups live in their own modules and are imported only when invoked, so
-``mynakit --help`` stays fast (tools/bench/bench_cli_startup.py). Every expected failure is a
-``MynakitError``; ``main`` prints it as one line on stderr and exits with its ``exit_code``.
+``main`` hands the command line to the fast path (``mynakit.cli.fast_path``) when it fully
+understands it, else to the click root command (``mynakit.cli.root``); click is imported only
+then (docs/architecture.md §10). Every expected failure is a ``MynakitError``; ``main`` prints
+it as one line on stderr and exits with its ``exit_code``, whichever path ran the command.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
 from typing import Any, NoReturn
 
-import click
-
-from mynakit.cli.util import LazyGroup, VerificationFailedError, to_json
+from mynakit.cli.util import VerificationFailedError, echo, to_json
 from mynakit.errors import MynakitError
-
-# name -> (module, attribute, one-line help shown by --help without importing the module)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "readers": ("mynakit.cli.readers", "readers", "List readers, whether a card is present, ATRs."),
-    "wait": ("mynakit.cli.readers", "wait", "Block until a card is inserted."),
-    "card": ("mynakit.cli.card", "card", "Identify the card in the reader."),
-    "apdu": ("mynakit.cli.apdu", "apdu", "Send raw APDUs (for engineers)."),
-    "check": ("mynakit.cli.readers", "check", "PC/SC diagnostics: service, readers, card."),
-    "jpki": ("mynakit.cli.jpki", "jpki", "JPKI AP: certificates, signatures, authentication."),
-    "pin": ("mynakit.cli.pin", "pin", "PIN status (no try spent) and PIN change."),
-    "text": ("mynakit.cli.text", "text", "Text AP: My Number and basic-4 information."),
-    "visual": ("mynakit.cli.visual", "visual", "Visual AP: card face entries and photo."),
-    "common": ("mynakit.cli.common", "common", "Common AP: card serial, municipality, expiry."),
-    "emulator": ("mynakit.cli.emulator", "emulator", "Virtual cards: create, list, serve."),
-    "issuer": ("mynakit.cli.issuer", "issuer", "Sandbox issuer: renew, revoke, CRL, OCSP."),
-    "demo": ("mynakit.cli.demo", "demo", "Run a virtual card through the whole counter flow."),
-    "terminal": ("mynakit.cli.terminal", "terminal", "Counter terminal on a real reader (kiosk)."),
-    "eligibility": (
-        "mynakit.cli.eligibility",
-        "eligibility",
-        "Online insurance eligibility check sandbox (オンライン資格確認).",
-    ),
-    "mykey": (
-        "mynakit.cli.mykey",
-        "mykey",
-        "MyKey platform: MyKey IDs, service links, resolution.",
-    ),
-    "record": ("mynakit.cli.record", "record", "Read the card into a redacted transcript."),
-}
-
-
-@click.group(
-    cls=LazyGroup,
-    lazy_commands=COMMANDS,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-@click.option(
-    "-r",
-    "--reader",
-    envvar="MYNAKIT_READER",
-    help="Reader name (or a unique part of it); 'virtual:NAME' for an in-process virtual card; "
-    "'nfc:usb' (or nfc:usb:VID:PID) for an NFC reader without a PC/SC driver (RC-S380 on Linux).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
-@click.option(
-    "--trace", is_flag=True, help="Print every APDU to stderr (PINs, personal data redacted)."
-)
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
-@click.version_option(package_name="mynakit")
-@click.pass_context
-def cli(ctx: click.Context, reader: str | None, as_json: bool, trace: bool, verbose: int) -> None:
-    """mynakit: the My Number card (個人番号カード) from Python and the shell."""
-    import logging
-
-    from mynakit.cli.context import CliContext
-
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    ctx.obj = CliContext(reader=reader, trace=trace)
-    ctx.call_on_close(ctx.obj.close)
-
 
 # Global options, accepted anywhere on the command line (``mynakit jpki cert --json``): main
 # moves them in front of the subcommand before click parses, so every command has them without
@@ -131,8 +70,10 @@ def _verbosity(argv: list[str]) -> int:
     return count
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None, *, fast_path: bool = True) -> Any:
     """Entry point and the CLI's one error boundary.
+
+    ``fast_path=False`` runs every command through click (the tests compare the two paths).
 
     Exit codes: 0 success; the ``exit_code`` of a ``MynakitError`` (2 bad usage or a file that
     cannot be read or written, 3 malformed data, 4 reader or pcscd, 5 card refused, 6 PIN, 7 did
@@ -144,26 +85,26 @@ def main(argv: list[str] | None = None) -> Any:
     arguments = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     as_json = "--json" in arguments[: arguments.index("--") if "--" in arguments else None]
     try:
-        return cli.main(args=arguments, prog_name="mynakit", standalone_mode=False)
-    except click.exceptions.Exit as exit_request:
-        sys.exit(exit_request.exit_code)
+        return _run(arguments, fast_path=fast_path)
     except MynakitError as error:
         _fail(str(error), error.exit_code, as_json=as_json, result=_result_of(error))
-    except click.exceptions.Abort:
+    except (KeyboardInterrupt, EOFError):
+        # What click does with them in the commands it runs, so the fast path's Ctrl-C reads
+        # the same: end the current line, then one error line.
+        echo("", err=True)
         _fail("aborted", INTERRUPTED_EXIT_CODE, as_json=as_json)
-    except KeyboardInterrupt:
-        _fail("interrupted", INTERRUPTED_EXIT_CODE, as_json=as_json)
-    except click.ClickException as error:
-        message = error.format_message()
-        context = getattr(error, "ctx", None)
-        if isinstance(error, click.UsageError) and context is not None:
-            message += f" (see '{context.command_path} --help')"
-        _fail(message, 2 if isinstance(error, click.UsageError) else error.exit_code, as_json)
     except OSError as error:
+        if error.errno == errno.EPIPE:
+            # Standard output's reader went away (`| head`): exit 1 without a word, as click
+            # does, and keep the interpreter's last flush from complaining.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         # A file, a device or a socket the command used: what failed and why, in one line.
         where = f"{error.filename}: " if error.filename else ""
         _fail(f"{where}{error.strerror or error}", 2 if error.filename else 1, as_json=as_json)
     except Exception as error:  # the boundary: anything else is a bug, said in one line
+        _fail_if_click_exception(error, as_json=as_json)
         if _verbosity(arguments) >= 2:
             import traceback
 
@@ -178,6 +119,38 @@ def main(argv: list[str] | None = None) -> Any:
         )
 
 
+def _run(arguments: list[str], *, fast_path: bool) -> Any:
+    if fast_path:
+        from mynakit.cli.fast_path import plan_for
+
+        plan = plan_for(arguments)
+        if plan is not None:
+            return plan.run()
+    from mynakit.cli.root import cli
+
+    return cli.main(args=arguments, prog_name="mynakit", standalone_mode=False)
+
+
+def _fail_if_click_exception(error: Exception, *, as_json: bool) -> None:
+    """Exit as click's own exceptions ask: ``Exit`` (``--help``, ``--version``), ``Abort``
+    (Ctrl-C at a prompt) and its usage errors. Only the click path raises them, so click is
+    imported here only if it already was."""
+    if "click" not in sys.modules:
+        return
+    import click
+
+    if isinstance(error, click.exceptions.Exit):
+        sys.exit(error.exit_code)
+    if isinstance(error, click.exceptions.Abort):
+        _fail("aborted", INTERRUPTED_EXIT_CODE, as_json=as_json)
+    if isinstance(error, click.ClickException):
+        message = error.format_message()
+        context = getattr(error, "ctx", None)
+        if isinstance(error, click.UsageError) and context is not None:
+            message += f" (see '{context.command_path} --help')"
+        _fail(message, 2 if isinstance(error, click.UsageError) else error.exit_code, as_json)
+
+
 def _result_of(error: MynakitError) -> dict[str, Any] | None:
     return error.result if isinstance(error, VerificationFailedError) else None
 
@@ -186,10 +159,10 @@ def _fail(
     message: str, exit_code: int, as_json: bool, *, result: dict[str, Any] | None = None
 ) -> NoReturn:
     line = " ".join(message.split())  # one line, whatever the message holds
-    click.echo(f"Error: {line}", err=True)
+    echo(f"Error: {line}", err=True)
     if as_json:
         payload: dict[str, Any] = {"error": line, "exit_code": exit_code}
         if result is not None:
             payload["result"] = result
-        click.echo(to_json(payload, indent=None))
+        echo(to_json(payload, indent=None))
     sys.exit(exit_code)

@@ -2,7 +2,7 @@
 context (``mynakit.cli.context``) and the library, never another command module.
 
 What lives here:
-- ``LazyGroup``: command groups whose subcommands are imported only when run;
+- ``lazy_group``: command groups whose subcommands are imported only when run;
 - errors: ``FileAccessError`` and ``VerificationFailedError``, the one way verify commands fail;
 - output: results on stdout (JSON with ``--json``, text otherwise), notes on stderr, and the one
   writer of files and binary output (``write_output``), which turns ``OSError`` into
@@ -13,29 +13,31 @@ What lives here:
 - shared options (``--pin-stdin``, ``--force``, ``--credential``, ``--sandbox``, ``--ocsp`` /
   ``--crl``) and the relying side's trust: the sandbox issuer, opened one way for every command.
 
-Imports beyond click and the standard library happen inside the functions that need them, so
-that importing this module costs nothing on ``mynakit --help`` (docs/architecture.md §3, §8).
+Imports beyond the standard library happen inside the functions that need them, so that
+importing this module costs nothing on ``mynakit --help``; click too, because the fast path
+(``mynakit.cli.fast_path``) runs ``jpki cert`` and ``jpki pkey sign`` through these helpers
+without importing click (docs/architecture.md §10).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import click
 
 from mynakit.errors import UsageError, VerificationError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import click
+
     from mynakit.card.base import ApplicationSession
     from mynakit.card.jpki import JpkiAp, KeyKind
+    from mynakit.cli.context import Invocation
     from mynakit.emulator.issuer import SandboxIssuer
     from mynakit.jpki.inputs import InputKind
     from mynakit.jpki.revocation import RevocationChecker
@@ -69,58 +71,16 @@ class VerificationFailedError(VerificationError):
 # -- command groups ---------------------------------------------------------------------------
 
 
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use.
+def lazy_group(
+    lazy_commands: dict[str, tuple[str, str, str]], **attributes: Any
+) -> Callable[[Callable[..., Any]], click.Group]:
+    """``@click.group`` for a group whose subcommands (name -> module, attribute, one-line help)
+    are imported only when run, so ``--help`` lists every command without importing any."""
+    import click
 
-    ``commands`` maps a name to (module, attribute, one-line help), so ``--help`` lists every
-    command without importing any of them.
-    """
+    from mynakit.cli.lazy_group import LazyGroup
 
-    def __init__(
-        self, *args: Any, lazy_commands: dict[str, tuple[str, str, str]], **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy_commands = lazy_commands
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        lazy = {
-            name for name, (module, _, _) in self.lazy_commands.items() if _module_exists(module)
-        }
-        return sorted(lazy | set(self.commands))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.commands:  # defined in the group's own module
-            return self.commands[cmd_name]
-        entry = self.lazy_commands.get(cmd_name)
-        if entry is None:
-            return None
-        module_name, attribute, _ = entry
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:
-                return None
-            raise
-        command = getattr(module, attribute)
-        assert isinstance(command, click.Command)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [
-            (name, self.commands[name].get_short_help_str(limit=70))
-            if name in self.commands
-            else (name, self.lazy_commands[name][2])
-            for name in self.list_commands(ctx)
-        ]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-
-def _module_exists(module_name: str) -> bool:
-    from importlib.util import find_spec
-
-    return find_spec(module_name) is not None
+    return click.group(cls=LazyGroup, lazy_commands=lazy_commands, **attributes)
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -176,29 +136,44 @@ def _scalar(value: Any) -> str:
     return str(_json_default(value)) if not isinstance(value, str | int | float) else str(value)
 
 
-def wants_json(ctx: click.Context) -> bool:
+def wants_json(ctx: Invocation) -> bool:
     """Whether ``--json`` was given (anywhere on the command line: ``main`` hoists it)."""
     return bool(ctx.find_root().params.get("as_json"))
 
 
-def emit(ctx: click.Context, data: Mapping[str, Any], text: str | None = None) -> None:
+def emit(ctx: Invocation, data: Mapping[str, Any], text: str | None = None) -> None:
     """Print a command's result: JSON with ``--json``, else ``text`` or a rendering of ``data``."""
-    if wants_json(ctx):
-        click.echo(to_json(data))
-    else:
-        click.echo(text if text is not None else render_text(data))
+    echo(to_json(data) if wants_json(ctx) else text if text is not None else render_text(data))
 
 
 def note(message: str) -> None:
     """Progress or a warning for a person: stderr, never mixed into results."""
-    click.echo(message, err=True)
+    echo(message, err=True)
+
+
+def echo(message: str, *, err: bool = False) -> None:
+    """One line on stdout (``err``: stderr), flushed: what ``click.echo`` does with text, written
+    here so that the fast path and the click path print through the same code."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(message + "\n")
+    stream.flush()
+
+
+def configure_logging(verbose: int) -> None:
+    """Log records on stderr from WARNING (``-v`` INFO, ``-vv`` DEBUG), as ``LEVEL name: text``."""
+    import logging  # only when a command sets logging up: transports log only where it is
+
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 STDOUT = "-"
 
 
 def write_output(
-    ctx: click.Context, output: str | os.PathLike[str], data: bytes, *, private: bool = False
+    ctx: Invocation, output: str | os.PathLike[str], data: bytes, *, private: bool = False
 ) -> None:
     """The one writer of every command's files and binary output.
 
@@ -226,14 +201,12 @@ def write_output(
         raise FileAccessError(f"cannot write {target}: {_reason(error)}") from error
 
 
-def check_output(ctx: click.Context, output: str | os.PathLike[str] | None) -> None:
+def check_output(ctx: Invocation, output: str | os.PathLike[str] | None) -> None:
     """Refuse, before the card is touched, an output that ``write_output`` would refuse: so a
     typo in ``-o`` costs no PIN entry and no signature. The write itself still reports
     anything that goes wrong later."""
     if output is None:
         return
-    from pathlib import Path
-
     target = os.fspath(output)
     if target == STDOUT:
         if wants_json(ctx):
@@ -241,14 +214,14 @@ def check_output(ctx: click.Context, output: str | os.PathLike[str] | None) -> N
         if sys.stdout.isatty():
             raise UsageError("refusing to write binary data to a terminal; use -o FILE")
         return
-    path = Path(target)
-    folder = path.parent
-    if path.is_dir():
+    # os.path, not pathlib: this runs on the fast path, which pathlib's import would slow.
+    folder = os.path.dirname(target) or os.curdir
+    if os.path.isdir(target):
         problem = errno.EISDIR
-    elif not folder.is_dir():
+    elif not os.path.isdir(folder):
         problem = errno.ENOENT
     elif not os.access(folder, os.W_OK | os.X_OK) or (
-        path.exists() and not os.access(path, os.W_OK)
+        os.path.exists(target) and not os.access(target, os.W_OK)
     ):
         problem = errno.EACCES
     else:
@@ -257,7 +230,7 @@ def check_output(ctx: click.Context, output: str | os.PathLike[str] | None) -> N
 
 
 def write_into_directory(
-    ctx: click.Context, directory: str, files: Mapping[str, bytes], *, private: bool
+    ctx: Invocation, directory: str, files: Mapping[str, bytes], *, private: bool
 ) -> None:
     """Write ``files`` (name -> content) into ``directory``, created 0700 when ``private``."""
     from pathlib import Path
@@ -321,15 +294,23 @@ ENVIRONMENT_VARIABLES = {
     "new_pin": "MYNAKIT_NEW_PIN",
 }
 
-pin_stdin_option = click.option(
-    "--pin-stdin",
-    is_flag=True,
-    help="Read the PIN/password from the first line of standard input.",
+
+def _flag_option(name: str, help_text: str) -> Callable[[_Command], _Command]:
+    """A click flag option ``name``, built when a command is decorated with it."""
+
+    def add(command: _Command) -> _Command:
+        import click  # options are built by the click path only; the fast path never builds them
+
+        return click.option(name, is_flag=True, help=help_text)(command)
+
+    return add
+
+
+pin_stdin_option = _flag_option(
+    "--pin-stdin", "Read the PIN/password from the first line of standard input."
 )
-force_option = click.option(
-    "--force",
-    is_flag=True,
-    help="Allow spending the last PIN try (a wrong entry then blocks the PIN).",
+force_option = _flag_option(
+    "--force", "Allow spending the last PIN try (a wrong entry then blocks the PIN)."
 )
 
 
@@ -348,6 +329,8 @@ def read_secret(key_name: str, label: str, *, from_stdin: bool = False) -> str:
     if not sys.stdin.isatty():
         hint = f" or set {variable}" if variable else ""
         raise UsageError(f"the {label} is needed: use --pin-stdin{hint} (no terminal to prompt)")
+    import click  # for its hidden prompt: a terminal user is not counting milliseconds
+
     value = click.prompt(label, hide_input=True, err=True)
     assert isinstance(value, str)
     return _ascii_secret(value, label)
@@ -372,6 +355,8 @@ def read_new_secret(label: str, *, from_stdin: bool) -> str:
     )
     new = read_secret("new_pin", f"new {label}", from_stdin=from_stdin)
     if prompting:
+        import click  # for its hidden prompt (see read_secret)
+
         again = click.prompt(f"new {label} again", hide_input=True, err=True)
         if again != new:
             raise UsageError(f"the two entries of the new {label} differ; nothing was changed")
@@ -412,6 +397,8 @@ def credential_option(
     choices: tuple[str, ...], *, pin_means: str = CREDENTIAL_HELP["pin"]
 ) -> Callable[[_Command], _Command]:
     """``-c/--credential`` with ``choices`` (the first is the default)."""
+    import click  # the click path only (see _flag_option)
+
     meanings = {**CREDENTIAL_HELP, "pin": pin_means}
     return click.option(
         "-c",
@@ -427,7 +414,7 @@ def credential_option(
 
 
 def open_certificate(
-    ctx: click.Context, kind: str, *, pin_stdin: bool, force: bool
+    ctx: Invocation, kind: str, *, pin_stdin: bool, force: bool
 ) -> tuple[JpkiAp, bytes]:
     """Open the JPKI AP, verify what the certificate file needs (sign password; a smartphone
     token's auth PIN), and read certificate ``kind`` (auth, sign, auth_ca, sign_ca)."""
@@ -477,6 +464,133 @@ def certificate_facts(certificate: Any) -> dict[str, Any]:
     return facts
 
 
+# -- jpki cert and jpki pkey sign ----------------------------------------------------------------
+#
+# The bodies of the two commands the fast path runs (``mynakit.cli.fast_path``): here, outside
+# the click command module, so that the click commands (``mynakit.cli.jpki_cert``) and the fast
+# path run the same code (docs/architecture.md §10).
+
+CERTIFICATE_KINDS = ("auth", "sign", "auth_ca", "sign_ca")
+# jpki/myna accepts these spellings for the signature certificate (docs/card.md §10.1, §11).
+CERTIFICATE_KIND_ALIASES = {
+    "signature": "sign",
+    "digital_signature": "sign",
+    "auth-ca": "auth_ca",
+    "sign-ca": "sign_ca",
+}
+
+
+def certificate_kind(value: str) -> str:
+    """The certificate kind ``-t/--type`` names, its jpki/myna spellings included."""
+    kind = CERTIFICATE_KIND_ALIASES.get(value, value)
+    if kind not in CERTIFICATE_KINDS:
+        raise UsageError(
+            f"invalid value {value!r} for -t/--type: choose from {', '.join(CERTIFICATE_KINDS)}"
+        )
+    return kind
+
+
+def certificate_summary(certificate: Any, *, show_personal: bool) -> dict[str, object]:
+    """``certificate_facts`` plus subject, issuer and whether it is a sandbox certificate; the
+    basic-4 information of a signature certificate only with ``show_personal``."""
+    summary: dict[str, object] = {
+        **certificate_facts(certificate),
+        "subject": certificate.subject_name.rfc4514_string(),
+        "issuer": certificate.issuer_name.rfc4514_string(),
+        "sandbox": certificate.is_sandbox,
+    }
+    if certificate.kind.value == "sign" and show_personal:
+        info = certificate.basic_info
+        summary["basic_info"] = {
+            "name": info.name,
+            "address": info.address,
+            "birth_date": info.birth_date.isoformat(),
+            "birth_date_era": str(certificate.birth_era_date),
+            "sex": info.sex.value,
+        }
+    return summary
+
+
+def read_certificate_command(
+    ctx: Invocation,
+    kind: str,
+    output_format: str,
+    output: str | None,
+    *,
+    show_personal: bool,
+    pin_stdin: bool,
+    force: bool,
+) -> None:
+    """``jpki cert``. DER and PEM are written as the card holds them, without parsing: only
+    the text summary needs an X.509 parser (and its import time)."""
+    kind = certificate_kind(kind)
+    if output is None and output_format == "der":
+        output = STDOUT
+    check_output(ctx, output)
+    _, der = open_certificate(ctx, kind, pin_stdin=pin_stdin, force=force)
+    # The signature certificate holds the basic-4 information: its file is the holder's only.
+    private = kind == "sign"
+    if output_format == "text":
+        from mynakit.jpki.certificates import parse_certificate
+
+        summary = certificate_summary(parse_certificate(der), show_personal=show_personal)
+        if output is not None:
+            text = "\n".join(f"{key}: {value}" for key, value in summary.items()) + "\n"
+            write_output(ctx, output, text.encode("utf-8"), private=private)
+        emit(ctx, summary)
+        return
+    encoded = der if output_format == "der" else pem_armor("CERTIFICATE", der)
+    if output is None:
+        data: dict[str, object] = {"kind": kind, "format": "pem", "pem": encoded.decode("ascii")}
+        emit(ctx, data, encoded.decode("ascii").rstrip("\n"))
+        return
+    write_output(ctx, output, encoded, private=private)
+    if output != STDOUT:
+        emit(ctx, {"kind": kind, "format": output_format, "written": output, "bytes": len(encoded)})
+
+
+def sign_command(
+    ctx: Invocation,
+    key: KeyKind,
+    input_file: str,
+    output: str | None,
+    digest: str,
+    *,
+    raw: bool,
+    pin_stdin: bool,
+    force: bool,
+) -> None:
+    """``jpki pkey sign``: sign INPUT with the card, the DigestInfo of its hash or, with
+    ``raw``, its bytes as given."""
+    import hashlib
+
+    from mynakit.card.jpki import PIN_OF_KEY, JpkiAp, digest_info
+    from mynakit.cli.context import get_context
+    from mynakit.jpki.inputs import InputKind
+
+    if pin_stdin and input_file == STDOUT:
+        raise UsageError("INPUT and --pin-stdin cannot both use standard input")
+    content = read_input(input_file, InputKind.DOCUMENT)
+    block = content if raw else digest_info(digest, hashlib.new(digest, content).digest())
+    check_output(ctx, output)
+    session = JpkiAp.open(get_context(ctx).protocol())
+    verify_from_user(session, PIN_OF_KEY[key], from_stdin=pin_stdin, force=force)
+    signature = session.sign(key, block)
+    result: dict[str, object] = {
+        "key": key,
+        "digest": None if raw else digest,
+        "signature": signature.hex().upper(),
+        "bytes": len(signature),
+    }
+    if output is not None:
+        write_output(ctx, output, signature)
+        if output == STDOUT:
+            return
+        result["written"] = output
+        note(f"signature written to {output}")
+    emit(ctx, result)
+
+
 # -- the relying side's trust -------------------------------------------------------------------
 #
 # Trust, for every verifying command (``verify-cert``, ``cms verify``, ``pdf verify``): the
@@ -490,10 +604,10 @@ ISSUER_FOLDER = "issuer"
 _ISSUER_KEY = "mynakit.sandbox_issuer"
 _TRANSCRIPT_CA = "mynakit transcript CA"  # in every transcript CA's name (emulator.transcripts)
 
-sandbox_option = click.option(
+
+sandbox_option = _flag_option(
     "--sandbox",
-    is_flag=True,
-    help="Also trust the sandbox issuer's roots ($MYNAKIT_HOME/issuer). "
+    "Also trust the sandbox issuer's roots ($MYNAKIT_HOME/issuer). "
     "Without it only the J-LIS roots are trusted.",
 )
 
@@ -598,6 +712,8 @@ def revocation_checker(mode: str | None) -> RevocationChecker | None:
 
 def revocation_options(command: _Command) -> _Command:
     """``--ocsp`` / ``--crl`` (default: no revocation check)."""
+    import click  # the click path only (see _flag_option)
+
     return click.option(
         "--ocsp",
         "revocation",
@@ -613,9 +729,8 @@ def revocation_options(command: _Command) -> _Command:
     )
 
 
-sandbox_card_ca_option = click.option(
+sandbox_card_ca_option = _flag_option(
     "--sandbox",
-    is_flag=True,
-    help="Trust the sandbox card-CA keys of the virtual cards in $MYNAKIT_HOME (for a virtual "
+    "Trust the sandbox card-CA keys of the virtual cards in $MYNAKIT_HOME (for a virtual "
     "card served through pcscd). A virtual:NAME reader trusts its own card's key anyway.",
 )

@@ -44,7 +44,7 @@ from mynakit.emulator.transcript_certificates import CertificateRedactor, Redact
 from mynakit.errors import DataError, UsageError
 from mynakit.iso7816 import tlv
 from mynakit.jpki.certificates import certificate_length_from_header
-from mynakit.profiles import CardProfile, load_profile
+from mynakit.profiles import BUNDLED_PROFILES, CardProfile, load_profile
 from mynakit.transport.base import Connection
 from mynakit.transport.decorator import ConnectionDecorator
 
@@ -477,10 +477,8 @@ def extended_length_from_transcript(transcript: dict[str, Any]) -> bool | None:
 
 def profile_text_for_transcript(transcript: dict[str, Any]) -> str:
     """The bundled profile's TOML with the transcript's ATR and choices written in."""
-    from importlib import resources
-
     kind = transcript["profile"]
-    text = (resources.files("mynakit") / "card_profiles" / f"{kind}.toml").read_text("utf-8")
+    text = Path(BUNDLED_PROFILES, f"{kind}.toml").read_text("utf-8")
     text = re.sub(r'(?m)^atr = "[0-9A-Fa-f]*"', f'atr = "{transcript["atr"]}"', text, count=1)
     extended = extended_length_from_transcript(transcript)
     if extended is not None:

@@ -19,7 +19,6 @@ import enum
 import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from mynakit.errors import DataError, UsageError
@@ -83,7 +82,7 @@ def read_bounded(
     if isinstance(source, str | os.PathLike):
         name = origin or str(source)
         try:
-            with Path(source).open("rb") as stream:
+            with open(source, "rb") as stream:
                 data = stream.read(limit + 1)
         except OSError as error:
             raise UsageError(f"cannot read {name}: {error.strerror or error}") from error

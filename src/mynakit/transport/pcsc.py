@@ -9,7 +9,6 @@ the ``Connection`` seam is ``bytes`` in, ``bytes`` out.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Final
 
 from smartcard import scard
@@ -22,12 +21,15 @@ from mynakit.transport.base import (
     NoServiceError,
     ReaderBusyError,
     TransportTimeoutError,
+    log_if_configured,
     require_command_apdu,
 )
 from mynakit.transport.limits import ReaderFeatures, ReaderLimits, learn_reader_features
 from mynakit.transport.pinpad import PinPad
 
-logger = logging.getLogger("mynakit.transport.pcsc")
+LOGGER = "mynakit.transport.pcsc"
+DEBUG = 10  # logging.DEBUG and INFO, spelt out: this module logs through log_if_configured
+INFO = 20
 
 # PC/SC result codes (pcsc-lite pcsclite.h; the same values as Windows winerror.h).
 SCARD_S_SUCCESS: Final = 0x00000000
@@ -167,7 +169,7 @@ def establish_context() -> Any:
 def release_context(context: Any) -> None:
     hresult = scard.SCardReleaseContext(context)
     if hresult != SCARD_S_SUCCESS:
-        logger.debug("SCardReleaseContext: 0x%08X", unsigned(hresult))
+        log_if_configured(LOGGER, DEBUG, "SCardReleaseContext: 0x%08X", unsigned(hresult))
 
 
 def reader_names(context: Any) -> list[str]:
@@ -279,7 +281,7 @@ class PcscConnection:
         check(hresult, "connect", reader)
         connection = cls(context, card_handle, reader, protocol, share_mode)
         if note is not None:
-            logger.info("%s", note)
+            log_if_configured(LOGGER, INFO, "%s", note)
             connection.notes.append(note)
         return connection
 
@@ -328,14 +330,18 @@ class PcscConnection:
         hresult, answer = scard.SCardControl(self._require_open(), control_code, list(data))
         if hresult != SCARD_S_SUCCESS:
             # Many drivers (Debian's vpcd 3.3 among them) answer no control codes at all.
-            logger.debug("SCardControl 0x%08X: 0x%08X", control_code, unsigned(hresult))
+            log_if_configured(
+                LOGGER, DEBUG, "SCardControl 0x%08X: 0x%08X", control_code, unsigned(hresult)
+            )
             return None
         return bytes(answer)
 
     def attribute(self, attribute_id: int) -> bytes | None:
         hresult, answer = scard.SCardGetAttrib(self._require_open(), attribute_id)
         if hresult != SCARD_S_SUCCESS:
-            logger.debug("SCardGetAttrib 0x%08X: 0x%08X", attribute_id, unsigned(hresult))
+            log_if_configured(
+                LOGGER, DEBUG, "SCardGetAttrib 0x%08X: 0x%08X", attribute_id, unsigned(hresult)
+            )
             return None
         return bytes(answer)
 
@@ -385,7 +391,7 @@ class PcscConnection:
             hresult = scard.SCardDisconnect(card_handle, disposition)
             if hresult != SCARD_S_SUCCESS:
                 # The card may already be gone; closing must still succeed.
-                logger.debug("SCardDisconnect: 0x%08X", unsigned(hresult))
+                log_if_configured(LOGGER, DEBUG, "SCardDisconnect: 0x%08X", unsigned(hresult))
         if context is not None:
             release_context(context)
 

@@ -10,18 +10,16 @@ GET RESPONSE continuing them. It follows SELECT commands to know which file is c
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from mynakit.iso7816.apdu import ApduParseError, CommandApdu, ResponseApdu
 from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
-from mynakit.transport.base import Connection
+from mynakit.transport.base import Connection, log_if_configured
 from mynakit.transport.decorator import ConnectionDecorator
 from mynakit.transport.pinpad import PinPad
 
-TRAFFIC = 5
-logging.addLevelName(TRAFFIC, "TRAFFIC")
-logger = logging.getLogger("mynakit.apdu")
+TRAFFIC = 5  # below DEBUG
+TRAFFIC_LOGGER = "mynakit.apdu"
 
 INS_SELECT = 0xA4
 INS_READ_BINARY = 0xB0
@@ -106,7 +104,7 @@ class TracingConnection(ConnectionDecorator):
         return atr
 
     def _emit(self, line: str) -> None:
-        logger.log(TRAFFIC, "%s", line)
+        log_if_configured(TRAFFIC_LOGGER, TRAFFIC, "%s", line, level_name="TRAFFIC")
         if self.sink is not None:
             self.sink(line)
 

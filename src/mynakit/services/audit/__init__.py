@@ -16,6 +16,7 @@ deleted one (a gap in positions, or a head that points past the last record), an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -107,6 +108,30 @@ def expected_hash(record: AccessRecord) -> str:
         method=record.method,
         previous_hash=record.previous_hash,
     )
+
+
+def seal(
+    entry: AccessEntry,
+    *,
+    chain: str,
+    position: int,
+    recorded_at: dt.datetime,
+    previous_hash: str,
+) -> AccessRecord:
+    """The record ``entry`` becomes at ``position`` of ``chain``, its hash computed."""
+    unsealed = AccessRecord(
+        chain=chain,
+        position=position,
+        recorded_at=recorded_at,
+        actor=entry.actor,
+        subject=entry.subject,
+        purpose=entry.purpose,
+        items=entry.items,
+        method=entry.method,
+        previous_hash=previous_hash,
+        record_hash="",
+    )
+    return dataclasses.replace(unsealed, record_hash=expected_hash(unsealed))
 
 
 @dataclass

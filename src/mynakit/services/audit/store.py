@@ -36,7 +36,7 @@ from mynakit.services.audit import (
     AccessRecord,
     ChainVerdict,
     merged_verdict,
-    record_hash,
+    seal,
     verify_chain,
 )
 from mynakit.services.store import Base, Database, UtcDateTime, utc_now
@@ -124,33 +124,15 @@ def append_many(
     records = []
     for chain, entry in entries:
         position, previous_hash = heads[chain]
-        position += 1
-        digest = record_hash(
+        record = seal(
+            entry,
             chain=chain,
-            position=position,
+            position=position + 1,
             recorded_at=recorded_at,
-            actor=entry.actor,
-            subject=entry.subject,
-            purpose=entry.purpose,
-            items=entry.items,
-            method=entry.method,
             previous_hash=previous_hash,
         )
-        heads[chain] = (position, digest)
-        records.append(
-            AccessRecord(
-                chain=chain,
-                position=position,
-                recorded_at=recorded_at,
-                actor=entry.actor,
-                subject=entry.subject,
-                purpose=entry.purpose,
-                items=entry.items,
-                method=entry.method,
-                previous_hash=previous_hash,
-                record_hash=digest,
-            )
-        )
+        heads[chain] = (record.position, record.record_hash)
+        records.append(record)
     connection.execute(
         _INSERT_RECORD,
         [
