@@ -16,7 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -257,36 +258,16 @@ def check_crl(
     ``RevocationCheckError``: the status is then unknown.
     """
     now = _aware(at)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # off-profile fields warn; the checks decide
-            return _check_crl(certificate, crl, issuer_certificate, now=now, max_age=max_age)
-    except _MALFORMED as error:
-        raise RevocationCheckError(f"CRL is malformed: {error}") from error
-
-
-def _check_crl(
-    certificate: x509.Certificate,
-    crl: x509.CertificateRevocationList,
-    issuer_certificate: x509.Certificate,
-    *,
-    now: dt.datetime,
-    max_age: dt.timedelta,
-) -> RevocationStatus:
-    _verify_crl(crl, issuer_certificate)
-    return _crl_status(certificate, crl, issuer_certificate, now=now, max_age=max_age)
+    verify_crl(crl, issuer_certificate)
+    return crl_status(certificate, crl, issuer_certificate, at=now, max_age=max_age)
 
 
 def verify_crl(crl: x509.CertificateRevocationList, issuer_certificate: x509.Certificate) -> None:
     """Check that ``issuer_certificate`` issued and signed ``crl`` (RFC 5280 §6.3.3 (f), (g));
     ``RevocationCheckError`` otherwise. A pure function of the two: a holder of a downloaded
     CRL checks it once, then looks certificates up with :func:`crl_status`."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # off-profile fields warn; the checks decide
-            _verify_crl(crl, issuer_certificate)
-    except _MALFORMED as error:
-        raise RevocationCheckError(f"CRL is malformed: {error}") from error
+    with _reading_crl():
+        _verify_crl(crl, issuer_certificate)
 
 
 def crl_status(
@@ -300,10 +281,17 @@ def crl_status(
     """:func:`check_crl` for a CRL that :func:`verify_crl` accepted for ``issuer_certificate``:
     the certificate's issuer, the CRL's freshness at ``at`` and the certificate's entry."""
     now = _aware(at)
+    with _reading_crl():
+        return _crl_status(certificate, crl, issuer_certificate, now=now, max_age=max_age)
+
+
+@contextmanager
+def _reading_crl() -> Iterator[None]:
+    # A CRL whose lazily decoded parts do not parse makes the status unknown.
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return _crl_status(certificate, crl, issuer_certificate, now=now, max_age=max_age)
+            warnings.simplefilter("ignore")  # off-profile fields warn; the checks decide
+            yield
     except _MALFORMED as error:
         raise RevocationCheckError(f"CRL is malformed: {error}") from error
 
