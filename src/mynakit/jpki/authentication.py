@@ -371,15 +371,15 @@ class Authenticator:
             )
         _verify_signature(certificate, signature, challenge.nonce, algorithm_class())
         path = self._validate(certificate, now)
-        anchor = path.anchor.certificate
+        anchor = path.anchor
         status = path.revocation
         return VerifiedIdentity(
             serial=certificate.serial_number,
             not_after=certificate.not_after,
             random_string=certificate.random_string,
             terminal_code=certificate.terminal_code,
-            issuer_root=anchor.subject_name.rfc4514_string(),
-            issuer_root_serial=anchor.serial_number,
+            issuer_root=anchor.subject_text,
+            issuer_root_serial=anchor.certificate.serial_number,
             production=path.is_production,
             revocation=(
                 f"{status.state.value} ({status.source})" if status is not None else "not checked"

@@ -138,27 +138,29 @@ class JpkiCertificate:
         # repr to what identifies the certificate.
         return f"JpkiCertificate(kind={self.kind.value}, serial={self.serial_number})"
 
-    @property
+    # The accessors below are cached: cryptography builds a new object on every access, and a
+    # parsed certificate is immutable (parse_certificate_cached shares it between requests).
+    @cached_property
     def serial_number(self) -> int:
         return self.certificate.serial_number
 
-    @property
+    @cached_property
     def not_before(self) -> dt.datetime:
         return self.certificate.not_valid_before_utc
 
-    @property
+    @cached_property
     def not_after(self) -> dt.datetime:
         return self.certificate.not_valid_after_utc
 
-    @property
+    @cached_property
     def issuer_name(self) -> x509.Name:
         return self.certificate.issuer
 
-    @property
+    @cached_property
     def subject_name(self) -> x509.Name:
         return self.certificate.subject
 
-    @property
+    @cached_property
     def subject_common_name(self) -> str | None:
         return _single_attribute(self.certificate.subject, NameOID.COMMON_NAME)
 

@@ -16,7 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -257,15 +258,59 @@ def check_crl(
     ``RevocationCheckError``: the status is then unknown.
     """
     now = _aware(at)
+    verify_crl(crl, issuer_certificate)
+    return crl_status(certificate, crl, issuer_certificate, at=now, max_age=max_age)
+
+
+def verify_crl(crl: x509.CertificateRevocationList, issuer_certificate: x509.Certificate) -> None:
+    """Check that ``issuer_certificate`` issued and signed ``crl`` (RFC 5280 §6.3.3 (f), (g));
+    ``RevocationCheckError`` otherwise. A pure function of the two: a holder of a downloaded
+    CRL checks it once, then looks certificates up with :func:`crl_status`."""
+    with _reading_crl():
+        _verify_crl(crl, issuer_certificate)
+
+
+def crl_status(
+    certificate: x509.Certificate,
+    crl: x509.CertificateRevocationList,
+    issuer_certificate: x509.Certificate,
+    *,
+    at: dt.datetime | None = None,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+) -> RevocationStatus:
+    """:func:`check_crl` for a CRL that :func:`verify_crl` accepted for ``issuer_certificate``:
+    the certificate's issuer, the CRL's freshness at ``at`` and the certificate's entry."""
+    now = _aware(at)
+    with _reading_crl():
+        return _crl_status(certificate, crl, issuer_certificate, now=now, max_age=max_age)
+
+
+@contextmanager
+def _reading_crl() -> Iterator[None]:
+    # A CRL whose lazily decoded parts do not parse makes the status unknown.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # off-profile fields warn; the checks decide
-            return _check_crl(certificate, crl, issuer_certificate, now=now, max_age=max_age)
+            yield
     except _MALFORMED as error:
         raise RevocationCheckError(f"CRL is malformed: {error}") from error
 
 
-def _check_crl(
+def _verify_crl(crl: x509.CertificateRevocationList, issuer_certificate: x509.Certificate) -> None:
+    if crl.issuer != issuer_certificate.subject:
+        raise RevocationCheckError(
+            f"CRL issued by {crl.issuer.rfc4514_string()}, "
+            f"not by {issuer_certificate.subject.rfc4514_string()}"
+        )
+    try:
+        signature_valid = crl.is_signature_valid(_verifying_key(issuer_certificate))
+    except (TypeError, UnsupportedAlgorithm) as error:
+        raise RevocationCheckError(f"CRL signature cannot be checked: {error}") from error
+    if not signature_valid:
+        raise RevocationCheckError("CRL signature does not verify with the issuer's key")
+
+
+def _crl_status(
     certificate: x509.Certificate,
     crl: x509.CertificateRevocationList,
     issuer_certificate: x509.Certificate,
@@ -273,19 +318,8 @@ def _check_crl(
     now: dt.datetime,
     max_age: dt.timedelta,
 ) -> RevocationStatus:
-    if crl.issuer != issuer_certificate.subject:
-        raise RevocationCheckError(
-            f"CRL issued by {crl.issuer.rfc4514_string()}, "
-            f"not by {issuer_certificate.subject.rfc4514_string()}"
-        )
     if certificate.issuer != issuer_certificate.subject:
         raise RevocationCheckError("the certificate was not issued by the CRL's issuer")
-    try:
-        signature_valid = crl.is_signature_valid(_verifying_key(issuer_certificate))
-    except (TypeError, UnsupportedAlgorithm) as error:
-        raise RevocationCheckError(f"CRL signature cannot be checked: {error}") from error
-    if not signature_valid:
-        raise RevocationCheckError("CRL signature does not verify with the issuer's key")
     _check_freshness(crl.last_update_utc, crl.next_update_utc, now, max_age, "CRL")
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
     if entry is None:

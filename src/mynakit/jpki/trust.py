@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -48,11 +49,16 @@ class TrustAnchor:
 
     @property
     def subject(self) -> x509.Name:
-        return self.certificate.certificate.subject
+        return self.certificate.subject_name
 
     @property
     def x509_certificate(self) -> x509.Certificate:
         return self.certificate.certificate
+
+    @cached_property
+    def subject_text(self) -> str:
+        """The root's subject DN as an RFC 4514 string (computed once per anchor)."""
+        return self.certificate.subject_name.rfc4514_string()
 
     def __repr__(self) -> str:
         where = "production" if self.production else "sandbox"

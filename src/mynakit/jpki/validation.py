@@ -211,7 +211,7 @@ def _signed_by(subject: JpkiCertificate, anchor: TrustAnchor) -> bool:
 
 def _check_anchor(anchor: TrustAnchor, when: dt.datetime) -> None:
     root = anchor.certificate
-    label = f"root {root.serial_number} ({root.subject_name.rfc4514_string()})"
+    label = f"root {root.serial_number} ({anchor.subject_text})"
     try:
         constraints = root.certificate.extensions.get_extension_for_class(x509.BasicConstraints)
     except x509.ExtensionNotFound:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -271,6 +272,11 @@ def service_client_dependency(
     return authenticated
 
 
+# A worker that dies is replaced, unless workers died this many times within this window.
+WORKER_RESTART_LIMIT = 5
+WORKER_RESTART_WINDOW_SECONDS = 60.0
+
+
 def serve_factory(
     factory: str,
     *,
@@ -285,7 +291,10 @@ def serve_factory(
     spreads new connections over the workers (socket(7)). With one socket shared by all
     workers, the first worker to wake accepts every pending connection: a few long-lived
     keep-alive clients (counters, a load balancer) would all land on one process and leave the
-    others idle. When a worker dies the others are stopped and this returns with an error.
+    others idle. A worker that dies is replaced by a new one (its connections are lost, the
+    other workers' are not); a worker that keeps dying (more than ``WORKER_RESTART_LIMIT``
+    times within ``WORKER_RESTART_WINDOW_SECONDS``: a database that is gone, say) stops the
+    server with an error instead of restarting it forever.
     """
     import multiprocessing
     import signal
@@ -306,14 +315,18 @@ def serve_factory(
         )
         return
     context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(
+
+    def new_worker(number: int) -> multiprocessing.process.BaseProcess:
+        worker = context.Process(
             target=_serve_worker,
             args=(factory, host, port, log_level),
             name=f"mynakit-worker-{number}",
         )
-        for number in range(workers)
-    ]
+        worker.start()
+        return worker
+
+    processes: list[multiprocessing.process.BaseProcess] = []
+    restarts: list[float] = []
     stopping = False
 
     def stop(signal_number: int, frame: object) -> None:
@@ -327,20 +340,35 @@ def serve_factory(
         signal_number: signal.signal(signal_number, stop)
         for signal_number in (signal.SIGINT, signal.SIGTERM)
     }
+    failed = False
     try:
-        for process in processes:
-            process.start()
-        wait([process.sentinel for process in processes], timeout=None)
-        if not stopping:
-            logger.error("a worker process stopped; stopping the others")
-            stop(signal.SIGTERM, None)
+        processes.extend(new_worker(number) for number in range(workers))
+        while not stopping:
+            wait([process.sentinel for process in processes], timeout=None)
+            for number, process in enumerate(processes):
+                if stopping or process.is_alive():
+                    continue
+                now = time.monotonic()
+                restarts[:] = [
+                    moment for moment in restarts if now - moment < WORKER_RESTART_WINDOW_SECONDS
+                ]
+                if len(restarts) >= WORKER_RESTART_LIMIT:
+                    logger.error("workers keep stopping; stopping the server")
+                    failed = True
+                    stop(signal.SIGTERM, None)
+                    break
+                logger.error(
+                    "worker %d stopped (exit code %s); starting a new one", number, process.exitcode
+                )
+                restarts.append(now)
+                processes[number] = new_worker(number)
         for process in processes:
             process.join()
     finally:
         for signal_number, handler in previous.items():
             signal.signal(signal_number, handler)
-    if not stopping:
-        raise UsageError(f"a worker of the server on {host}:{port} stopped (see its log above)")
+    if failed:
+        raise UsageError(f"the workers of the server on {host}:{port} keep stopping (see the log)")
 
 
 def _serve_worker(factory: str, host: str, port: int, log_level: str) -> None:

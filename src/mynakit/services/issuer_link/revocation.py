@@ -1,7 +1,9 @@
 """Revocation for high-volume verification: the issuer's CRL, fetched and kept by the platform,
 refreshed on a period and at the CRL's nextUpdate (docs/services.md §B.5: a daily CRL, OCSP
-for same-day status). Every check still verifies the CRL's signature and freshness
-(``mynakit.jpki.revocation.check_crl``); only the download is shared.
+for same-day status). A downloaded CRL's issuer and signature are verified once per issuer
+certificate (``mynakit.jpki.revocation.verify_crl``: a pure function of the CRL and that
+certificate); every check still checks the certificate's issuer, the CRL's freshness and the
+certificate's entry (``crl_status``). Nothing is kept about a certificate.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from collections.abc import Callable
 
 from cryptography import x509
 
-from mynakit.jpki.revocation import RevocationStatus, check_crl, crl_url, fetch_crl
+from mynakit.jpki.revocation import (
+    RevocationStatus,
+    crl_status,
+    crl_url,
+    fetch_crl,
+    verify_crl,
+)
 
 DEFAULT_REFRESH = dt.timedelta(minutes=5)
 
@@ -32,15 +40,26 @@ class RefreshingCrlChecker:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[x509.CertificateRevocationList, dt.datetime]] = {}
+        # (id of a cached CRL, issuer certificate DER) pairs that verify_crl accepted; dropped
+        # with the CRL at each refresh.
+        self._verified: set[tuple[int, bytes]] = set()
         self.downloads = 0
 
     def __call__(self, certificate: x509.Certificate, issuer: x509.Certificate) -> RevocationStatus:
-        return check_crl(certificate, self._crl(crl_url(certificate)), issuer, at=self._clock())
+        crl = self._crl(crl_url(certificate))
+        verified = (id(crl), issuer.tbs_certificate_bytes + issuer.signature)
+        if verified not in self._verified:
+            verify_crl(crl, issuer)
+            with self._lock:
+                if any(cached is crl for cached, _ in self._cache.values()):
+                    self._verified.add(verified)
+        return crl_status(certificate, crl, issuer, at=self._clock())
 
     def refresh(self) -> None:
         """Forget every cached CRL: the next check downloads again."""
         with self._lock:
             self._cache.clear()
+            self._verified.clear()
 
     def _crl(self, url: str) -> x509.CertificateRevocationList:
         now = self._clock()
@@ -58,5 +77,7 @@ class RefreshingCrlChecker:
             # each fetching the same CRL.
             crl = fetch_crl(url, self._timeout)
             self.downloads += 1
+            if cached is not None:  # the replaced CRL's verdicts go with it
+                self._verified = {pair for pair in self._verified if pair[0] != id(cached[0])}
             self._cache[url] = (crl, now)
             return crl
