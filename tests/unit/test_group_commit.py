@@ -169,3 +169,14 @@ def test_an_in_loop_batch_that_fails_fails_every_request_in_it() -> None:
 
     assert all(isinstance(answer, ConnectionError) for answer in asyncio.run(scenario()))
     committer.close()
+
+
+def test_a_request_after_close_is_answered_with_an_error_not_left_waiting() -> None:
+    committer: GroupCommit[int, int] = GroupCommit(Recorder())
+    committer.close()
+
+    async def scenario() -> list[int | BaseException]:
+        return await asyncio.gather(*(committer.submit(n) for n in (2, 4)), return_exceptions=True)
+
+    answers = asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert all(isinstance(answer, RuntimeError) for answer in answers)

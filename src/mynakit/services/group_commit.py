@@ -96,7 +96,13 @@ class GroupCommit(Generic[RequestT, ResultT]):
                 # Soon, not now: the loop first reads what else arrived, for this batch.
                 loop.call_soon(self._run_in_loop, loop, batch)
                 continue
-            running = loop.run_in_executor(self._executor, self._run_batch, requests)
+            try:
+                running = loop.run_in_executor(self._executor, self._run_batch, requests)
+            except RuntimeError as error:  # the executor was shut down: answer, do not hang
+                refused: asyncio.Future[Sequence[ResultT | Exception]] = loop.create_future()
+                refused.set_exception(error)
+                self._finished(loop, batch, refused)
+                return
             running.add_done_callback(functools.partial(self._finished, loop, batch))
 
     def _run_in_loop(

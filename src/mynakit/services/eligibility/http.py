@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from mynakit.card.presence import PresenceProof
 from mynakit.jpki.authentication import ChallengeResponse
@@ -42,7 +42,6 @@ from mynakit.services.eligibility.store import SqlEligibilityRepository
 from mynakit.services.errors import ForbiddenError, InvalidRequestError
 from mynakit.services.group_commit import GroupCommit
 from mynakit.services.http import (
-    DirectRequest,
     create_app,
     error_responses,
     json_bytes,
@@ -274,20 +273,13 @@ def create_eligibility_app(service: EligibilityService, database: Database) -> F
         """A check with the My Number card (ReferenceClassification 1)."""
         return json_response_bytes(await check_card_submitted(client.name, body))
 
-    async def check_card_direct(request: DirectRequest) -> bytes | None:
-        # The hot route without FastAPI's stack; anything unusual (no bearer credential, a body
-        # that does not validate, not JSON) is left to the route above, which answers it.
-        credential = request.bearer()
-        if credential is None or not request.is_json:
-            return None
-        try:
-            body = CardCheckIn.model_validate_json(request.body)
-        except ValidationError:
-            return None
-        client = institutions.authenticate(credential)
-        return await check_card_submitted(client.name, body)
-
-    app.direct_route("POST", "/v1/checks/card", check_card_direct)
+    # The hot route without FastAPI's stack (the route above answers anything unusual).
+    app.direct_json_post(
+        "/v1/checks/card",
+        CardCheckIn,
+        institutions.authenticate,
+        lambda client, body: check_card_submitted(client.name, body),
+    )
 
     @app.post(
         "/v1/checks/insurance-card",

@@ -17,12 +17,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from mynakit.errors import DataError, MynakitError, UsageError
 from mynakit.jpki.authentication import AuthenticationError, CertificateRejectedError
@@ -102,6 +102,7 @@ class DirectRequest:
 # (FastAPI then gives its own answer to whatever was unusual: a validation error, a missing
 # credential). Expected failures raise a MynakitError, answered as the app's handler does.
 DirectHandler = Callable[[DirectRequest], Awaitable[bytes | None]]
+BodyT = TypeVar("BodyT", bound=BaseModel)
 # Bodies larger than this are left to FastAPI (and its own body limit).
 DIRECT_BODY_LIMIT = 64 * 1024
 
@@ -122,6 +123,29 @@ class ServiceApp(FastAPI):
 
     def direct_route(self, method: str, path: str, handler: DirectHandler) -> None:
         self._direct[(method.upper(), path)] = handler
+
+    def direct_json_post(
+        self,
+        path: str,
+        model: type[BodyT],
+        authenticate: Callable[[str], ServiceClient],
+        answer: Callable[[ServiceClient, BodyT], Awaitable[bytes]],
+    ) -> None:
+        """A direct ``POST`` route for a JSON body of ``model`` from a bearer-authenticated
+        client; anything unusual (no bearer credential, not JSON, a body that does not
+        validate) is left to the documented FastAPI route, which answers it."""
+
+        async def handler(request: DirectRequest) -> bytes | None:
+            credential = request.bearer()
+            if credential is None or not request.is_json:
+                return None
+            try:
+                body = model.model_validate_json(request.body)
+            except ValidationError:
+                return None
+            return await answer(authenticate(credential), body)
+
+        self.direct_route("POST", path, handler)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self._direct:

@@ -12,7 +12,7 @@ import hmac
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from mynakit.card.presence import PresenceProof
 from mynakit.errors import DataError
@@ -22,7 +22,6 @@ from mynakit.services.auth import ServiceClient
 from mynakit.services.errors import ForbiddenError, NotAuthenticatedError
 from mynakit.services.group_commit import GroupCommit
 from mynakit.services.http import (
-    DirectRequest,
     create_app,
     error_responses,
     json_bytes,
@@ -298,20 +297,13 @@ def create_mykey_app(deployment: MyKeyDeployment, *, admin_token: str | None = N
     ) -> Response:
         return json_response_bytes(await resolve_submitted(client.client_id, body))
 
-    async def resolve_direct(request: DirectRequest) -> bytes | None:
-        # The hot route without FastAPI's stack; anything unusual (no bearer credential, a body
-        # that does not validate, not JSON) is left to the route above, which answers it.
-        credential = request.bearer()
-        if credential is None or not request.is_json:
-            return None
-        try:
-            body = HolderBody.model_validate_json(request.body)
-        except ValidationError:
-            return None
-        client = deployment.credentials.authenticate(credential)
-        return await resolve_submitted(client.client_id, body)
-
-    app.direct_route("POST", "/v1/services/resolve", resolve_direct)
+    # The hot route without FastAPI's stack (the route above answers anything unusual).
+    app.direct_json_post(
+        "/v1/services/resolve",
+        HolderBody,
+        deployment.credentials.authenticate,
+        lambda client, body: resolve_submitted(client.client_id, body),
+    )
 
     @app.post(
         "/v1/services/resolve-tap",
