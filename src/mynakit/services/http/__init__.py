@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
@@ -181,12 +181,8 @@ class ServiceApp(FastAPI):
             }
             try:
                 answer = await handler(DirectRequest(headers, body))
-            except MynakitError as error:
-                status, code = error_status(error)
-                answer = _error_body(code, str(error))
             except Exception as error:
-                _log_unexpected(error, scope["method"], scope["path"])
-                status, answer = 500, _error_body("internal_error", "internal error")
+                status, answer = _failure(error, scope["method"], scope["path"])
         if answer is None:
             await super().__call__(scope, _replaying(body, more, receive), send)
             return
@@ -219,9 +215,15 @@ def _error_body(code: str, message: str) -> bytes:
     return json_bytes({"error": code, "message": message})
 
 
-def _log_unexpected(error: Exception, method: str, path: str) -> None:
+def _failure(error: Exception, method: str, path: str) -> tuple[int, bytes]:
+    """The status and body that answer a failed request: an expected failure (a
+    :class:`MynakitError`) with its status and code, anything else 500 and logged."""
+    if isinstance(error, MynakitError):
+        status, code = error_status(error)
+        return status, _error_body(code, str(error))
     # Never the request body: it may hold a credential.
     logger.error("unexpected %s on %s %s", type(error).__name__, method, path)
+    return 500, _error_body("internal_error", "internal error")
 
 
 def create_app(
@@ -250,17 +252,12 @@ def create_app(
 
     app = ServiceApp(title=title, version=version, description=description, lifespan=lifespan)
 
+    # Both handlers answer as the direct routes do (one _failure for every route).
     @app.exception_handler(MynakitError)
-    async def expected_failure(request: Request, error: MynakitError) -> JSONResponse:
-        status, code = error_status(error)
-        return JSONResponse({"error": code, "message": str(error)}, status_code=status)
-
     @app.exception_handler(Exception)
-    async def unexpected_failure(request: Request, error: Exception) -> JSONResponse:
-        _log_unexpected(error, request.method, request.url.path)
-        return JSONResponse(
-            {"error": "internal_error", "message": "internal error"}, status_code=500
-        )
+    async def failure(request: Request, error: Exception) -> Response:
+        status, body = _failure(error, request.method, request.url.path)
+        return json_response_bytes(body, status)
 
     return app
 
