@@ -24,7 +24,7 @@ import datetime as dt
 import enum
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from mynakit.errors import DataError, UsageError, VerificationError
+from mynakit.errors import DataError, MynakitError, UsageError, VerificationError
 from mynakit.jpki.certificates import CertificateKind, JpkiCertificate, parse_certificate_cached
 from mynakit.jpki.revocation import RevocationChecker, crl_checker, ocsp_checker
 from mynakit.jpki.trust import TrustStore
@@ -329,6 +329,29 @@ class Authenticator:
         return self.check_consumed(
             state, challenge, signature, certificate_der, hash_algorithm=hash_algorithm
         )
+
+    def check_consumed_each(
+        self,
+        consumed: Sequence[tuple[NonceState, Challenge | None]],
+        responses: Sequence[ChallengeResponse],
+    ) -> list[VerifiedIdentity | MynakitError]:
+        """:meth:`check_consumed` for each answer of a batch whose challenges were consumed
+        together (one database statement): its identity, or the error that refused it."""
+        results: list[VerifiedIdentity | MynakitError] = []
+        for (state, challenge), response in zip(consumed, responses, strict=True):
+            try:
+                results.append(
+                    self.check_consumed(
+                        state,
+                        challenge,
+                        response.signature,
+                        response.certificate_der,
+                        hash_algorithm=response.hash_algorithm,
+                    )
+                )
+            except MynakitError as error:
+                results.append(error)
+        return results
 
     def check_consumed(
         self,

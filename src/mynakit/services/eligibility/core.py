@@ -621,23 +621,17 @@ class EligibilityService:
         responses = [_pin_response(check.request) for check in pending]
         states = batch.consume_pin_nonces([r.challenge_id for r in responses], now)
         verified: list[tuple[_PendingCheck, _Identified]] = []
-        for check, response, (state, challenge) in zip(pending, responses, states, strict=True):
-            refusal: _RefusalError | None = None
-            try:
-                identity = self.authenticator.check_consumed(
-                    state,
-                    challenge,
-                    response.signature,
-                    response.certificate_der,
-                    hash_algorithm=response.hash_algorithm,
+        checked = self.authenticator.check_consumed_each(states, responses)
+        for check, identity in zip(pending, checked, strict=True):
+            if isinstance(identity, MynakitError):
+                refusal = (
+                    _refusal_for(identity)
+                    if isinstance(identity, VerificationError)
+                    # An unparsable certificate, an unknown hash.
+                    else _RefusalError(
+                        ResultErrorCode.MALFORMED_REQUEST, "malformed_request", str(identity)
+                    )
                 )
-            except VerificationError as error:
-                refusal = _refusal_for(error)
-            except MynakitError as error:  # an unparsable certificate, an unknown hash
-                refusal = _RefusalError(
-                    ResultErrorCode.MALFORMED_REQUEST, "malformed_request", str(error)
-                )
-            if refusal is not None:
                 answers[check.index] = self._card_refusal(
                     check.request, check.institution, check.day, now, refusal
                 )

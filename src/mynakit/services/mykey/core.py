@@ -604,20 +604,12 @@ class MyKeyPlatform:
             now = self._clock()
             nonces = repo.consume_pin_nonces([r.response.challenge_id for r in requests], now)
             verified: list[tuple[int, int]] = []  # (request index, serial)
-            for index, (request, (state, challenge)) in enumerate(
-                zip(requests, nonces, strict=True)
-            ):
-                response = request.response
-                try:
-                    identity = self._authenticator.check_consumed(
-                        state,
-                        challenge,
-                        response.signature,
-                        response.certificate_der,
-                        hash_algorithm=response.hash_algorithm,
-                    )
-                except MynakitError as error:
-                    answers[index] = error
+            checked = self._authenticator.check_consumed_each(
+                nonces, [request.response for request in requests]
+            )
+            for index, identity in enumerate(checked):
+                if isinstance(identity, MynakitError):
+                    answers[index] = identity
                 else:
                     verified.append((index, identity.serial))
             found = repo.counter_lookups(
