@@ -3,10 +3,11 @@
 ``@dataclass`` would do the same job, but importing ``dataclasses`` (which imports ``inspect``)
 and generating each class's methods at import costs more than OpenSC's whole
 ``pkcs15-tool --read-certificate`` run on the virtual card (docs/architecture.md §10), and the
-card layer, the transports and the card profiles hold fourteen such classes. Their fields are
-the class's ``__slots__``; ``__init__`` is written out and annotates each field ``Final``, so
-mypy refuses any later assignment, as ``frozen=True`` would at run time. Everything above those
-layers (services, emulator, relying side) keeps using dataclasses.
+modules ``jpki cert`` and ``jpki pkey sign`` import (APDUs, TLV, card profiles, transports,
+the JPKI session, input reading) hold sixteen such classes. Their fields are the class's
+``__slots__``; ``__init__`` is written out and annotates each field ``Final``, so mypy refuses
+any later assignment, as ``frozen=True`` would at run time. Modules off that path (services,
+emulator, most of the relying side) keep using dataclasses.
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mynakit.card.jpki import CardPrivateKey, JpkiAp, KeyKind
+from mynakit.card.jpki import CardPrivateKey, JpkiAp
 from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.personas import Persona
 from mynakit.errors import DataError, UsageError
@@ -29,6 +30,9 @@ from mynakit.jpki.trust import TrustStore
 from mynakit.transport.in_process import InProcessConnection
 from support.openssl import openssl_cms_verify
 from support.pdf import minimal_pdf
+
+if TYPE_CHECKING:
+    from mynakit.card.jpki import KeyKind
 
 pytestmark = pytest.mark.emulator
 

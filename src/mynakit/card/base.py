@@ -11,9 +11,6 @@ retry query is an empty VERIFY (docs/card.md §7.5); the change commands ``00 24
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
-
 from mynakit.card.errors import (
     FileNotFoundOnCardError,
     LastTryRefusedError,
@@ -29,6 +26,11 @@ from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError, StatusWord, tries_left
 from mynakit.profiles import ApplicationProfile, CardProfile, KeyProfile, load_profile
 from mynakit.transport.pinpad import PinPad, PinVerifyRequest
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import ClassVar
 
 INS_SELECT = 0xA4
 INS_READ_BINARY = 0xB0

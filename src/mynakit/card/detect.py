@@ -7,14 +7,19 @@ docs/readers.md: identify the card, not the ATR); the ATR only names the card in
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from mynakit.card.base import ApplicationSession
 from mynakit.card.errors import FileNotFoundOnCardError
 from mynakit.errors import DataError
-from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError
 from mynakit.profiles import load_profile
+from mynakit.value_object import ValueObject
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from typing import Final
+
+    from mynakit.iso7816.protocol import ApduProtocol
 
 
 class CardKind(enum.Enum):
@@ -47,12 +52,20 @@ _LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class CardIdentity:
-    kind: CardKind
-    token_label: str | None
-    atr: bytes
-    atr_known: bool  # the ATR is one of the real cards' ATRs in the profile
+class CardIdentity(ValueObject):
+    __slots__ = ("atr", "atr_known", "kind", "token_label")
+
+    def __init__(
+        self,
+        kind: CardKind,
+        token_label: str | None,
+        atr: bytes,
+        atr_known: bool,  # the ATR is one of the real cards' ATRs in the profile
+    ) -> None:
+        self.kind: Final = kind
+        self.token_label: Final = token_label
+        self.atr: Final = atr
+        self.atr_known: Final = atr_known
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -8,23 +8,30 @@ DigestInfo, so no SELECT of the key EF is needed (P2 97 auth key, 9A sign key).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
 from mynakit.card.base import KEY_OF_CURRENT_EF, ApplicationSession
 from mynakit.card.detect import CardKind, parse_token_label
 from mynakit.card.errors import PinRequiredError
 from mynakit.errors import DataError, UsageError
 from mynakit.iso7816 import tlv
 from mynakit.iso7816.apdu import SHORT_MAX_RESPONSE
-from mynakit.iso7816.protocol import ApduProtocol
 from mynakit.iso7816.status import ApduError, StatusWord
-from mynakit.profiles import CardProfile, load_profile
+from mynakit.profiles import load_profile
+from mynakit.value_object import ValueObject
 
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
 if TYPE_CHECKING:
+    from typing import Final, Literal
+
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
     from cryptography.hazmat.primitives.asymmetric import rsa, utils
+
+    from mynakit.iso7816.protocol import ApduProtocol
+    from mynakit.profiles import CardProfile
+
+    KeyKind = Literal["auth", "sign"]
+    CertificateName = Literal["auth", "sign", "auth_ca", "sign_ca"]
+    HashName = Literal["sha1", "sha256", "sha384", "sha512"]
 
 INS_COMPUTE_DIGITAL_SIGNATURE = 0x2A
 CLA_PROPRIETARY = 0x80
@@ -34,9 +41,6 @@ MAX_DIGEST_INFO_LENGTH = 245
 
 SMARTPHONE_PROFILE = "smartphone-jpki-token"
 
-KeyKind = Literal["auth", "sign"]
-CertificateName = Literal["auth", "sign", "auth_ca", "sign_ca"]
-HashName = Literal["sha1", "sha256", "sha384", "sha512"]
 
 # DigestInfo prefixes, exact bytes of docs/card.md §5.1.
 DIGEST_INFO_PREFIXES: dict[str, bytes] = {
@@ -82,12 +86,14 @@ def profile_for_token(kind: CardKind) -> CardProfile:
     return load_profile()
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(ValueObject):
     """What the JPKI AP's token file says the card is (docs/card.md §6.10)."""
 
-    kind: CardKind
-    label: str
+    __slots__ = ("kind", "label")
+
+    def __init__(self, kind: CardKind, label: str) -> None:
+        self.kind: Final = kind
+        self.label: Final = label
 
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind.value, "description": self.kind.description, "label": self.label}

@@ -14,13 +14,13 @@ touches the card, so commands that need no card never wait on pcscd.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
 from mynakit.errors import UsageError
+from mynakit.value_object import ValueObject
 
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any, Final, Protocol
 
     from mynakit.card.cv_certificate import CardCaKeys
     from mynakit.iso7816.protocol import ApduProtocol
@@ -32,15 +32,22 @@ VIRTUAL_PREFIX = "virtual:"
 NFC_PREFIX = "nfc:"  # nfcpy readers (RC-S380 on Linux, docs/readers.md §2)
 
 
-@dataclass(frozen=True)
-class ReaderChoice:
+class ReaderChoice(ValueObject):
     """What ``--reader`` asked for: at most one of a virtual card, an nfcpy reader path
     (``nfc:...``), or a PC/SC reader name (or a unique part of it); none of them means the first
     PC/SC reader with a card."""
 
-    virtual_card: str | None = None
-    nfc_reader: str | None = None
-    pcsc_reader: str | None = None
+    __slots__ = ("nfc_reader", "pcsc_reader", "virtual_card")
+
+    def __init__(
+        self,
+        virtual_card: str | None = None,
+        nfc_reader: str | None = None,
+        pcsc_reader: str | None = None,
+    ) -> None:
+        self.virtual_card: Final = virtual_card
+        self.nfc_reader: Final = nfc_reader
+        self.pcsc_reader: Final = pcsc_reader
 
     @classmethod
     def parse(cls, option: str | None) -> ReaderChoice:
@@ -192,17 +199,20 @@ class CliContext:
             self._protocol = None
 
 
-class Invocation(Protocol):
-    """What the helpers read from a command's context: ``click.Context`` on the click path, the
-    fast path's own ``FastInvocation`` (``mynakit.cli.fast_path``) otherwise."""
+if TYPE_CHECKING:
+    # A protocol for the type checker only: nothing checks it at run time.
 
-    @property
-    def params(self) -> dict[str, Any]: ...
+    class Invocation(Protocol):
+        """What the helpers read from a command's context: ``click.Context`` on the click path,
+        the fast path's own ``FastInvocation`` (``mynakit.cli.fast_path``) otherwise."""
 
-    @property
-    def obj(self) -> Any: ...
+        @property
+        def params(self) -> dict[str, Any]: ...
 
-    def find_root(self) -> Invocation: ...
+        @property
+        def obj(self) -> Any: ...
+
+        def find_root(self) -> Invocation: ...
 
 
 def _print_to_stderr(line: str) -> None:

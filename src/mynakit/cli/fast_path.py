@@ -18,11 +18,14 @@ ever run twice (docs/architecture.md §10).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
 
 from mynakit.cli.fast_path_spec import COMMANDS
 from mynakit.cli.util import read_certificate_command, sign_command
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 #: The body each fast-path command runs, keyed like ``COMMANDS`` (a test keeps the two equal).
 BODIES: dict[str, Callable[..., None]] = {

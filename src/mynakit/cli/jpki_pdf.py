@@ -5,6 +5,7 @@ jpki/myna's ``jpki pdf`` offers (docs/card.md §10.1). Trust for ``verify``: see
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +25,9 @@ from mynakit.cli.util import (
 )
 from mynakit.errors import UsageError
 from mynakit.jpki.inputs import InputKind
+
+if TYPE_CHECKING:
+    from mynakit.card.jpki import KeyKind
 
 
 @click.group()
@@ -74,7 +78,6 @@ def pdf_sign(
     """Sign the PDF INPUT with the card and write the signed PDF to OUTPUT."""
     import io
 
-    from mynakit.card.jpki import KeyKind
     from mynakit.jpki.certificates import parse_certificate
     from mynakit.jpki.pdf import JpkiPdfSigner, require_document_signing_key, sign_pdf
 

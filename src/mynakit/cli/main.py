@@ -8,14 +8,16 @@ it as one line on stderr and exits with its ``exit_code``, whichever path ran th
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import sys
-from typing import Any, NoReturn
 
 from mynakit.cli.util import VerificationFailedError, echo, to_json
 from mynakit.errors import MynakitError
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # Global options, accepted anywhere on the command line (``mynakit jpki cert --json``): main
 # moves them in front of the subcommand before click parses, so every command has them without
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None, *, fast_path: bool = True) -> Any:
         if error.errno == errno.EPIPE:
             # Standard output's reader went away (`| head`): exit 1 without a word, as click
             # does, and keep the interpreter's last flush from complaining.
+            import contextlib  # here, not at the top: only a broken pipe needs it
+
             with contextlib.suppress(OSError, ValueError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)

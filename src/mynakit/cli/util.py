@@ -25,13 +25,15 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
 
 from mynakit.errors import UsageError, VerificationError
 
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from pathlib import Path
+    from typing import Any, TypeVar
 
     import click
 
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from mynakit.jpki.trust import TrustStore
     from mynakit.jpki.validation import CertificateValidationError
 
-_Command = TypeVar("_Command", bound=Callable[..., Any])
+    _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 # -- errors -------------------------------------------------------------------------------------
 

@@ -6,9 +6,12 @@ short Le (256 is encoded ``00``), up to 65536 for an extended Le (65536 is encod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mynakit.errors import DataError, UsageError
+from mynakit.value_object import ValueObject
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from typing import Final
 
 SHORT_MAX_DATA = 255
 SHORT_MAX_RESPONSE = 256
@@ -20,27 +23,28 @@ class ApduParseError(DataError):
     """Bytes that are not a well-formed command or response APDU."""
 
 
-@dataclass(frozen=True)
-class CommandApdu:
-    cla: int
-    ins: int
-    p1: int
-    p2: int
-    data: bytes = b""
-    le: int | None = None
+class CommandApdu(ValueObject):
+    __slots__ = ("cla", "data", "ins", "le", "p1", "p2")
 
-    def __post_init__(self) -> None:
-        for name in ("cla", "ins", "p1", "p2"):
-            value = getattr(self, name)
+    def __init__(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None
+    ) -> None:
+        for name, value in (("cla", cla), ("ins", ins), ("p1", p1), ("p2", p2)):
             if not 0 <= value <= 0xFF:
                 raise UsageError(f"APDU {name.upper()} must be one byte, not {value:#x}")
-        if len(self.data) > EXTENDED_MAX_DATA:
+        if len(data) > EXTENDED_MAX_DATA:
             raise UsageError(
-                f"APDU data of {len(self.data)} bytes does not fit even an extended Lc "
+                f"APDU data of {len(data)} bytes does not fit even an extended Lc "
                 f"(at most {EXTENDED_MAX_DATA})"
             )
-        if self.le is not None and not 1 <= self.le <= EXTENDED_MAX_RESPONSE:
-            raise UsageError(f"APDU Le must be 1..{EXTENDED_MAX_RESPONSE} or absent, not {self.le}")
+        if le is not None and not 1 <= le <= EXTENDED_MAX_RESPONSE:
+            raise UsageError(f"APDU Le must be 1..{EXTENDED_MAX_RESPONSE} or absent, not {le}")
+        self.cla: Final = cla
+        self.ins: Final = ins
+        self.p1: Final = p1
+        self.p2: Final = p2
+        self.data: Final = data
+        self.le: Final = le
 
     @property
     def case(self) -> int:
@@ -124,10 +128,12 @@ class CommandApdu:
         return self.encode(extended=self.needs_extended).hex(" ").upper()
 
 
-@dataclass(frozen=True)
-class ResponseApdu:
-    data: bytes
-    sw: int
+class ResponseApdu(ValueObject):
+    __slots__ = ("data", "sw")
+
+    def __init__(self, data: bytes, sw: int) -> None:
+        self.data: Final = data
+        self.sw: Final = sw
 
     @property
     def sw1(self) -> int:

@@ -13,8 +13,6 @@ so one PIN entry can never spend two tries (docs/card.md §7.6, §8).
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from mynakit.errors import TransportError
 from mynakit.iso7816.apdu import (
     EXTENDED_MAX_RESPONSE,
@@ -24,6 +22,12 @@ from mynakit.iso7816.apdu import (
     ResponseApdu,
 )
 from mynakit.iso7816.status import ApduError
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # the seam is checked by mypy only: at run time a plain base class
 
 INS_GET_RESPONSE = 0xC0
 CLA_CHAINING = 0x10

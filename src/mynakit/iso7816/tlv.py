@@ -8,10 +8,13 @@ Lenient on purpose: the card uses non-minimal tags such as ``FF 10`` (private, c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 from mynakit.errors import DataError
+from mynakit.value_object import ValueObject
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Final
 
 _FILLER = (0x00, 0xFF)
 
@@ -20,12 +23,14 @@ class TlvError(DataError):
     """Bytes that are not well-formed TLV."""
 
 
-@dataclass(frozen=True)
-class Tlv:
+class Tlv(ValueObject):
     """One TLV object. ``tag`` holds the tag bytes as a big-endian integer (``FF 10`` -> 0xFF10)."""
 
-    tag: int
-    value: bytes
+    __slots__ = ("tag", "value")
+
+    def __init__(self, tag: int, value: bytes) -> None:
+        self.tag: Final = tag
+        self.value: Final = value
 
     @property
     def constructed(self) -> bool:
@@ -63,11 +68,13 @@ def encode(tag: int, value: bytes) -> bytes:
     return tag_bytes(tag) + encode_length(len(value)) + value
 
 
-@dataclass(frozen=True)
-class Header:
-    tag: int
-    length: int
-    header_length: int
+class Header(ValueObject):
+    __slots__ = ("header_length", "length", "tag")
+
+    def __init__(self, tag: int, length: int, header_length: int) -> None:
+        self.tag: Final = tag
+        self.length: Final = length
+        self.header_length: Final = header_length
 
     @property
     def total_length(self) -> int:

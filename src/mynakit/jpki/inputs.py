@@ -18,10 +18,13 @@ import binascii
 import enum
 import io
 import os
-from dataclasses import dataclass
-from typing import BinaryIO
 
 from mynakit.errors import DataError, UsageError
+from mynakit.value_object import ValueObject
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from typing import BinaryIO, Final
 
 
 class InputKind(enum.Enum):
@@ -111,10 +114,12 @@ _END = b"-----END "
 _DASHES = b"-----"
 
 
-@dataclass(frozen=True)
-class PemBlock:
-    label: str
-    der: bytes
+class PemBlock(ValueObject):
+    __slots__ = ("der", "label")
+
+    def __init__(self, label: str, der: bytes) -> None:
+        self.label: Final = label
+        self.der: Final = der
 
 
 def is_pem(data: bytes) -> bool:

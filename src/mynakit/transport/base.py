@@ -8,9 +8,14 @@ the tracing decorator all implement it, so card sessions never know which one th
 from __future__ import annotations
 
 import sys
-from typing import Protocol, runtime_checkable
 
 from mynakit.errors import TransportError, UsageError
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # the seam is checked by mypy only: at run time a plain base class
 
 #: Python's WARNING level: records below it are shown only where logging was configured.
 _WARNING_LEVEL = 30
@@ -37,7 +42,6 @@ def log_if_configured(
     logging.getLogger(logger_name).log(level, message, *args)
 
 
-@runtime_checkable
 class Connection(Protocol):
     @property
     def atr(self) -> bytes: ...

@@ -16,12 +16,13 @@ The ISO 7816 layer cannot import this module (it sits below the transport), so t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
-
 from mynakit.iso7816.apdu import EXTENDED_MAX_RESPONSE, SHORT_MAX_RESPONSE
+from mynakit.value_object import ValueObject
 
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
 if TYPE_CHECKING:
+    from typing import Final, Protocol
+
     from mynakit.iso7816.protocol import ApduProtocol, Transmitter
 
 # PC/SC part 10 §2.2 and §2.3: feature tags and their TLV properties.
@@ -42,13 +43,17 @@ LONGEST_SHORT_COMMAND: Final = 4 + 1 + 255 + 1
 EXTENDED_READ_COMMAND_LENGTH: Final = 7
 
 
-class ReaderPort(Protocol):
-    """The reader-level calls a connection offers beyond APDUs: ``SCardControl`` and
-    ``SCardGetAttrib``. Each returns ``None`` when the reader does not support the request."""
+if TYPE_CHECKING:
+    # A protocol for the type checker only: nothing checks it at run time.
 
-    def control(self, control_code: int, data: bytes = b"") -> bytes | None: ...
+    class ReaderPort(Protocol):
+        """The reader-level calls a connection offers beyond APDUs: ``SCardControl`` and
+        ``SCardGetAttrib``. Each returns ``None`` when the reader does not support the
+        request."""
 
-    def attribute(self, attribute_id: int) -> bytes | None: ...
+        def control(self, control_code: int, data: bytes = b"") -> bytes | None: ...
+
+        def attribute(self, attribute_id: int) -> bytes | None: ...
 
 
 def parse_feature_request(response: bytes) -> dict[int, int]:
@@ -83,17 +88,24 @@ def max_apdu_data_size(tlv_properties: bytes) -> int | None:
     return value if isinstance(value, int) else None
 
 
-@dataclass(frozen=True)
-class ReaderLimits:
+class ReaderLimits(ValueObject):
     """The reader's limits as far as it told us; ``None`` fields are unknown.
 
     ``max_apdu_data``: dwMaxAPDUDataSize (PC/SC part 10). ``max_exchange``: the largest APDU
     (command or response, with SW1 SW2) one exchange carries (SCARD_ATTR_MAXINPUT).
     """
 
-    max_apdu_data: int | None = None
-    max_exchange: int | None = None
-    source: str = "unknown"
+    __slots__ = ("max_apdu_data", "max_exchange", "source")
+
+    def __init__(
+        self,
+        max_apdu_data: int | None = None,
+        max_exchange: int | None = None,
+        source: str = "unknown",
+    ) -> None:
+        self.max_apdu_data: Final = max_apdu_data
+        self.max_exchange: Final = max_exchange
+        self.source: Final = source
 
     @property
     def max_response_data(self) -> int | None:
@@ -132,14 +144,22 @@ class ReaderLimits:
         }
 
 
-@dataclass(frozen=True)
-class ReaderFeatures:
+class ReaderFeatures(ValueObject):
     """What a reader told us at connect: its limits and its PIN-pad control code."""
 
-    limits: ReaderLimits
-    verify_pin_direct: int | None = None  # FEATURE_VERIFY_PIN_DIRECT control code
-    min_pin_size: int | None = None
-    max_pin_size: int | None = None
+    __slots__ = ("limits", "max_pin_size", "min_pin_size", "verify_pin_direct")
+
+    def __init__(
+        self,
+        limits: ReaderLimits,
+        verify_pin_direct: int | None = None,  # FEATURE_VERIFY_PIN_DIRECT control code
+        min_pin_size: int | None = None,
+        max_pin_size: int | None = None,
+    ) -> None:
+        self.limits: Final = limits
+        self.verify_pin_direct: Final = verify_pin_direct
+        self.min_pin_size: Final = min_pin_size
+        self.max_pin_size: Final = max_pin_size
 
 
 def learn_reader_features(port: ReaderPort) -> ReaderFeatures:

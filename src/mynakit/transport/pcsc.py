@@ -1,4 +1,4 @@
-"""The PC/SC connection, through pyscard's low-level ``smartcard.scard`` binding.
+"""The PC/SC connection, through pyscard's low-level binding (``transport/pyscard_binding.py``).
 
 The low-level binding returns the PC/SC result code (``hresult``) of every call, so each failure
 is mapped by code, never by message text, to a ``TransportError`` subclass whose message says
@@ -8,10 +8,6 @@ the ``Connection`` seam is ``bytes`` in, ``bytes`` out.
 """
 
 from __future__ import annotations
-
-from typing import Any, Final
-
-from smartcard import scard
 
 from mynakit.errors import TransportError, UsageError
 from mynakit.transport.base import (
@@ -26,6 +22,11 @@ from mynakit.transport.base import (
 )
 from mynakit.transport.limits import ReaderFeatures, ReaderLimits, learn_reader_features
 from mynakit.transport.pinpad import PinPad
+from mynakit.transport.pyscard_binding import scard
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 LOGGER = "mynakit.transport.pcsc"
 DEBUG = 10  # logging.DEBUG and INFO, spelt out: this module logs through log_if_configured

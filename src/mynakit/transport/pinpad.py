@@ -14,13 +14,14 @@ Lc), bmPINLengthFormat 0x00 (no length field).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
-
 from mynakit.errors import TransportError, UsageError
+from mynakit.value_object import ValueObject
 
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Final
+
     from mynakit.transport.limits import ReaderFeatures, ReaderPort
 
 # PC/SC part 10 §2.5.2 / USB CCID docs/card.md §6.1.11: PIN_VERIFY_STRUCTURE field values.
@@ -42,17 +43,28 @@ class PinPadCancelledError(TransportError):
     """The holder cancelled PIN entry on the reader, or did not finish it in time."""
 
 
-@dataclass(frozen=True)
-class PinVerifyRequest:
+class PinVerifyRequest(ValueObject):
     """One VERIFY to run on the keypad: the APDU header and the PIN's allowed lengths."""
 
-    cla: int
-    ins: int
-    p1: int
-    p2: int
-    min_length: int
-    max_length: int
-    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    __slots__ = ("cla", "ins", "max_length", "min_length", "p1", "p2", "timeout_seconds")
+
+    def __init__(
+        self,
+        cla: int,
+        ins: int,
+        p1: int,
+        p2: int,
+        min_length: int,
+        max_length: int,
+        timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.cla: Final = cla
+        self.ins: Final = ins
+        self.p1: Final = p1
+        self.p2: Final = p2
+        self.min_length: Final = min_length
+        self.max_length: Final = max_length
+        self.timeout_seconds: Final = timeout_seconds
 
     def structure(self) -> bytes:
         """The PIN_VERIFY_STRUCTURE bytes (multi-byte fields little-endian, PC/SC part 10)."""

@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from smartcard import scard
-
 from mynakit.errors import TransportError
 from mynakit.transport.base import NoServiceError, TransportTimeoutError
 from mynakit.transport.pcsc import (
@@ -37,6 +35,7 @@ from mynakit.transport.pcsc import (
     resolve_reader_name,
     unsigned,
 )
+from mynakit.transport.pyscard_binding import scard
 
 logger = logging.getLogger("mynakit.transport.readers")
 

@@ -10,13 +10,15 @@ GET RESPONSE continuing them. It follows SELECT commands to know which file is c
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from mynakit.iso7816.apdu import ApduParseError, CommandApdu, ResponseApdu
 from mynakit.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from mynakit.transport.base import Connection, log_if_configured
 from mynakit.transport.decorator import ConnectionDecorator
 from mynakit.transport.pinpad import PinPad
+
+TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TRAFFIC = 5  # below DEBUG
 TRAFFIC_LOGGER = "mynakit.apdu"
