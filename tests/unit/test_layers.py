@@ -20,9 +20,17 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 SOURCE = REPOSITORY / "src"
 ARCHITECTURE = REPOSITORY / "docs" / "architecture.md"
 
-#: Modules below every layer: the error tree, paths, personal-data types, card profile loading.
+#: Modules below every layer: the error tree, paths, personal-data types, card profile loading,
+#: the slotted value-class base.
 FOUNDATION = frozenset(
-    {"mynakit", "mynakit.errors", "mynakit.paths", "mynakit.personal", "mynakit.profiles"}
+    {
+        "mynakit",
+        "mynakit.errors",
+        "mynakit.paths",
+        "mynakit.personal",
+        "mynakit.profiles",
+        "mynakit.value_object",
+    }
 )
 #: What the emulator may import besides itself and the foundation (never the client sessions
 #: in ``card``, never services, terminal or cli).
