@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -12,13 +12,20 @@ from mynakit.emulator.card_os import VirtualCard
 from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.state import new_virtual_card
 from mynakit.iso7816.protocol import ApduProtocol
-from mynakit.profiles import load_profile
+from mynakit.profiles import CardProfile, load_profile
 from mynakit.transport.in_process import InProcessConnection
 from mynakit.transport.trace import TracingConnection
 
 pytestmark = pytest.mark.emulator
 
 MakeCard = Callable[..., VirtualCard]
+
+
+def changed_profile(profile: CardProfile, **changes: Any) -> CardProfile:
+    """A copy of ``profile`` with some fields changed (the constructor's parameters are its
+    slots)."""
+    fields = {name: getattr(profile, name) for name in profile.__slots__}
+    return CardProfile(**{**fields, **changes})
 
 
 def identify_card(card: VirtualCard) -> tuple[CardKind, str | None, bool, int]:
@@ -43,14 +50,14 @@ def test_smartphone_token(sandbox_issuer: SandboxIssuer) -> None:
 def test_juki_card(sandbox_issuer: SandboxIssuer) -> None:
     # No Juki card profile ships (the Juki card is out of scope); its token label is the
     # difference detection looks at (docs/card.md §6.10).
-    juki = dataclasses.replace(load_profile(), token_label="JPKIAPICCTOKEN")
+    juki = changed_profile(load_profile(), token_label="JPKIAPICCTOKEN")
     kind, label, _, _ = identify_card(new_virtual_card(sandbox_issuer, profile=juki, seed="juki"))
     assert (kind, label) == (CardKind.JUKI_CARD, "JPKIAPICCTOKEN")
 
 
 def test_a_card_without_the_jpki_ap_is_unknown(make_virtual_card: MakeCard) -> None:
     profile = load_profile()
-    without_jpki = dataclasses.replace(
+    without_jpki = changed_profile(
         profile,
         applications={name: ap for name, ap in profile.applications.items() if name != "jpki"},
     )
