@@ -7,6 +7,9 @@ header says which arrangement this run has."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,14 @@ import pytest
 from support.tiers import may_select_tier
 
 TIERS = ("unit", "emulator", "pcsc", "card", "services", "e2e")
+
+# The parsed card profiles are cached per user (docs/architecture.md §10); a test run keeps its
+# own cache, shared by every process it starts, and removes it at the end. Set before anything
+# loads a profile; the pytest re-executed in a private namespace inherits it.
+CACHE_OWNED_MARK = "MYNAKIT_TEST_RUN_OWNS_CACHE_DIR"
+if "MYNAKIT_CACHE_DIR" not in os.environ:
+    os.environ["MYNAKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="mynakit-test-cache-")
+    os.environ[CACHE_OWNED_MARK] = "1"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,6 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
         from mynakit.emulator.pcsc_fixtures import reexec_pytest_in_private_namespace
 
         reexec_pytest_in_private_namespace(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get(CACHE_OWNED_MARK) == "1":
+        shutil.rmtree(os.environ["MYNAKIT_CACHE_DIR"], ignore_errors=True)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

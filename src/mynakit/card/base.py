@@ -337,11 +337,12 @@ def checked_secret(key: KeyProfile, secret: str) -> str:
         secret = secret.upper()  # registered in upper case (docs/card.md §4)
     key.check_format(secret)
     what = key.label or key.name
-    # Only the text and visual APs' check code A needs it: the JPKI commands skip the import.
-    from mynakit.personal import is_valid_my_number
+    if key.name == CHECK_CODE_A:
+        # Only the text and visual APs' check code A needs it: the JPKI commands skip the import.
+        from mynakit.personal import is_valid_my_number
 
-    if key.name == CHECK_CODE_A and not is_valid_my_number(secret):
-        raise UsageError(f"the {what} has a wrong check digit")
+        if not is_valid_my_number(secret):
+            raise UsageError(f"the {what} has a wrong check digit")
     if key.name in STARTS_WITH_ERA_DATE and not _is_era_date(secret[:6]):
         # The message never quotes the digits: they are the holder's birth date.
         raise UsageError(
