@@ -38,6 +38,7 @@ from mynakit.emulator.state import create_card, load_card, load_card_state
 from mynakit.jpki.certificates import CertificateKind, parse_certificate
 from mynakit.transport.base import NoReaderError
 from support.cli import error_json, fails_with, invoke, ok_json, run_main
+from support.startup import NOT_ON_THE_FAST_PATH, PYSCARD_BEYOND_THE_EXTENSION
 
 pytestmark = pytest.mark.pcsc
 
@@ -168,26 +169,15 @@ def minimal_pdf() -> bytes:
 #: Modules a command that only moves bytes must not import (issue 8, start-up time): X.509 and
 #: ASN.1 parsers, PDF and image libraries, and the emulator (the card is in pcscd here); and,
 #: since ``jpki cert`` and ``jpki pkey sign`` take the fast path (docs/architecture.md §10),
-#: click, cryptography, logging (nothing configured it), pathlib with importlib.resources,
-#: dataclasses with inspect, typing, and the TOML parser (the profile cache is warm).
+#: nothing the fast path leaves out (``support.startup``; the profile cache is warm here).
 NEEDLESS_FOR_BYTES = (
     "cryptography",
     "asn1crypto",
     "pyhanko",
     "PIL",
     "mynakit.emulator",
-    "click",
-    "logging",
-    "pathlib",
-    "importlib.resources",
-    "dataclasses",
-    "inspect",
-    "typing",
-    "tomllib",
+    *NOT_ON_THE_FAST_PATH,
 )
-#: pyscard's object layer and generated wrapper: only the compiled extension
-#: ``smartcard.scard._scard`` is loaded (``mynakit.transport.pyscard_binding``).
-PYSCARD_BEYOND_THE_EXTENSION = ("smartcard", "smartcard.scard", "smartcard.scard.scard")
 
 
 def imported_by(home: Path, arguments: list[str], env: dict[str, str] | None = None) -> set[str]:

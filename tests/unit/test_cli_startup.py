@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from support.startup import NOT_ON_THE_FAST_PATH, PYSCARD_BEYOND_THE_EXTENSION
+
 pytestmark = pytest.mark.unit
 
 HEAVY = ("cryptography", "smartcard", "pyhanko", "asn1crypto", "PIL", "mynakit.emulator")
@@ -54,24 +56,6 @@ FAST_PATH_MODULES = (
     "mynakit.card.jpki",
     "mynakit.jpki.inputs",
 )
-#: Not on that path: the CLI framework, X.509, logging nobody configured, pathlib and
-#: importlib.resources (the card profiles are found by path), dataclasses with the inspect
-#: module it imports, typing (the value classes are ``mynakit.value_object``'s, types are for
-#: mypy only), and the TOML parser (a warm profile cache is read with marshal).
-NOT_ON_THE_FAST_PATH = (
-    "click",
-    "cryptography",
-    "logging",
-    "pathlib",
-    "importlib.resources",
-    "dataclasses",
-    "inspect",
-    "typing",
-    "tomllib",
-)
-#: pyscard's object layer and generated wrapper: only its compiled extension is loaded
-#: (``mynakit.transport.pyscard_binding``).
-PYSCARD_BEYOND_THE_EXTENSION = ("smartcard", "smartcard.scard", "smartcard.scard.scard")
 
 
 def test_the_fast_path_imports_none_of_the_slow_modules() -> None:
