@@ -5,6 +5,9 @@ calls the commands' bodies with the values click would."""
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -12,10 +15,10 @@ import pytest
 
 from mynakit.cli import fast_path, jpki_cert, util
 from mynakit.cli.context import get_context
-from mynakit.cli.fast_path import BODIES, plan_for
-from mynakit.cli.fast_path_spec import COMMANDS
+from mynakit.cli.fast_path import BODIES, plan_for, root_help_for
+from mynakit.cli.fast_path_spec import COMMANDS, ROOT_HELP
 from mynakit.cli.main import hoist_global_options, main
-from mynakit.cli.root import FAST_PATH_COMMANDS, fast_path_spec
+from mynakit.cli.root import FAST_PATH_COMMANDS, fast_path_spec, root_help
 from support.cli import run_main
 
 pytestmark = pytest.mark.unit
@@ -74,6 +77,47 @@ def test_the_spec_is_what_the_click_commands_declare() -> None:
     """Fails after an option of the root, ``jpki cert`` or ``jpki pkey sign`` changed: run
     tools/generate_fast_path_spec.py."""
     assert fast_path_spec() == COMMANDS
+
+
+def test_the_root_help_is_what_click_prints() -> None:
+    """Fails after the root's options, its docstring or a group's one-line help changed: run
+    tools/generate_fast_path_spec.py."""
+    assert root_help() == ROOT_HELP
+
+
+@pytest.mark.parametrize("arguments", [["--help", "--json"], ["jpki", "--help"], ["-hv"], []])
+def test_only_the_root_help_alone_is_printed_without_click(arguments: list[str]) -> None:
+    assert root_help_for(arguments) is None
+
+
+@pytest.mark.parametrize("columns", ["80", "200", "79", "40"])
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_the_root_help_reads_the_same_either_way(columns: str, option: str) -> None:
+    """Through the fast path (no click) from 80 columns on, through click below, where click
+    wraps the text to the terminal: the same bytes on stdout either way, exit code 0."""
+    probe = (
+        "import sys\n"
+        "from mynakit.cli.main import main\n"
+        "try:\n"
+        f"    main([{option!r}], fast_path=sys.argv[1] == 'fast')\n"
+        "except SystemExit as exit_request:\n"
+        "    assert not exit_request.code, exit_request.code\n"
+        "print('CLICK=' + str('click' in sys.modules), file=sys.stderr)\n"
+    )
+    environment = {**os.environ, "COLUMNS": columns}
+    runs = {
+        path: subprocess.run(
+            [sys.executable, "-c", probe, path],
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=True,
+        )
+        for path in ("fast", "click")
+    }
+    assert runs["fast"].stdout == runs["click"].stdout
+    assert runs["fast"].stdout.startswith("Usage: mynakit [OPTIONS] COMMAND [ARGS]...")
+    assert runs["fast"].stderr.strip() == f"CLICK={int(columns) < 80}"
 
 
 def test_every_fast_path_command_has_its_body() -> None:

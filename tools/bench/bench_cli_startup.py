@@ -1,6 +1,9 @@
 """Wall time of ``mynakit --help``: median of 15 runs of the installed script; target (issue 8):
 a median of at most 50 ms on the build machine. ``python -c "import click"`` is timed beside it,
-interleaved, as the floor (interpreter and CLI framework alone).
+interleaved: what the line would cost if it went through click. The root's help alone is
+printed by the fast path from the text generated from click (docs/architecture.md §10), so it
+costs the interpreter and ``mynakit.cli.main``'s imports; ``jpki --help`` and every other help
+still go through click.
 
 mynakit's source is compiled to bytecode first, as an installed package is (with
 ``PYTHONDONTWRITEBYTECODE`` set every run would otherwise compile what it imports).

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from mynakit.cli.fast_path_spec import COMMANDS
+from mynakit.cli.fast_path_spec import COMMANDS, ROOT_HELP
 from mynakit.cli.util import read_certificate_command, sign_command
 
 TYPE_CHECKING = False  # mypy treats this name as True (no ``typing`` import at run time)
@@ -70,6 +70,20 @@ class Plan:
             BODIES[self.command](FastInvocation(self.root, context), **self.values)
         finally:
             context.close()
+
+
+def root_help_for(arguments: list[str]) -> str | None:
+    """``mynakit --help`` (or ``-h``) alone: click's text for it, as generated, when click would
+    print it at that width; None for every other line, and on a terminal narrower than 80
+    columns, where click wraps the text differently."""
+    if len(arguments) != 1 or arguments[0] not in ROOT_HELP["options"]:
+        return None
+    import shutil  # click sizes its help by shutil's terminal size (click.formatting)
+
+    if min(shutil.get_terminal_size().columns, 80) - 2 != ROOT_HELP["width"]:
+        return None
+    text: str = ROOT_HELP["text"]
+    return text
 
 
 def plan_for(arguments: list[str]) -> Plan | None:

@@ -125,8 +125,12 @@ def main(argv: list[str] | None = None, *, fast_path: bool = True) -> Any:
 
 def _run(arguments: list[str], *, fast_path: bool) -> Any:
     if fast_path:
-        from mynakit.cli.fast_path import plan_for
+        from mynakit.cli.fast_path import plan_for, root_help_for
 
+        help_text = root_help_for(arguments)
+        if help_text is not None:
+            echo(help_text)
+            return None
         plan = plan_for(arguments)
         if plan is not None:
             return plan.run()

@@ -71,6 +71,22 @@ def cli(ctx: click.Context, reader: str | None, as_json: bool, trace: bool, verb
 
 #: The commands the fast path runs without click (docs/architecture.md §10).
 FAST_PATH_COMMANDS = (("jpki", "cert"), ("jpki", "pkey", "sign"))
+#: The width click gives help on a terminal of 80 columns or more, and when output is not a
+#: terminal (click.formatting.HelpFormatter: the terminal's columns, at most 80, less 2).
+FULL_HELP_WIDTH = 78
+
+
+def root_help() -> dict[str, Any]:
+    """What ``mynakit.cli.fast_path_spec`` holds of the root's help: the options that ask for
+    it and the text click prints for them at ``FULL_HELP_WIDTH``."""
+    context = cli.make_context(
+        "mynakit", [], resilient_parsing=True, terminal_width=FULL_HELP_WIDTH
+    )
+    return {
+        "options": sorted(cli.get_help_option_names(context)),
+        "width": FULL_HELP_WIDTH,
+        "text": cli.get_help(context),
+    }
 
 
 def fast_path_spec() -> dict[str, dict[str, Any]]:
