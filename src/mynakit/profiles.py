@@ -215,7 +215,10 @@ def _load_profile(name_or_path: str) -> CardProfile:
     profile_path = os.path.abspath(_profile_path(name_or_path))
     cached = _read_profile_cache(cache_file, profile_path)
     if cached is not None:
-        return _build(cached)
+        try:
+            return _build(cached)
+        except (DataError, TypeError, ValueError, AttributeError):
+            pass  # a document that does not build (damaged or tampered with): parse the TOML
     sources: list[SourceFile] = []
     document = _read_with_base(name_or_path, sources)
     # Kept only once it built a profile: a broken profile is never cached, and its errors
@@ -311,7 +314,11 @@ def _read_profile_cache(cache_file: str, profile_path: str) -> dict[str, Any] | 
     files it was made from changed since, else ``None``."""
     try:
         with open(cache_file, "rb") as file:
-            # marshal trusts its input: this file is the user's own, as their __pycache__ is.
+            status = os.fstat(file.fileno())
+            if status.st_uid != os.geteuid() or status.st_mode & 0o022:
+                # Only a file this user wrote and nobody else can change is trusted: marshal
+                # trusts its input, and the file stands for the card's AIDs and access rules.
+                return None
             stored = marshal.loads(file.read())  # noqa: S302
         format_version, stored_path, sources, document = stored
         if (
@@ -348,7 +355,9 @@ def _write_profile_cache(
             (PROFILE_CACHE_FORMAT, profile_path, [module_source, *sources], document)
         )
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-        with open(temporary, "xb") as file:
+        # 0644 whatever the umask allows beyond it: a group-writable file is not read back.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with open(descriptor, "wb") as file:
             file.write(stored)
         os.replace(temporary, cache_file)
     except ValueError:

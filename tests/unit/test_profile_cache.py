@@ -181,6 +181,14 @@ def document_replaced(content: list[Any]) -> None:
     content[3] = ["not", "a", "document"]
 
 
+def document_without_card(content: list[Any]) -> None:
+    del content[3]["card"]
+
+
+def document_with_wrong_types(content: list[Any]) -> None:
+    content[3]["applications"] = [{"name": "jpki", "aid": 7}]
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -190,6 +198,8 @@ def document_replaced(content: list[Any]) -> None:
         pytest.param(format_changed, id="format-version"),
         pytest.param(path_changed, id="another-installation"),
         pytest.param(document_replaced, id="not-a-document"),
+        pytest.param(document_without_card, id="document-without-card"),
+        pytest.param(document_with_wrong_types, id="document-with-wrong-types"),
     ],
 )
 def test_a_stale_or_foreign_cache_is_ignored_and_rewritten(
@@ -225,6 +235,42 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(
     assert load_uncached(DEFAULT_PROFILE) == expected
     assert parses == [DEFAULT_PROFILE]
     assert cache_file().read_bytes() == good
+
+
+@pytest.mark.parametrize(
+    "loosen",
+    [
+        pytest.param(lambda path: os.chmod(path, 0o664), id="group-writable"),
+        pytest.param(lambda path: os.chmod(path, 0o646), id="writable-by-others"),
+        pytest.param(lambda path: os.chown(path, os.geteuid() + 1, -1), id="another-owner"),
+    ],
+)
+def test_a_cache_others_could_have_written_is_not_trusted(
+    loosen: Callable[[Path], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """marshal trusts its input, and the file stands for AIDs and access rules: only the
+    user's own file, writable by nobody else, is read back."""
+    expected = load_uncached(DEFAULT_PROFILE)
+    good = cache_file().read_bytes()
+    loosen(cache_file())
+    parses = count_parses(monkeypatch)
+    assert load_uncached(DEFAULT_PROFILE) == expected
+    assert parses == [DEFAULT_PROFILE]
+    status = cache_file().stat()
+    assert cache_file().read_bytes() == good
+    assert (status.st_uid, status.st_mode & 0o777) == (os.geteuid(), 0o644)
+
+
+def test_the_cache_is_written_0644_whatever_the_umask(monkeypatch: pytest.MonkeyPatch) -> None:
+    previous = os.umask(0o002)  # Debian's user-private-group umask would make it 0664
+    try:
+        load_uncached(DEFAULT_PROFILE)
+    finally:
+        os.umask(previous)
+    assert cache_file().stat().st_mode & 0o777 == 0o644
+    parses = count_parses(monkeypatch)
+    load_uncached(DEFAULT_PROFILE)
+    assert parses == []
 
 
 def test_a_cache_that_cannot_be_written_is_no_error(
