@@ -343,9 +343,11 @@ def _write_profile_cache(
 ) -> None:
     """Keep ``document`` for the next process. Only an optimization: when the cache cannot be
     written (a read-only home, an unwritable directory, a full disk) nothing is reported."""
-    # A unique name in the same directory, then os.replace (atomic): readers and concurrent
-    # writers see the old file or a whole new one, never part of one.
-    temporary = f"{cache_file}.{os.getpid()}.{os.urandom(8).hex()}.tmp"
+    # Only a process that parsed the TOML writes: the writer's imports stay off the warm path.
+    from pathlib import Path
+
+    from mynakit.atomic_files import PUBLIC_FILE, write_atomic
+
     try:
         # This module's own file is a source too: a change to how _read_with_base merges a
         # profile with its base must not be hidden by a document merged the old way.
@@ -355,19 +357,13 @@ def _write_profile_cache(
             (PROFILE_CACHE_FORMAT, profile_path, [module_source, *sources], document)
         )
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-        # 0644 whatever the umask allows beyond it: a group-writable file is not read back.
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with open(descriptor, "wb") as file:
-            file.write(stored)
-        os.replace(temporary, cache_file)
+        # Atomic, so readers and concurrent writers see the old file or a whole new one; 0644
+        # whatever the umask, since a group-writable file is not read back.
+        write_atomic(Path(cache_file), stored, mode=PUBLIC_FILE)
     except ValueError:
         return  # a value marshal cannot hold (a TOML date or time): parsed every time instead
-    except OSError:
-        # Imported here, on the failure path only, to keep this module cheap to import.
-        import contextlib
-
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
+    except (OSError, DataError):
+        return  # write_atomic removed its temporary file
 
 
 def _hex_id(value: str, where: str) -> int:

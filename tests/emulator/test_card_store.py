@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mynakit.emulator.atomic_files import PRIVATE_FOLDER, PUBLIC_FOLDER, ensure_folder, write_atomic
+from mynakit.atomic_files import PRIVATE_FOLDER, PUBLIC_FOLDER, ensure_folder, write_atomic
 from mynakit.emulator.issuer import SandboxIssuer
 from mynakit.emulator.state import (
     create_card,

@@ -25,6 +25,7 @@ ARCHITECTURE = REPOSITORY / "docs" / "architecture.md"
 FOUNDATION = frozenset(
     {
         "mynakit",
+        "mynakit.atomic_files",
         "mynakit.errors",
         "mynakit.paths",
         "mynakit.personal",

@@ -13,7 +13,7 @@ One folder per card under a base folder (default ``$MYNAKIT_HOME/cards``)::
     files/<ap>/<EF>.bin, files/<ap>/<EF>.<n>.rec     file contents
 
 Everything but ``card-ca.pem`` is personal data or a secret: files 0600, folders 0700
-(``mynakit.emulator.atomic_files``). Loading checks every file and names the broken one.
+(``mynakit.atomic_files``). Loading checks every file and names the broken one.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from mynakit.emulator.atomic_files import (
+from mynakit.atomic_files import (
     PRIVATE_FILE,
     PRIVATE_FOLDER,
     PUBLIC_FILE,

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
-from mynakit.emulator.atomic_files import (
+from mynakit.atomic_files import (
     PUBLIC_FOLDER,
     check_writable,
     ensure_folder,

@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from mynakit.emulator.atomic_files import (
+from mynakit.atomic_files import (
     PRIVATE_FILE,
     PRIVATE_FOLDER,
     PUBLIC_FILE,

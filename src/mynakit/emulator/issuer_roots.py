@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from mynakit.emulator.atomic_files import PRIVATE_FILE, PUBLIC_FILE, write_atomic
+from mynakit.atomic_files import PRIVATE_FILE, PUBLIC_FILE, write_atomic
 from mynakit.emulator.certificate_profile import Root, make_root
 from mynakit.errors import DataError
 from mynakit.jpki.certificates import CertificateKind

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mynakit.emulator.atomic_files import PRIVATE_FILE, FileLock, parse_json_object, write_atomic
+from mynakit.atomic_files import PRIVATE_FILE, FileLock, parse_json_object, write_atomic
 from mynakit.errors import DataError
 
 KeyRef = tuple[str, int]  # (application name, key or file id)

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mynakit.emulator.atomic_files import (
+from mynakit.atomic_files import (
     PRIVATE_FILE,
     PRIVATE_FOLDER,
     check_writable,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mynakit.emulator.atomic_files import PRIVATE_FILE, write_atomic
+from mynakit.atomic_files import PRIVATE_FILE, write_atomic
 from mynakit.emulator.card_layout import CardLayout
 from mynakit.errors import UsageError
 

@@ -1,6 +1,7 @@
-"""The one way the emulator writes a file: whole or not at all, with an explicit mode.
+"""The one way mynakit writes a file it keeps: whole or not at all, with an explicit mode.
 
-Every file of a virtual card and of the sandbox issuer goes through :func:`write_atomic`: the data
+Every file of a virtual card and of the sandbox issuer, and the card-profile cache
+(``mynakit.profiles``), goes through :func:`write_atomic`: the data
 goes to a temporary file beside the target, is flushed to disk (``fsync``), given its mode, and
 renamed over the target (``os.replace``, atomic on POSIX). A reader, or a crash, sees the old
 content or the new one, never half of it.
